@@ -1,0 +1,218 @@
+/* kiln.h - the whole C ABI of Kiln: backend registry, devices, tests and the sink through which
+ * a test streams what it measures. Managed bindings are generated from this file; keep it flat C. */
+#ifndef KILN_KILN_H
+#define KILN_KILN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define KILN_API __attribute__((visibility("default")))
+#else
+#define KILN_API
+#endif
+
+/* Constants the managed side needs; an enum so the binding generator sees their values. */
+typedef enum kiln_constants {
+    KILN_ABI_VERSION = 1,         /* bumped on any incompatible change of this header */
+    KILN_PLUGIN_API_VERSION = 1,  /* version a backend plugin must report from its entry point */
+    KILN_NAME_BYTES = 128,        /* size of the fixed name buffers below, NUL included */
+    KILN_SHORT_BYTES = 32,        /* size of short fixed buffers (backend name, PCI address) */
+    KILN_PATH_BYTES = 512         /* size of fixed path buffers */
+} kiln_constants;
+
+/* Every call that can fail returns one of these; the text is fetched with kiln_last_error. */
+typedef enum kiln_status {
+    KILN_OK = 0,
+    KILN_CANCELLED = 1,         /* stopped by the cancel flag; what was measured was reported */
+    KILN_INVALID_ARGUMENT = 2,  /* a parameter is out of range; the error text names it and the limit */
+    KILN_NOT_FOUND = 3,         /* no such backend or device */
+    KILN_UNSUPPORTED = 4,       /* this backend cannot run this test */
+    KILN_OUT_OF_MEMORY = 5,     /* the test buffers could not be allocated */
+    KILN_BACKEND_ERROR = 6,     /* the driver or runtime below the backend failed */
+    KILN_INTERNAL = 7           /* a bug in Kiln */
+} kiln_status;
+
+/* The tests a backend may implement; names (kiln_test_name) are the stable keys used in CSV. */
+typedef enum kiln_test_kind {
+    KILN_TEST_STREAM = 0,   /* memory bandwidth: copy, scale, add, triad (verified) */
+    KILN_TEST_MEMTEST = 1,  /* memory patterns: write pass, then a separate verify pass */
+    KILN_TEST_GEMM = 2,     /* verified compute stress */
+    KILN_TEST_POWER = 3,    /* register-resident power burner */
+    KILN_TEST_COPY = 4,     /* host/device and peer copies */
+    KILN_TEST_LAUNCH = 5,   /* kernel launch latency */
+    KILN_TEST_COUNT = 6
+} kiln_test_kind;
+
+/* Bits of kiln_test_params.op_mask for the stream test. */
+typedef enum kiln_stream_op {
+    KILN_STREAM_COPY = 1,   /* c = a        : 16 bytes counted per element */
+    KILN_STREAM_SCALE = 2,  /* b = s*c      : 16 bytes */
+    KILN_STREAM_ADD = 4,    /* c = a+b      : 24 bytes */
+    KILN_STREAM_TRIAD = 8,  /* a = b+s*c    : 24 bytes */
+    KILN_STREAM_ALL = 15
+} kiln_stream_op;
+
+/* Memtest patterns; bit (1 << pattern) of kiln_test_params.pattern_mask selects one. */
+typedef enum kiln_memtest_pattern {
+    KILN_PATTERN_WALKING_ONES = 0,   /* one bit set per word, position walking with the word index */
+    KILN_PATTERN_WALKING_ZEROS = 1,  /* one bit clear per word */
+    KILN_PATTERN_OWN_ADDRESS = 2,    /* each word holds its own offset, then its complement */
+    KILN_PATTERN_MOVING_INV_FIXED = 3,  /* all-zeros, all-ones, 0x55.., 0xAA.. alternating direction */
+    KILN_PATTERN_MOVING_INV_RANDOM = 4, /* seeded random word and its complement */
+    KILN_PATTERN_MODULO_20 = 5,      /* word i%20==k holds p, the rest ~p, for k in 0..19 */
+    KILN_PATTERN_COUNT = 6
+} kiln_memtest_pattern;
+
+/* Opaque handles. Every *_destroy(NULL) is a no-op. */
+typedef struct kiln_registry kiln_registry;
+typedef struct kiln_device kiln_device;
+
+/* One backend the registry loaded. */
+typedef struct kiln_backend_info {
+    char name[KILN_SHORT_BYTES];          /* "cpu", "cuda", "hip", ... */
+    char library_path[KILN_PATH_BYTES];   /* file it came from; "" for the built-in cpu backend */
+    char runtime_version[KILN_NAME_BYTES];/* driver/runtime version text, or the kernel for cpu */
+    int32_t device_count;                 /* devices this backend can open */
+    uint32_t plugin_api_version;          /* the API version the plugin reported */
+} kiln_backend_info;
+
+/* One plugin candidate that was not loaded, and why. */
+typedef struct kiln_plugin_skip {
+    char path[KILN_PATH_BYTES];      /* the file considered */
+    char reason[KILN_PATH_BYTES];    /* "no CUDA driver", "API version 7, want 1", dlerror text ... */
+} kiln_plugin_skip;
+
+/* What a device is; filled by kiln_device_get_info. */
+typedef struct kiln_device_info {
+    char backend[KILN_SHORT_BYTES];     /* backend that owns it */
+    char name[KILN_NAME_BYTES];         /* CPU model or GPU product name */
+    char uuid[KILN_NAME_BYTES];         /* GPU UUID; machine id for the CPU */
+    char pci_bus_id[KILN_SHORT_BYTES];  /* "0000:3b:00.0"; "" for the CPU */
+    int32_t index;                      /* index within its backend */
+    int32_t compute_units;              /* logical CPUs, SMs or CUs */
+    int32_t numa_nodes;                 /* NUMA nodes the device's memory spans (1 without NUMA) */
+    int32_t threads_per_unit;           /* hardware threads per core, or max threads per SM */
+    uint64_t total_memory_bytes;        /* physical memory of the device */
+    uint64_t available_memory_bytes;    /* what a test can take now */
+    uint64_t last_level_cache_bytes;    /* L3 for the CPU, L2 for a GPU */
+    double clock_mhz;                   /* nominal core clock, 0 when unknown */
+    double peak_memory_bandwidth_gbps;  /* theoretical, 1e9 bytes/s; 0 when unknown */
+    double peak_fp64_tflops;            /* theoretical FP64 FMA rate; 0 when unknown */
+    double peak_fp32_tflops;            /* theoretical FP32 FMA rate; 0 when unknown */
+} kiln_device_info;
+
+/* Everything a test run needs. Fill with kiln_test_params_init, then override. */
+typedef struct kiln_test_params {
+    int32_t test;                 /* kiln_test_kind */
+    int32_t threads;              /* worker threads for the CPU backend; 0 = every allowed CPU */
+    uint64_t size_bytes;          /* bytes to test (memtest) or per array (stream); 0 = use size_fraction */
+    double size_fraction;         /* fraction of available memory when size_bytes is 0 */
+    int32_t iterations;           /* timed repetitions (stream) or pattern rounds (memtest); >= 1 */
+    uint32_t op_mask;             /* kiln_stream_op bits; 0 = all */
+    uint32_t pattern_mask;        /* bits (1 << kiln_memtest_pattern); 0 = all */
+    uint32_t max_error_reports;   /* data errors reported through the sink; all are counted */
+    uint64_t seed;                /* seed of random patterns */
+    uint64_t duration_ms;         /* repeat until this much time passed; 0 = iterations only */
+    int32_t block;                /* GPU threads per block; 0 = backend default */
+    int32_t grid;                 /* GPU blocks; 0 = backend default */
+    int32_t vec;                  /* elements per access; 0 = backend default */
+    int32_t unroll;               /* independent accesses in flight per thread; 0 = default */
+    int32_t inject_flips;         /* memtest: bits flipped between the first write and verify */
+    int32_t inject_corrupt;       /* gemm: output elements corrupted */
+    uint64_t inject_seed;         /* seed choosing the injected positions */
+    double inject_slowdown;       /* run at this fraction of full speed; 0 or 1 = no slowdown */
+} kiln_test_params;
+
+/* One measured value, as it is measured. */
+typedef struct kiln_metric {
+    const char* test;     /* "stream", "memtest" ... */
+    const char* metric;   /* "triad_gbps", "errors_walking_ones" ... */
+    const char* unit;     /* "GB/s", "count", "s" ... */
+    double value;
+    int32_t injected;     /* 1 when fault injection was active for the run that made it */
+    int32_t reserved;     /* zero */
+} kiln_metric;
+
+/* One wrong word found by a verify pass. */
+typedef struct kiln_data_error {
+    const char* test;       /* "memtest", "stream" ... */
+    const char* pattern;    /* pattern or operation that found it */
+    uint64_t offset_bytes;  /* from the start of the tested region */
+    uint64_t expected;      /* the word that was written */
+    uint64_t actual;        /* the word that was read */
+    uint32_t word_bytes;    /* width of expected/actual in bytes (8) */
+    int32_t injected;       /* 1 when fault injection was active */
+} kiln_data_error;
+
+/* Callbacks may come from any thread, never concurrently; they must be cheap and must not call
+ * back into the library. */
+typedef void (*kiln_metric_fn)(void* ctx, const kiln_metric* metric);
+typedef void (*kiln_data_error_fn)(void* ctx, const kiln_data_error* error);
+typedef void (*kiln_progress_fn)(void* ctx, double fraction);
+
+/* Where a test streams its results. Any callback may be NULL. */
+typedef struct kiln_sink {
+    void* ctx;                        /* passed back to every callback */
+    kiln_metric_fn on_metric;         /* one measured value */
+    kiln_data_error_fn on_data_error; /* one wrong word, up to max_error_reports of them */
+    kiln_progress_fn on_progress;     /* fraction 0..1 of the planned work */
+} kiln_sink;
+
+/* Version handshake: the managed side checks this before any other call. */
+KILN_API uint32_t kiln_abi_version(void);
+/* The library's version text ("0.1.0"); static storage. */
+KILN_API const char* kiln_version(void);
+/* Copies the calling thread's last error text into buf (truncated, NUL-terminated);
+ * returns the bytes the whole text needs, NUL included. */
+KILN_API size_t kiln_last_error(char* buf, size_t buf_bytes);
+/* Stable names; static storage; "unknown" for an out-of-range value. */
+KILN_API const char* kiln_status_name(int32_t status);
+KILN_API const char* kiln_test_name(int32_t test);
+KILN_API const char* kiln_pattern_name(int32_t pattern);
+
+/* Loads the cpu backend and every libkiln-<name>.so plugin in plugin_dir (NULL: the folder of
+ * libkiln.so, or $KILN_PLUGIN_DIR when set). A plugin that fails to load is recorded as a skip. */
+KILN_API kiln_status kiln_registry_create(const char* plugin_dir, kiln_registry** out_registry);
+KILN_API void kiln_registry_destroy(kiln_registry* registry);
+KILN_API int32_t kiln_registry_backend_count(const kiln_registry* registry);
+KILN_API kiln_status kiln_registry_backend_info(const kiln_registry* registry, int32_t index,
+                                               kiln_backend_info* out_info);
+KILN_API int32_t kiln_registry_skip_count(const kiln_registry* registry);
+KILN_API kiln_status kiln_registry_skip_info(const kiln_registry* registry, int32_t index,
+                                            kiln_plugin_skip* out_skip);
+
+/* Opens device device_index of the named backend. The registry must outlive the device. */
+KILN_API kiln_status kiln_device_open(kiln_registry* registry, const char* backend_name,
+                                      int32_t device_index, kiln_device** out_device);
+KILN_API void kiln_device_destroy(kiln_device* device);
+KILN_API kiln_status kiln_device_get_info(const kiln_device* device, kiln_device_info* out_info);
+
+/* Defaults for a test: sizes, iterations, all ops and patterns, 1000 error reports. */
+KILN_API kiln_status kiln_test_params_init(int32_t test, kiln_test_params* out_params);
+/* Checks params against the device (sizes against memory, knobs against limits) without running. */
+KILN_API kiln_status kiln_test_validate(const kiln_device* device, const kiln_test_params* params);
+/* Runs one test. Results stream through sink as they are measured; a data error is not a failed
+ * call. Returns KILN_CANCELLED soon (< 1 s) after *cancel becomes non-zero. */
+KILN_API kiln_status kiln_run(kiln_device* device, const kiln_test_params* params,
+                              const kiln_sink* sink, const volatile int32_t* cancel);
+
+/* Positions fault injection will flip for (seed, count) over a region of region_bytes: fills
+ * count offsets (bytes, word aligned) and bit numbers, so tools can predict what a verify finds. */
+KILN_API kiln_status kiln_injection_positions(uint64_t seed, int32_t count, uint64_t region_bytes,
+                                              uint64_t* out_offsets, uint32_t* out_bits);
+
+/* Layout of the public structs as this library was compiled: sizeof, and offsetof a field.
+ * Return 0 / (size_t)-1 for an unknown struct or field. */
+KILN_API size_t kiln_struct_size(const char* struct_name);
+KILN_API size_t kiln_struct_field_offset(const char* struct_name, const char* field_name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KILN_KILN_H */

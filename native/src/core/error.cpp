@@ -1,0 +1,54 @@
+// error.cpp - the thread-local last-error text behind kiln_last_error, and small text helpers.
+#include "kiln_internal.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace kiln {
+namespace {
+thread_local std::string t_last_error;
+
+void host_set_error(const char* message) { t_last_error = message ? message : ""; }
+const kiln_host_services k_host_services = {host_set_error};
+}  // namespace
+
+void set_error_text(const char* message) { host_set_error(message); }
+
+kiln_status fail(kiln_status status, const char* format, ...) {
+    char buf[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(buf, sizeof buf, format, args);
+    va_end(args);
+    t_last_error = buf;
+    return status;
+}
+
+const kiln_host_services* host_services() { return &k_host_services; }
+
+std::string format_bytes(double bytes) {
+    static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int unit = 0;
+    while (bytes >= 1024.0 && unit < 5) {
+        bytes /= 1024.0;
+        ++unit;
+    }
+    char buf[64];
+    snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
+    return buf;
+}
+
+void copy_text(char* dst, size_t dst_bytes, const std::string& text) {
+    if (dst_bytes == 0) return;
+    const size_t n = text.size() < dst_bytes - 1 ? text.size() : dst_bytes - 1;
+    memcpy(dst, text.data(), n);
+    dst[n] = '\0';
+}
+
+}  // namespace kiln
+
+extern "C" size_t kiln_last_error(char* buf, size_t buf_bytes) {
+    const std::string& text = kiln::t_last_error;
+    if (buf && buf_bytes) kiln::copy_text(buf, buf_bytes, text);
+    return text.size() + 1;
+}

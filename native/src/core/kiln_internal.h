@@ -1,0 +1,27 @@
+// kiln_internal.h - helpers libkiln's own sources share: the thread-local error text and the
+// built-in cpu backend's table.
+#pragma once
+
+#include <kiln/kiln.h>
+#include <kiln/kiln_plugin.h>
+
+#include <cstdarg>
+#include <string>
+
+namespace kiln {
+
+// Sets the calling thread's last error (printf-style) and returns status, so a failing path
+// reads `return fail(KILN_INVALID_ARGUMENT, "size_bytes: ...")`.
+kiln_status fail(kiln_status status, const char* format, ...) __attribute__((format(printf, 2, 3)));
+void set_error_text(const char* message);
+const kiln_host_services* host_services();
+
+// Human-readable byte counts for error messages ("23.1 GiB").
+std::string format_bytes(double bytes);
+
+// Copies text into a fixed char buffer, always NUL-terminated.
+void copy_text(char* dst, size_t dst_bytes, const std::string& text);
+
+const kiln_backend_ops* cpu_backend_ops();
+
+}  // namespace kiln

@@ -1,0 +1,113 @@
+// layout.cpp - sizeof/offsetof of every public struct, so the managed side proves its mirrors
+// match what this library was compiled with. A struct added to kiln.h must be added here; the
+// managed layout test fails on any struct or field this table does not know.
+#include "kiln_internal.h"
+
+#include <cstddef>
+#include <cstring>
+
+namespace {
+struct field_entry {
+    const char* struct_name;
+    const char* field_name;  // nullptr: the row gives sizeof(struct)
+    size_t value;
+};
+
+#define KILN_SIZE(s) {#s, nullptr, sizeof(s)}
+#define KILN_FIELD(s, f) {#s, #f, offsetof(s, f)}
+
+const field_entry k_layout[] = {
+    KILN_SIZE(kiln_backend_info),
+    KILN_FIELD(kiln_backend_info, name),
+    KILN_FIELD(kiln_backend_info, library_path),
+    KILN_FIELD(kiln_backend_info, runtime_version),
+    KILN_FIELD(kiln_backend_info, device_count),
+    KILN_FIELD(kiln_backend_info, plugin_api_version),
+
+    KILN_SIZE(kiln_plugin_skip),
+    KILN_FIELD(kiln_plugin_skip, path),
+    KILN_FIELD(kiln_plugin_skip, reason),
+
+    KILN_SIZE(kiln_device_info),
+    KILN_FIELD(kiln_device_info, backend),
+    KILN_FIELD(kiln_device_info, name),
+    KILN_FIELD(kiln_device_info, uuid),
+    KILN_FIELD(kiln_device_info, pci_bus_id),
+    KILN_FIELD(kiln_device_info, index),
+    KILN_FIELD(kiln_device_info, compute_units),
+    KILN_FIELD(kiln_device_info, numa_nodes),
+    KILN_FIELD(kiln_device_info, threads_per_unit),
+    KILN_FIELD(kiln_device_info, total_memory_bytes),
+    KILN_FIELD(kiln_device_info, available_memory_bytes),
+    KILN_FIELD(kiln_device_info, last_level_cache_bytes),
+    KILN_FIELD(kiln_device_info, clock_mhz),
+    KILN_FIELD(kiln_device_info, peak_memory_bandwidth_gbps),
+    KILN_FIELD(kiln_device_info, peak_fp64_tflops),
+    KILN_FIELD(kiln_device_info, peak_fp32_tflops),
+
+    KILN_SIZE(kiln_test_params),
+    KILN_FIELD(kiln_test_params, test),
+    KILN_FIELD(kiln_test_params, threads),
+    KILN_FIELD(kiln_test_params, size_bytes),
+    KILN_FIELD(kiln_test_params, size_fraction),
+    KILN_FIELD(kiln_test_params, iterations),
+    KILN_FIELD(kiln_test_params, op_mask),
+    KILN_FIELD(kiln_test_params, pattern_mask),
+    KILN_FIELD(kiln_test_params, max_error_reports),
+    KILN_FIELD(kiln_test_params, seed),
+    KILN_FIELD(kiln_test_params, duration_ms),
+    KILN_FIELD(kiln_test_params, block),
+    KILN_FIELD(kiln_test_params, grid),
+    KILN_FIELD(kiln_test_params, vec),
+    KILN_FIELD(kiln_test_params, unroll),
+    KILN_FIELD(kiln_test_params, inject_flips),
+    KILN_FIELD(kiln_test_params, inject_corrupt),
+    KILN_FIELD(kiln_test_params, inject_seed),
+    KILN_FIELD(kiln_test_params, inject_slowdown),
+
+    KILN_SIZE(kiln_metric),
+    KILN_FIELD(kiln_metric, test),
+    KILN_FIELD(kiln_metric, metric),
+    KILN_FIELD(kiln_metric, unit),
+    KILN_FIELD(kiln_metric, value),
+    KILN_FIELD(kiln_metric, injected),
+    KILN_FIELD(kiln_metric, reserved),
+
+    KILN_SIZE(kiln_data_error),
+    KILN_FIELD(kiln_data_error, test),
+    KILN_FIELD(kiln_data_error, pattern),
+    KILN_FIELD(kiln_data_error, offset_bytes),
+    KILN_FIELD(kiln_data_error, expected),
+    KILN_FIELD(kiln_data_error, actual),
+    KILN_FIELD(kiln_data_error, word_bytes),
+    KILN_FIELD(kiln_data_error, injected),
+
+    KILN_SIZE(kiln_sink),
+    KILN_FIELD(kiln_sink, ctx),
+    KILN_FIELD(kiln_sink, on_metric),
+    KILN_FIELD(kiln_sink, on_data_error),
+    KILN_FIELD(kiln_sink, on_progress),
+};
+
+const field_entry* find(const char* struct_name, const char* field_name) {
+    if (!struct_name) return nullptr;
+    for (const field_entry& e : k_layout) {
+        if (strcmp(e.struct_name, struct_name) != 0) continue;
+        if (field_name == nullptr ? e.field_name == nullptr
+                                  : (e.field_name != nullptr && strcmp(e.field_name, field_name) == 0))
+            return &e;
+    }
+    return nullptr;
+}
+}  // namespace
+
+extern "C" size_t kiln_struct_size(const char* struct_name) {
+    const field_entry* e = find(struct_name, nullptr);
+    return e ? e->value : 0;
+}
+
+extern "C" size_t kiln_struct_field_offset(const char* struct_name, const char* field_name) {
+    if (!field_name) return static_cast<size_t>(-1);
+    const field_entry* e = find(struct_name, field_name);
+    return e ? e->value : static_cast<size_t>(-1);
+}

@@ -1,0 +1,238 @@
+// registry.cpp - the backend registry: the built-in cpu backend plus libkiln-<name>.so plugins
+// dlopen'ed from one folder, each checked for its entry point and API version; every candidate
+// that is not loaded is kept with the reason. Devices and test runs dispatch through it.
+#include "kiln_internal.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct kiln_registry {
+    struct backend {
+        const kiln_backend_ops* ops = nullptr;
+        void* state = nullptr;
+        void* library = nullptr;  // dlopen handle; nullptr for the built-in cpu backend
+        std::string path;
+    };
+    std::vector<backend> backends;
+    std::vector<std::pair<std::string, std::string>> skips;  // path, reason
+
+    ~kiln_registry() {
+        // Reverse order: a plugin's state goes before its library is unloaded.
+        for (auto it = backends.rbegin(); it != backends.rend(); ++it) {
+            if (it->ops && it->ops->shutdown) it->ops->shutdown(it->state);
+            if (it->library) dlclose(it->library);
+        }
+    }
+};
+
+struct kiln_device {
+    const kiln_registry::backend* backend;
+    int32_t index;
+};
+
+namespace {
+
+std::string default_plugin_dir() {
+    if (const char* env = getenv("KILN_PLUGIN_DIR"); env && *env) return env;
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&kiln_registry_create), &info) && info.dli_fname) {
+        std::string path = info.dli_fname;
+        const size_t slash = path.rfind('/');
+        return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+    }
+    return ".";
+}
+
+// Files named libkiln-<name>.so in dir, sorted so the load order is stable.
+std::vector<std::string> plugin_candidates(const std::string& dir, std::string* error) {
+    std::vector<std::string> files;
+    DIR* d = opendir(dir.c_str());
+    if (!d) {
+        *error = "cannot open plugin folder " + dir + ": " + strerror(errno);
+        return files;
+    }
+    while (dirent* e = readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.size() > 12 && name.compare(0, 8, "libkiln-") == 0 &&
+            name.compare(name.size() - 3, 3, ".so") == 0)
+            files.push_back(dir + "/" + name);
+    }
+    closedir(d);
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+bool has_backend(const kiln_registry* r, const char* name) {
+    for (const auto& b : r->backends)
+        if (strcmp(b.ops->name, name) == 0) return true;
+    return false;
+}
+
+void load_plugin(kiln_registry* r, const std::string& path) {
+    void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char* why = dlerror();
+        r->skips.emplace_back(path, std::string("dlopen failed: ") + (why ? why : "unknown error"));
+        return;
+    }
+    auto entry = reinterpret_cast<kiln_plugin_entry_fn>(dlsym(lib, KILN_PLUGIN_ENTRY_SYMBOL));
+    const kiln_backend_ops* ops = entry ? entry() : nullptr;
+    std::string reason;
+    if (!entry) {
+        reason = "no " KILN_PLUGIN_ENTRY_SYMBOL " symbol: not a Kiln plugin";
+    } else if (!ops) {
+        reason = KILN_PLUGIN_ENTRY_SYMBOL " returned no backend";
+    } else if (ops->api_version != KILN_PLUGIN_API_VERSION) {
+        reason = "plugin API version " + std::to_string(ops->api_version) + ", this libkiln needs " +
+                 std::to_string(KILN_PLUGIN_API_VERSION);
+    } else if (!ops->name || !ops->init || !ops->device_count || !ops->device_info || !ops->run) {
+        reason = "plugin backend table is incomplete";
+    } else if (has_backend(r, ops->name)) {
+        reason = std::string("a backend named '") + ops->name + "' is already loaded";
+    }
+    if (reason.empty()) {
+        char why[KILN_PATH_BYTES] = {0};
+        void* state = nullptr;
+        const kiln_status st = ops->init(kiln::host_services(), &state, why, sizeof why);
+        if (st == KILN_OK) {
+            r->backends.push_back({ops, state, lib, path});
+            return;
+        }
+        reason = why[0] ? why : kiln_status_name(st);
+    }
+    r->skips.emplace_back(path, reason);
+    dlclose(lib);
+}
+
+}  // namespace
+
+extern "C" {
+
+kiln_status kiln_registry_create(const char* plugin_dir, kiln_registry** out_registry) {
+    if (!out_registry) return kiln::fail(KILN_INVALID_ARGUMENT, "out_registry: must not be NULL");
+    *out_registry = nullptr;
+    auto registry = std::make_unique<kiln_registry>();
+
+    const kiln_backend_ops* cpu = kiln::cpu_backend_ops();
+    char why[KILN_PATH_BYTES] = {0};
+    void* cpu_state = nullptr;
+    if (cpu->init(kiln::host_services(), &cpu_state, why, sizeof why) == KILN_OK)
+        registry->backends.push_back({cpu, cpu_state, nullptr, ""});
+    else
+        registry->skips.emplace_back("(built-in cpu)", why);
+
+    const std::string dir = plugin_dir && *plugin_dir ? plugin_dir : default_plugin_dir();
+    std::string error;
+    for (const std::string& path : plugin_candidates(dir, &error)) load_plugin(registry.get(), path);
+    if (!error.empty()) registry->skips.emplace_back(dir, error);
+
+    *out_registry = registry.release();
+    return KILN_OK;
+}
+
+void kiln_registry_destroy(kiln_registry* registry) { delete registry; }
+
+int32_t kiln_registry_backend_count(const kiln_registry* registry) {
+    return registry ? static_cast<int32_t>(registry->backends.size()) : 0;
+}
+
+kiln_status kiln_registry_backend_info(const kiln_registry* registry, int32_t index, kiln_backend_info* out_info) {
+    if (!registry || !out_info) return kiln::fail(KILN_INVALID_ARGUMENT, "registry and out_info must not be NULL");
+    if (index < 0 || index >= static_cast<int32_t>(registry->backends.size()))
+        return kiln::fail(KILN_NOT_FOUND, "backend index %d: %zu backends are loaded", index,
+                          registry->backends.size());
+    const auto& b = registry->backends[static_cast<size_t>(index)];
+    memset(out_info, 0, sizeof *out_info);
+    kiln::copy_text(out_info->name, sizeof out_info->name, b.ops->name);
+    kiln::copy_text(out_info->library_path, sizeof out_info->library_path, b.path);
+    const char* version = b.ops->runtime_version ? b.ops->runtime_version(b.state) : nullptr;
+    kiln::copy_text(out_info->runtime_version, sizeof out_info->runtime_version, version ? version : "");
+    out_info->device_count = b.ops->device_count(b.state);
+    out_info->plugin_api_version = b.ops->api_version;
+    return KILN_OK;
+}
+
+int32_t kiln_registry_skip_count(const kiln_registry* registry) {
+    return registry ? static_cast<int32_t>(registry->skips.size()) : 0;
+}
+
+kiln_status kiln_registry_skip_info(const kiln_registry* registry, int32_t index, kiln_plugin_skip* out_skip) {
+    if (!registry || !out_skip) return kiln::fail(KILN_INVALID_ARGUMENT, "registry and out_skip must not be NULL");
+    if (index < 0 || index >= static_cast<int32_t>(registry->skips.size()))
+        return kiln::fail(KILN_NOT_FOUND, "skip index %d: %zu candidates were skipped", index, registry->skips.size());
+    const auto& s = registry->skips[static_cast<size_t>(index)];
+    memset(out_skip, 0, sizeof *out_skip);
+    kiln::copy_text(out_skip->path, sizeof out_skip->path, s.first);
+    kiln::copy_text(out_skip->reason, sizeof out_skip->reason, s.second);
+    return KILN_OK;
+}
+
+kiln_status kiln_device_open(kiln_registry* registry, const char* backend_name, int32_t device_index,
+                             kiln_device** out_device) {
+    if (!registry || !backend_name || !out_device)
+        return kiln::fail(KILN_INVALID_ARGUMENT, "registry, backend_name and out_device must not be NULL");
+    *out_device = nullptr;
+    for (const auto& b : registry->backends) {
+        if (strcmp(b.ops->name, backend_name) != 0) continue;
+        const int32_t count = b.ops->device_count(b.state);
+        if (device_index < 0 || device_index >= count)
+            return kiln::fail(KILN_NOT_FOUND, "device %d: backend '%s' has %d device%s (0..%d)", device_index,
+                              backend_name, count, count == 1 ? "" : "s", count - 1);
+        *out_device = new kiln_device{&b, device_index};
+        return KILN_OK;
+    }
+    std::string loaded;
+    for (const auto& b : registry->backends) loaded += (loaded.empty() ? "" : ", ") + std::string(b.ops->name);
+    return kiln::fail(KILN_NOT_FOUND, "backend '%s' is not loaded (loaded: %s)", backend_name, loaded.c_str());
+}
+
+void kiln_device_destroy(kiln_device* device) { delete device; }
+
+kiln_status kiln_device_get_info(const kiln_device* device, kiln_device_info* out_info) {
+    if (!device || !out_info) return kiln::fail(KILN_INVALID_ARGUMENT, "device and out_info must not be NULL");
+    memset(out_info, 0, sizeof *out_info);
+    return device->backend->ops->device_info(device->backend->state, device->index, out_info);
+}
+
+kiln_status kiln_test_params_init(int32_t test, kiln_test_params* out_params) {
+    if (!out_params) return kiln::fail(KILN_INVALID_ARGUMENT, "out_params must not be NULL");
+    if (test < 0 || test >= KILN_TEST_COUNT)
+        return kiln::fail(KILN_INVALID_ARGUMENT, "test: %d is not a kiln_test_kind (0..%d)", test, KILN_TEST_COUNT - 1);
+    memset(out_params, 0, sizeof *out_params);
+    out_params->test = test;
+    out_params->iterations = test == KILN_TEST_STREAM ? 5 : 1;
+    out_params->op_mask = KILN_STREAM_ALL;
+    out_params->pattern_mask = (1u << KILN_PATTERN_COUNT) - 1u;
+    out_params->max_error_reports = 1000;
+    out_params->seed = 0x4B494C4Eull;  // "KILN"
+    return KILN_OK;
+}
+
+kiln_status kiln_test_validate(const kiln_device* device, const kiln_test_params* params) {
+    if (!device || !params) return kiln::fail(KILN_INVALID_ARGUMENT, "device and params must not be NULL");
+    const auto* b = device->backend;
+    if (!b->ops->validate) return KILN_OK;
+    return b->ops->validate(b->state, device->index, params);
+}
+
+kiln_status kiln_run(kiln_device* device, const kiln_test_params* params, const kiln_sink* sink,
+                     const volatile int32_t* cancel) {
+    if (!device || !params) return kiln::fail(KILN_INVALID_ARGUMENT, "device and params must not be NULL");
+    const kiln_sink empty_sink = {nullptr, nullptr, nullptr, nullptr};
+    static const volatile int32_t never_cancel = 0;
+    const auto* b = device->backend;
+    if (b->ops->validate) {
+        const kiln_status st = b->ops->validate(b->state, device->index, params);
+        if (st != KILN_OK) return st;
+    }
+    return b->ops->run(b->state, device->index, params, sink ? sink : &empty_sink, cancel ? cancel : &never_cancel);
+}
+
+}  // extern "C"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# bootstrap.sh - installs what Kiln needs to build and test on Debian 12 (as root); safe to re-run:
+# apt runs only when a package is missing. Usage: scripts/bootstrap.sh [--bench]
+set -euo pipefail
+
+packages=(cmake make g++ googletest libgtest-dev libclang1-14 fontconfig libfontconfig1 libfreetype6)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(memtester stress-ng likwid hyperfine)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "bootstrap: the .NET 10 SDK (dotnet) is not on PATH; install it, then re-run" >&2
+  exit 2
+fi
+if ! dotnet --list-sdks | grep -q '^10\.'; then
+  echo "bootstrap: a .NET 10 SDK is required; found: $(dotnet --list-sdks | tr '\n' ' ')" >&2
+  exit 2
+fi

@@ -4,6 +4,8 @@
 #include <kiln/kiln.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <map>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@ struct recording_sink {
     std::vector<recorded_error> errors;
     std::vector<double> progress;
     bool any_injected = false;
+    std::atomic<int> metric_count{0};  // polled by a test's stopper thread
     kiln_sink sink{this, &on_metric, &on_error, &on_progress};
 
     double last(const std::string& name) const {
@@ -36,12 +39,33 @@ struct recording_sink {
         auto* self = static_cast<recording_sink*>(ctx);
         self->metrics.emplace_back(m->metric, m->value);
         self->any_injected |= m->injected != 0;
+        self->metric_count.fetch_add(1);
     }
     static void on_error(void* ctx, const kiln_data_error* e) {
         static_cast<recording_sink*>(ctx)->errors.push_back({e->pattern, e->offset_bytes, e->expected, e->actual, e->injected != 0});
     }
     static void on_progress(void* ctx, double f) { static_cast<recording_sink*>(ctx)->progress.push_back(f); }
 };
+
+// Runs test on the device, sets the cancel flag once the first metric arrived, and returns the
+// seconds from setting the flag to kiln_run's return (and its status through status_out).
+inline double cancel_latency_seconds(kiln_device* dev, const kiln_test_params& p, recording_sink& rec,
+                                     kiln_status* status_out) {
+    volatile int32_t cancel = 0;
+    std::chrono::steady_clock::time_point cancelled_at;
+    std::thread stopper([&] {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (rec.metric_count.load() == 0 && std::chrono::steady_clock::now() < give_up)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        cancelled_at = std::chrono::steady_clock::now();
+        cancel = 1;
+    });
+    *status_out = kiln_run(dev, &p, &rec.sink, &cancel);
+    const auto returned = std::chrono::steady_clock::now();
+    stopper.join();
+    return std::chrono::duration<double>(returned - cancelled_at).count();
+}
 
 inline std::string last_error_text() {
     char buf[1024];

@@ -1,12 +1,16 @@
 // cpu_memtest.cpp - the memtest patterns of kiln_patterns.h over a large region on every core.
-// Each phase is a write pass, then a separate verify pass. Periodic patterns are streamed from a
-// small template with non-temporal stores and checked 16 bytes at a time, so the test runs at
-// memory speed; a block with any difference is rescanned word by word and every wrong word is
-// reported with its offset, expected and actual value.
+// Every word is written in one sweep over the region and verified in a later, separate sweep, so
+// the data has left the caches before it is read back. To run at memory speed, a sweep verifies
+// the previous phase and writes the next one block by block (read and write streams overlap, as
+// in moving inversions); the first sweep only writes and the last only verifies. Periodic
+// patterns stream from a small template with non-temporal stores and are checked 16 bytes at a
+// time; a block with any difference is rescanned word by word, and every wrong word is reported
+// with its offset, expected and actual value.
 #include "cpu_backend.h"
 #include "../common/kiln_patterns.h"
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 #if defined(__SSE2__)
@@ -16,8 +20,9 @@
 namespace kiln::cpu {
 namespace {
 
-constexpr uint64_t k_address_block_words = 512;      // own-address block: 4 KiB
-constexpr uint64_t k_blocks_per_cancel_check = 1024;  // >= 512 KiB between checks
+// The fast path's block: a multiple of every pattern period (64 and 20 words) and of 2 words.
+constexpr uint64_t k_block_words = 320;
+constexpr uint64_t k_blocks_per_cancel_check = 1024;  // 2.5 MiB between checks
 
 struct phase_ctx {
     int pattern;
@@ -26,8 +31,8 @@ struct phase_ctx {
     uint64_t seed;
     const char* name;
     bool descending;
-    uint64_t block_words;      // G: the block the fast path works on
-    const uint64_t* tmpl;      // G words for periodic patterns; nullptr for own-address
+    const uint64_t* tmpl;                // k_block_words words for periodic patterns; nullptr for own-address
+    std::atomic<uint64_t>* errors;       // this pattern's error count
 };
 
 uint64_t expected_word(const phase_ctx& c, uint64_t i) {
@@ -42,7 +47,10 @@ void scalar_verify(const uint64_t* mem, const phase_ctx& c, uint64_t b, uint64_t
     for (uint64_t i = b; i < e; ++i) {
         const uint64_t want = expected_word(c, i);
         const uint64_t got = mem[i];
-        if (got != want) out.data_error(c.name, i * 8u, want, got);
+        if (got != want) {
+            c.errors->fetch_add(1, std::memory_order_relaxed);
+            out.data_error(c.name, i * 8u, want, got);
+        }
     }
 }
 
@@ -52,19 +60,19 @@ void block_write(uint64_t* mem, const phase_ctx& c, uint64_t base) {
     __m128i* dst = reinterpret_cast<__m128i*>(mem + base);
     if (c.tmpl) {
         const __m128i* src = reinterpret_cast<const __m128i*>(c.tmpl);
-        for (uint64_t j = 0; j < c.block_words / 2; ++j) _mm_stream_si128(dst + j, _mm_load_si128(src + j));
+        for (uint64_t j = 0; j < k_block_words / 2; ++j) _mm_stream_si128(dst + j, _mm_load_si128(src + j));
     } else {
         const long long first = static_cast<long long>(base * 8u);
         __m128i v = _mm_set_epi64x(first + 8, first);
         const __m128i step = _mm_set1_epi64x(16);
         const __m128i flip = (c.phase & 1u) ? _mm_set1_epi32(-1) : _mm_setzero_si128();
-        for (uint64_t j = 0; j < c.block_words / 2; ++j) {
+        for (uint64_t j = 0; j < k_block_words / 2; ++j) {
             _mm_stream_si128(dst + j, _mm_xor_si128(v, flip));
             v = _mm_add_epi64(v, step);
         }
     }
 #else
-    scalar_write(mem, c, base, base + c.block_words);
+    scalar_write(mem, c, base, base + k_block_words);
 #endif
 }
 
@@ -74,43 +82,45 @@ void block_verify(const uint64_t* mem, const phase_ctx& c, uint64_t base, sink_w
     __m128i diff = _mm_setzero_si128();
     if (c.tmpl) {
         const __m128i* want = reinterpret_cast<const __m128i*>(c.tmpl);
-        for (uint64_t j = 0; j < c.block_words / 2; ++j)
+        for (uint64_t j = 0; j < k_block_words / 2; ++j)
             diff = _mm_or_si128(diff, _mm_xor_si128(_mm_load_si128(src + j), _mm_load_si128(want + j)));
     } else {
         const long long first = static_cast<long long>(base * 8u);
         __m128i v = _mm_set_epi64x(first + 8, first);
         const __m128i step = _mm_set1_epi64x(16);
         const __m128i flip = (c.phase & 1u) ? _mm_set1_epi32(-1) : _mm_setzero_si128();
-        for (uint64_t j = 0; j < c.block_words / 2; ++j) {
+        for (uint64_t j = 0; j < k_block_words / 2; ++j) {
             diff = _mm_or_si128(diff, _mm_xor_si128(_mm_load_si128(src + j), _mm_xor_si128(v, flip)));
             v = _mm_add_epi64(v, step);
         }
     }
     if (_mm_movemask_epi8(_mm_cmpeq_epi8(diff, _mm_setzero_si128())) == 0xFFFF) return;
 #endif
-    scalar_verify(mem, c, base, base + c.block_words, out);
+    scalar_verify(mem, c, base, base + k_block_words, out);
 }
 
-// One pass over [b, e) in the phase's direction. Returns false when cancelled part way.
-bool sweep(uint64_t* mem, const phase_ctx& c, uint64_t b, uint64_t e, bool write, sink_writer& out,
+// One sweep over [b, e): verify `check` (when set) and then write `fill` (when set), block by
+// block, in the direction of the phase being written. Returns false when cancelled part way.
+bool sweep(uint64_t* mem, const phase_ctx* check, const phase_ctx* fill, uint64_t b, uint64_t e, sink_writer& out,
            const volatile int32_t* cancel) {
-    const uint64_t g = c.block_words;
+    const uint64_t g = k_block_words;
+    const bool descending = fill ? fill->descending : check->descending;
     const uint64_t body_begin = std::min(e, (b + g - 1) / g * g);
     const uint64_t body_end = std::max(body_begin, e / g * g);
     auto edge = [&](uint64_t lo, uint64_t hi) {
-        if (write) scalar_write(mem, c, lo, hi);
-        else scalar_verify(mem, c, lo, hi, out);
+        if (check) scalar_verify(mem, *check, lo, hi, out);
+        if (fill) scalar_write(mem, *fill, lo, hi);
     };
     const uint64_t blocks = (body_end - body_begin) / g;
-    if (!c.descending) edge(b, body_begin);
+    if (!descending) edge(b, body_begin);
     else edge(body_end, e);
     for (uint64_t k = 0; k < blocks; ++k) {
         if (k % k_blocks_per_cancel_check == 0 && *cancel) return false;
-        const uint64_t base = c.descending ? body_end - (k + 1) * g : body_begin + k * g;
-        if (write) block_write(mem, c, base);
-        else block_verify(mem, c, base, out);
+        const uint64_t base = descending ? body_end - (k + 1) * g : body_begin + k * g;
+        if (check) block_verify(mem, *check, base, out);
+        if (fill) block_write(mem, *fill, base);
     }
-    if (!c.descending) edge(body_end, e);
+    if (!descending) edge(body_end, e);
     else edge(b, body_begin);
 #if defined(__SSE2__)
     _mm_sfence();
@@ -145,12 +155,6 @@ kiln_status run_memtest(const topology& topo, const kiln_test_params* p, sink_wr
     const int rounds = std::max(1, p->iterations);
     const double duration_s = p->duration_ms / 1000.0;
 
-    // Templates: one block of each periodic pattern per phase, built from the shared per-word logic.
-    // The block length is a multiple of every period (64 and 20) and of 2 words.
-    constexpr uint64_t k_template_words = 320;
-    std::vector<uint64_t> tmpl_storage(k_template_words + 8);
-    uint64_t* tmpl = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(tmpl_storage.data()) + 63) & ~uintptr_t(63));
-
     // Injected flips, placed over the whole region (kiln_injection_positions predicts them).
     std::vector<uint64_t> flip_words;
     std::vector<uint32_t> flip_bits;
@@ -166,91 +170,117 @@ kiln_status run_memtest(const topology& topo, const kiln_test_params* p, sink_wr
         }
     }
 
-    worker_team team(threads, topo.cpus);
-    phase_ctx ctx{};
-    bool stop = false, done = false;
-    uint64_t phases_done = 0, traffic_bytes = 0, verified_bytes = 0;
-    int rounds_done = 0;
-    double start = 0, pattern_start = 0;
-    uint64_t pattern_errors_before = 0, pattern_traffic_before = 0;
+    // Everything below is owned by worker 0 and read by the others only between barriers.
+    struct step {
+        uint32_t round;
+        size_t pattern_index;
+        uint32_t phase;
+    };
+    std::array<std::atomic<uint64_t>, KILN_PATTERN_COUNT> pattern_errors{};
+    std::array<double, KILN_PATTERN_COUNT> pattern_start{};
+    std::vector<uint64_t> tmpl_storage(2 * k_block_words + 16);
+    uint64_t* tmpl_a = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(tmpl_storage.data()) + 63) & ~uintptr_t(63));
+    uint64_t* tmpl_b = tmpl_a + k_block_words;
+    phase_ctx check{}, fill{};
+    bool has_check = false, has_fill = true, stop = false, first_sweep = true;
+    step next_step{0, 0, 0};
+    uint64_t phases_verified = 0, traffic_bytes = 0, verified_bytes = 0;
+    double start = 0;
     std::string metric_name;
 
+    auto make_ctx = [&](const step& s, uint64_t* tmpl) {
+        const int pat = patterns[s.pattern_index];
+        phase_ctx c{pat, s.phase, s.round, p->seed, kiln_pattern_name(pat), kiln_pattern_descending(pat, s.phase) != 0,
+                    kiln_pattern_period_words(pat) ? tmpl : nullptr, &pattern_errors[static_cast<size_t>(pat)]};
+        if (c.tmpl)
+            for (uint64_t j = 0; j < k_block_words; ++j) tmpl[j] = expected_word(c, j);
+        return c;
+    };
+    auto advance = [&](step s) {
+        if (++s.phase < kiln_pattern_phases(patterns[s.pattern_index])) return s;
+        s.phase = 0;
+        if (++s.pattern_index < patterns.size()) return s;
+        s.pattern_index = 0;
+        ++s.round;
+        return s;
+    };
+
+    worker_team team(threads, topo.cpus);
     team.run([&](int w) {
         uint64_t b, e;
         partition(words, threads, w, 8, &b, &e);
         std::fill(mem + b, mem + e, 0ull);  // first touch: pages land on this worker's node
         team.barrier();
-        if (w == 0) start = now_seconds();
-        for (uint32_t round = 0; !stop && !done; ++round) {
-            for (size_t pi = 0; pi < patterns.size() && !stop; ++pi) {
-                const int pat = patterns[pi];
-                for (uint32_t phase = 0; phase < kiln_pattern_phases(pat) && !stop; ++phase) {
-                    team.barrier();
-                    if (w == 0) {
-                        if (phase == 0) {
-                            pattern_start = now_seconds();
-                            pattern_errors_before = out.errors_counted();
-                            pattern_traffic_before = traffic_bytes;
-                        }
-                        const uint32_t period = kiln_pattern_period_words(pat);
-                        ctx = {pat, phase, round, p->seed, kiln_pattern_name(pat), kiln_pattern_descending(pat, phase) != 0,
-                               period ? k_template_words : k_address_block_words, period ? tmpl : nullptr};
-                        if (period)
-                            for (uint64_t j = 0; j < k_template_words; ++j) tmpl[j] = expected_word(ctx, j);
-                    }
-                    team.barrier();
-                    const phase_ctx c = ctx;
-                    sweep(mem, c, b, e, true, out, cancel);
-                    team.barrier();
-                    if (w == 0) {
-                        stop = *cancel != 0;
-                        // Flip after the first write pass of the run, before its verify.
-                        if (!stop && round == 0 && pi == 0 && phase == 0)
-                            for (size_t k = 0; k < flip_words.size(); ++k) mem[flip_words[k]] ^= 1ull << flip_bits[k];
-                    }
-                    team.barrier();
-                    if (stop) break;
-                    sweep(mem, c, b, e, false, out, cancel);
-                    team.barrier();
-                    if (w == 0) {
-                        stop = *cancel != 0;
-                        if (!stop) {
-                            ++phases_done;
-                            traffic_bytes += 2 * bytes;
-                            verified_bytes += bytes;
-                            out.progress(static_cast<double>(phases_done) / (phases_per_round * rounds));
-                            if (phase + 1 == kiln_pattern_phases(pat)) {
-                                const double seconds = now_seconds() - pattern_start;
-                                metric_name = std::string("errors_") + kiln_pattern_name(pat);
-                                out.metric(metric_name.c_str(),
-                                           static_cast<double>(out.errors_counted() - pattern_errors_before), "count");
-                                metric_name = std::string(kiln_pattern_name(pat)) + "_gbps";
-                                out.metric(metric_name.c_str(), (traffic_bytes - pattern_traffic_before) / seconds / 1e9,
-                                           "GB/s");
-                            }
+        if (w == 0) {
+            start = now_seconds();
+            fill = make_ctx(next_step, tmpl_a);
+            pattern_start[static_cast<size_t>(fill.pattern)] = start;
+        }
+        team.barrier();
+        for (;;) {
+            const phase_ctx c_check = check, c_fill = fill;
+            const bool do_check = has_check, do_fill = has_fill;
+            if (!do_check && !do_fill) break;
+            sweep(mem, do_check ? &c_check : nullptr, do_fill ? &c_fill : nullptr, b, e, out, cancel);
+            team.barrier();
+            if (w == 0) {
+                stop = *cancel != 0;
+                if (!stop) {
+                    // Flip after the first write sweep, before the sweep that verifies it.
+                    if (first_sweep)
+                        for (size_t k = 0; k < flip_words.size(); ++k) mem[flip_words[k]] ^= 1ull << flip_bits[k];
+                    first_sweep = false;
+                    traffic_bytes += (do_check ? bytes : 0) + (do_fill ? bytes : 0);
+                    if (do_check) {
+                        verified_bytes += bytes;
+                        ++phases_verified;
+                        out.progress(static_cast<double>(phases_verified) / static_cast<double>(phases_per_round * rounds));
+                        if (c_check.phase + 1 == kiln_pattern_phases(c_check.pattern)) {
+                            // The pattern's last verify: its errors and its rate (write + verify sweeps,
+                            // which it shared with its neighbours).
+                            const size_t pi = static_cast<size_t>(c_check.pattern);
+                            metric_name = std::string("errors_") + c_check.name;
+                            out.metric(metric_name.c_str(), static_cast<double>(pattern_errors[pi].exchange(0)), "count");
+                            metric_name = std::string(c_check.name) + "_gbps";
+                            out.metric(metric_name.c_str(),
+                                       2.0 * bytes * kiln_pattern_phases(c_check.pattern) / (now_seconds() - pattern_start[pi]) / 1e9,
+                                       "GB/s");
                         }
                     }
-                    team.barrier();
+                    // What the next sweep verifies is what this one wrote; decide what it writes.
+                    has_check = do_fill;
+                    if (do_fill) {
+                        check = c_fill;
+                        uint64_t* spare = (c_fill.tmpl == tmpl_a) ? tmpl_b : tmpl_a;
+                        const step s = advance(next_step);
+                        const bool new_round = s.round != next_step.round;
+                        const double elapsed = now_seconds() - start;
+                        has_fill = !(new_round && static_cast<int>(s.round) >= rounds && (duration_s <= 0 || elapsed >= duration_s));
+                        if (has_fill) {
+                            next_step = s;
+                            fill = make_ctx(s, spare);
+                            if (s.phase == 0) pattern_start[static_cast<size_t>(fill.pattern)] = now_seconds();
+                        }
+                    } else {
+                        has_fill = false;
+                    }
                 }
             }
-            if (w == 0 && !stop) {
-                ++rounds_done;
-                const double elapsed = now_seconds() - start;
-                done = rounds_done >= rounds && (duration_s <= 0 || elapsed >= duration_s);
-            }
             team.barrier();
+            if (stop) break;
         }
     });
 
     const double seconds = now_seconds() - start;
     out.metric("errors_total", static_cast<double>(out.errors_counted()), "count");
     out.metric("bytes_tested", static_cast<double>(bytes), "bytes");
-    if (seconds > 0 && phases_done > 0) {
+    if (seconds > 0 && phases_verified > 0) {
         out.metric("traffic_gbps", traffic_bytes / seconds / 1e9, "GB/s");
         out.metric("verified_gbps", verified_bytes / seconds / 1e9, "GB/s");
     }
     out.metric("threads", threads, "count");
-    if (stop) return fail(KILN_CANCELLED, "memtest: cancelled after %llu phases", static_cast<unsigned long long>(phases_done));
+    if (stop)
+        return fail(KILN_CANCELLED, "memtest: cancelled after %llu phases", static_cast<unsigned long long>(phases_verified));
     return KILN_OK;
 }
 

@@ -163,6 +163,79 @@ typedef struct kiln_sink {
     kiln_progress_fn on_progress;     /* fraction 0..1 of the planned work */
 } kiln_sink;
 
+/* Telemetry sources: vendor management libraries, dlopen'ed at run time, never linked. */
+typedef enum kiln_telemetry_source {
+    KILN_TELEMETRY_NVML = 0,      /* libnvidia-ml.so.1 */
+    KILN_TELEMETRY_ROCM_SMI = 1   /* librocm_smi64.so */
+} kiln_telemetry_source;
+
+/* Clock throttle reasons, NVML's bit values; ROCm SMI readings are mapped onto the same bits. */
+typedef enum kiln_throttle_reason {
+    KILN_THROTTLE_GPU_IDLE = 0x1,
+    KILN_THROTTLE_APP_CLOCKS = 0x2,
+    KILN_THROTTLE_SW_POWER_CAP = 0x4,
+    KILN_THROTTLE_HW_SLOWDOWN = 0x8,
+    KILN_THROTTLE_SYNC_BOOST = 0x10,
+    KILN_THROTTLE_SW_THERMAL = 0x20,
+    KILN_THROTTLE_HW_THERMAL = 0x40,
+    KILN_THROTTLE_HW_POWER_BRAKE = 0x80
+} kiln_throttle_reason;
+
+typedef struct kiln_telemetry kiln_telemetry;
+
+/* State and counters of one GPU, for health checks. A value the source cannot give is -1. */
+typedef struct kiln_gpu_health {
+    char name[KILN_NAME_BYTES];          /* product name */
+    char uuid[KILN_NAME_BYTES];          /* "GPU-..." */
+    char serial[KILN_NAME_BYTES];        /* board serial, for RMA */
+    char pci_bus_id[KILN_SHORT_BYTES];   /* "0000:3b:00.0", lower case */
+    char vbios_version[KILN_NAME_BYTES]; /* VBIOS / firmware version */
+    int32_t index;                       /* index in the source's enumeration */
+    int32_t persistence_mode;            /* 1 on, 0 off */
+    int32_t ecc_enabled;                 /* 1 on, 0 off */
+    int32_t pcie_gen_current;            /* link generation now */
+    int32_t pcie_gen_max;                /* highest generation the device and slot support */
+    int32_t pcie_width_current;          /* lanes now */
+    int32_t pcie_width_max;              /* lanes supported */
+    int32_t retired_pages_pending;       /* 1 when a page retirement waits for a reset */
+    int64_t retired_pages_sbe;           /* pages retired for repeated single-bit errors */
+    int64_t retired_pages_dbe;           /* pages retired for double-bit errors */
+    int64_t ecc_volatile_corrected;      /* since the last driver load */
+    int64_t ecc_volatile_uncorrected;
+    int64_t ecc_aggregate_corrected;     /* over the device's life */
+    int64_t ecc_aggregate_uncorrected;
+    int32_t remapped_rows_correctable;   /* rows remapped for correctable errors */
+    int32_t remapped_rows_uncorrectable; /* rows remapped for uncorrectable errors */
+    int32_t remap_pending;               /* 1 when a remap waits for a reset */
+    int32_t remap_failed;                /* 1 when a remap failed: the GPU needs service */
+    int32_t nvlink_links_total;          /* links the device has (0 without NVLink) */
+    int32_t nvlink_links_active;         /* links up */
+    int64_t nvlink_crc_errors;           /* sum over links of CRC flit + data errors */
+    int64_t nvlink_replay_errors;        /* sum over links */
+    int64_t nvlink_recovery_errors;      /* sum over links */
+    int32_t compute_processes;           /* processes holding the GPU now */
+    int32_t reserved;                    /* zero */
+    uint64_t throttle_reasons;           /* kiln_throttle_reason bits active now */
+    uint64_t memory_total_bytes;
+    double temperature_c;                /* GPU core temperature */
+    double temperature_slowdown_c;       /* the temperature at which the GPU slows down */
+    double power_w;                      /* power draw now */
+    double power_limit_w;                /* enforced power limit */
+} kiln_gpu_health;
+
+/* One fast sample during a burn (at >= 10 Hz); -1 where unknown. */
+typedef struct kiln_gpu_sample {
+    double temperature_c;
+    double power_w;
+    double sm_clock_mhz;
+    double memory_clock_mhz;
+    double utilization_pct;           /* GPU busy percent */
+    uint64_t throttle_reasons;        /* kiln_throttle_reason bits */
+    int64_t ecc_volatile_corrected;
+    int64_t ecc_volatile_uncorrected;
+    int64_t pcie_replay_count;
+} kiln_gpu_sample;
+
 /* Version handshake: the managed side checks this before any other call. */
 KILN_API uint32_t kiln_abi_version(void);
 /* The library's version text ("0.1.0"); static storage. */
@@ -200,6 +273,19 @@ KILN_API kiln_status kiln_test_validate(const kiln_device* device, const kiln_te
  * call. Returns KILN_CANCELLED soon (< 1 s) after *cancel becomes non-zero. */
 KILN_API kiln_status kiln_run(kiln_device* device, const kiln_test_params* params,
                               const kiln_sink* sink, const volatile int32_t* cancel);
+
+/* Opens a telemetry source. library_path NULL: the vendor's usual name (libnvidia-ml.so.1,
+ * librocm_smi64.so), or $KILN_NVML_LIBRARY / $KILN_ROCM_SMI_LIBRARY when set. A missing library or
+ * driver returns KILN_UNSUPPORTED and the reason ("libnvidia-ml.so.1: cannot open ..."). */
+KILN_API kiln_status kiln_telemetry_open(int32_t source, const char* library_path, kiln_telemetry** out_telemetry);
+KILN_API void kiln_telemetry_destroy(kiln_telemetry* telemetry);
+/* Driver version text ("535.183.01") into buf. */
+KILN_API kiln_status kiln_telemetry_driver_version(const kiln_telemetry* telemetry, char* buf, size_t buf_bytes);
+KILN_API int32_t kiln_telemetry_device_count(const kiln_telemetry* telemetry);
+/* Everything a health check reads about one GPU. Slow (tens of ms): not for sampling loops. */
+KILN_API kiln_status kiln_telemetry_health(kiln_telemetry* telemetry, int32_t index, kiln_gpu_health* out_health);
+/* One cheap sample for the telemetry loop. */
+KILN_API kiln_status kiln_telemetry_sample(kiln_telemetry* telemetry, int32_t index, kiln_gpu_sample* out_sample);
 
 /* Positions fault injection will flip for (seed, count) over a region of region_bytes: fills
  * count offsets (bytes, word aligned) and bit numbers, so tools can predict what a verify finds. */

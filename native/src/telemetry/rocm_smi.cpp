@@ -1,0 +1,157 @@
+// rocm_smi.cpp - AMD telemetry through librocm_smi64.so, opened with dlopen and never linked.
+// Declares only the entry points used, with ROCm SMI's documented C types. Where ROCm SMI has no
+// counterpart of an NVML reading (row remapping, NVLink, throttle bitmask) the value stays unknown.
+#include "telemetry_source.h"
+
+#include <cstdio>
+
+namespace kiln::telemetry {
+namespace {
+
+using rsmi_status = int;  // rsmi_status_t: 0 = RSMI_STATUS_SUCCESS
+constexpr rsmi_status k_ok = 0;
+constexpr uint32_t k_temp_edge = 0, k_temp_junction = 1;    // rsmi_temperature_type_t
+constexpr uint32_t k_temp_current = 0, k_temp_critical = 5;  // rsmi_temperature_metric_t
+constexpr uint64_t k_last_gpu_block = 0x2000;                // RSMI_GPU_BLOCK_FUSE, the last block bit
+
+struct rsmi_error_count {  // rsmi_error_count_t
+    uint64_t correctable_err;
+    uint64_t uncorrectable_err;
+};
+
+struct rsmi_api {
+    rsmi_status (*init)(uint64_t);
+    rsmi_status (*shut_down)();
+    rsmi_status (*num_devices)(uint32_t*);
+    rsmi_status (*name)(uint32_t, char*, size_t);
+    rsmi_status (*serial)(uint32_t, char*, uint32_t);
+    rsmi_status (*vbios)(uint32_t, char*, uint32_t);
+    rsmi_status (*unique_id)(uint32_t, uint64_t*);
+    rsmi_status (*pci_id)(uint32_t, uint64_t*);
+    rsmi_status (*temp)(uint32_t, uint32_t, uint32_t, int64_t*);
+    rsmi_status (*power_ave)(uint32_t, uint32_t, uint64_t*);
+    rsmi_status (*power_cap)(uint32_t, uint32_t, uint64_t*);
+    rsmi_status (*memory_total)(uint32_t, int, uint64_t*);
+    rsmi_status (*ecc_enabled)(uint32_t, uint64_t*);
+    rsmi_status (*ecc_count)(uint32_t, uint64_t, rsmi_error_count*);
+    rsmi_status (*replay)(uint32_t, uint64_t*);
+    rsmi_status (*busy)(uint32_t, uint32_t*);
+    rsmi_status (*version_str)(int, char*, uint32_t);
+};
+
+class rocm_smi_source final : public source {
+public:
+    rocm_smi_source(void* lib, const rsmi_api& api) : lib_(lib), api_(api) {
+        uint32_t n = 0;
+        if (api_.num_devices(&n) == k_ok) count_ = static_cast<int32_t>(n);
+    }
+    ~rocm_smi_source() override {
+        api_.shut_down();
+        dlclose(lib_);
+    }
+    std::string driver_version() const override {
+        char buf[96] = {0};
+        return api_.version_str && api_.version_str(0, buf, sizeof buf) == k_ok ? buf : "";
+    }
+    int32_t device_count() const override { return count_; }
+
+    kiln_status health(int32_t index, kiln_gpu_health* h) override {
+        const uint32_t d = static_cast<uint32_t>(index);
+        if (api_.name && api_.name(d, h->name, sizeof h->name) != k_ok) h->name[0] = '\0';
+        if (api_.serial && api_.serial(d, h->serial, sizeof h->serial) != k_ok) h->serial[0] = '\0';
+        if (api_.vbios && api_.vbios(d, h->vbios_version, sizeof h->vbios_version) != k_ok) h->vbios_version[0] = '\0';
+        uint64_t v = 0;
+        if (api_.unique_id && api_.unique_id(d, &v) == k_ok) snprintf(h->uuid, sizeof h->uuid, "0x%016llx", static_cast<unsigned long long>(v));
+        if (api_.pci_id && api_.pci_id(d, &v) == k_ok)  // BDFID: domain << 32 | bus << 8 | device << 3 | function
+            snprintf(h->pci_bus_id, sizeof h->pci_bus_id, "%04llx:%02llx:%02llx.%llx", (unsigned long long)(v >> 32),
+                     (unsigned long long)((v >> 8) & 0xff), (unsigned long long)((v >> 3) & 0x1f), (unsigned long long)(v & 0x7));
+        if (api_.ecc_enabled && api_.ecc_enabled(d, &v) == k_ok) h->ecc_enabled = v ? 1 : 0;
+        ecc(d, &h->ecc_volatile_corrected, &h->ecc_volatile_uncorrected);
+        if (api_.memory_total && api_.memory_total(d, 0, &v) == k_ok) h->memory_total_bytes = v;
+        int64_t t = 0;
+        if (api_.temp && (api_.temp(d, k_temp_junction, k_temp_current, &t) == k_ok || api_.temp(d, k_temp_edge, k_temp_current, &t) == k_ok))
+            h->temperature_c = t / 1000.0;
+        if (api_.temp && api_.temp(d, k_temp_junction, k_temp_critical, &t) == k_ok) h->temperature_slowdown_c = t / 1000.0;
+        if (api_.power_ave && api_.power_ave(d, 0, &v) == k_ok) h->power_w = v / 1e6;
+        if (api_.power_cap && api_.power_cap(d, 0, &v) == k_ok) h->power_limit_w = v / 1e6;
+        return KILN_OK;
+    }
+
+    kiln_status sample(int32_t index, kiln_gpu_sample* s) override {
+        const uint32_t d = static_cast<uint32_t>(index);
+        int64_t t = 0;
+        uint64_t v = 0;
+        uint32_t busy = 0;
+        if (api_.temp && (api_.temp(d, k_temp_junction, k_temp_current, &t) == k_ok || api_.temp(d, k_temp_edge, k_temp_current, &t) == k_ok))
+            s->temperature_c = t / 1000.0;
+        if (api_.power_ave && api_.power_ave(d, 0, &v) == k_ok) s->power_w = v / 1e6;
+        if (api_.busy && api_.busy(d, &busy) == k_ok) s->utilization_pct = busy;
+        if (api_.replay && api_.replay(d, &v) == k_ok) s->pcie_replay_count = static_cast<int64_t>(v);
+        ecc(d, &s->ecc_volatile_corrected, &s->ecc_volatile_uncorrected);
+        return KILN_OK;
+    }
+
+private:
+    // Sum of correctable / uncorrectable counts over every RAS block.
+    void ecc(uint32_t d, int64_t* corrected, int64_t* uncorrected) const {
+        if (!api_.ecc_count) return;
+        int64_t c = 0, u = 0;
+        bool any = false;
+        for (uint64_t block = 1; block <= k_last_gpu_block; block <<= 1) {
+            rsmi_error_count e{};
+            if (api_.ecc_count(d, block, &e) != k_ok) continue;
+            any = true;
+            c += static_cast<int64_t>(e.correctable_err);
+            u += static_cast<int64_t>(e.uncorrectable_err);
+        }
+        if (any) {
+            *corrected = c;
+            *uncorrected = u;
+        }
+    }
+
+    void* lib_;
+    rsmi_api api_;
+    int32_t count_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<source> open_rocm_smi(const std::string& library, std::string* why) {
+    void* lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char* e = dlerror();
+        *why = "no ROCm: " + std::string(e ? e : library + ": cannot open");
+        return nullptr;
+    }
+    rsmi_api api{};
+    if (!resolve(lib, "rsmi_init", &api.init) || !resolve(lib, "rsmi_shut_down", &api.shut_down) ||
+        !resolve(lib, "rsmi_num_monitor_devices", &api.num_devices)) {
+        *why = library + ": not a usable ROCm SMI (rsmi_init and device enumeration missing)";
+        dlclose(lib);
+        return nullptr;
+    }
+    resolve(lib, "rsmi_dev_name_get", &api.name);
+    resolve(lib, "rsmi_dev_serial_number_get", &api.serial);
+    resolve(lib, "rsmi_dev_vbios_version_get", &api.vbios);
+    resolve(lib, "rsmi_dev_unique_id_get", &api.unique_id);
+    resolve(lib, "rsmi_dev_pci_id_get", &api.pci_id);
+    resolve(lib, "rsmi_dev_temp_metric_get", &api.temp);
+    resolve(lib, "rsmi_dev_power_ave_get", &api.power_ave);
+    resolve(lib, "rsmi_dev_power_cap_get", &api.power_cap);
+    resolve(lib, "rsmi_dev_memory_total_get", &api.memory_total);
+    resolve(lib, "rsmi_dev_ecc_enabled_get", &api.ecc_enabled);
+    resolve(lib, "rsmi_dev_ecc_count_get", &api.ecc_count);
+    resolve(lib, "rsmi_dev_pci_replay_counter_get", &api.replay);
+    resolve(lib, "rsmi_dev_busy_percent_get", &api.busy);
+    resolve(lib, "rsmi_version_str_get", &api.version_str);
+    const rsmi_status r = api.init(0);
+    if (r != k_ok) {
+        *why = "ROCm SMI could not start (amdgpu driver not loaded?): status " + std::to_string(r);
+        dlclose(lib);
+        return nullptr;
+    }
+    return std::make_unique<rocm_smi_source>(lib, api);
+}
+
+}  // namespace kiln::telemetry

@@ -1,0 +1,41 @@
+// telemetry_source.h - one vendor management library behind the kiln_telemetry handle: NVML and
+// ROCm SMI each fill kiln_gpu_health / kiln_gpu_sample from their own API.
+#pragma once
+
+#include "../core/kiln_internal.h"
+
+#include <memory>
+#include <string>
+
+namespace kiln::telemetry {
+
+class source {
+public:
+    virtual ~source() = default;
+    virtual std::string driver_version() const = 0;
+    virtual int32_t device_count() const = 0;
+    virtual kiln_status health(int32_t index, kiln_gpu_health* out) = 0;
+    virtual kiln_status sample(int32_t index, kiln_gpu_sample* out) = 0;
+};
+
+// Each returns nullptr with the reason in *why when the library or its driver is absent.
+std::unique_ptr<source> open_nvml(const std::string& library, std::string* why);
+std::unique_ptr<source> open_rocm_smi(const std::string& library, std::string* why);
+
+// Resolves a symbol of an opened library into a typed function pointer; false when absent.
+template <typename Fn>
+bool resolve(void* lib, const char* name, Fn* out);
+
+// Sets every numeric field of a health/sample record to "unknown" (-1).
+void mark_unknown(kiln_gpu_health* h);
+void mark_unknown(kiln_gpu_sample* s);
+
+}  // namespace kiln::telemetry
+
+#include <dlfcn.h>
+
+template <typename Fn>
+bool kiln::telemetry::resolve(void* lib, const char* name, Fn* out) {
+    *out = reinterpret_cast<Fn>(dlsym(lib, name));
+    return *out != nullptr;
+}

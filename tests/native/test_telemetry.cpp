@@ -1,0 +1,92 @@
+// test_telemetry.cpp - NVML through the dlopen seam, against the fake libnvidia-ml.so.1: fields
+// mapped, PCI addresses normalised, counters summed, and a missing driver is a clean skip.
+#include "test_support.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace {
+struct fake_nvml : ::testing::Test {
+    kiln_telemetry* tel = nullptr;
+    void open(const char* config) {
+        setenv("KILN_FAKE_NVML", config, 1);
+        ASSERT_EQ(kiln_telemetry_open(KILN_TELEMETRY_NVML, KILN_FAKE_NVML_LIBRARY, &tel), KILN_OK) << last_error_text();
+    }
+    void TearDown() override {
+        kiln_telemetry_destroy(tel);
+        unsetenv("KILN_FAKE_NVML");
+    }
+};
+}  // namespace
+
+TEST_F(fake_nvml, HealthyNodeReadsAsHealthy) {
+    open("");
+    EXPECT_EQ(kiln_telemetry_device_count(tel), 8);
+    char driver[64];
+    ASSERT_EQ(kiln_telemetry_driver_version(tel, driver, sizeof driver), KILN_OK);
+    EXPECT_STREQ(driver, "535.183.01");
+    kiln_gpu_health h;
+    ASSERT_EQ(kiln_telemetry_health(tel, 2, &h), KILN_OK);
+    EXPECT_STREQ(h.name, "NVIDIA H100 80GB HBM3");
+    EXPECT_STREQ(h.pci_bus_id, "0000:3a:00.0");  // NVML's 8-digit upper-case form, normalised
+    EXPECT_EQ(h.index, 2);
+    EXPECT_EQ(h.pcie_gen_current, 5);
+    EXPECT_EQ(h.pcie_width_max, 16);
+    EXPECT_EQ(h.nvlink_links_total, 18);
+    EXPECT_EQ(h.nvlink_links_active, 18);
+    EXPECT_EQ(h.remap_pending, 0);
+    EXPECT_EQ(h.ecc_volatile_uncorrected, 0);
+    EXPECT_EQ(h.compute_processes, 0);
+    EXPECT_DOUBLE_EQ(h.power_limit_w, 700.0);
+    EXPECT_EQ(kiln_telemetry_health(tel, 8, &h), KILN_NOT_FOUND);
+}
+
+TEST_F(fake_nvml, FaultsAreReported) {
+    open("gpu3.remap_pending=1;gpu3.remap_failed=1;gpu1.pcie_width=8;gpu5.nvlinks_down=2;gpu5.nvlink_crc=12;"
+         "gpu0.retired_dbe=4;gpu0.retired_pending=1;gpu6.throttle=0x48;gpu7.processes=3");
+    kiln_gpu_health h;
+    ASSERT_EQ(kiln_telemetry_health(tel, 3, &h), KILN_OK);
+    EXPECT_EQ(h.remap_pending, 1);
+    EXPECT_EQ(h.remap_failed, 1);
+    ASSERT_EQ(kiln_telemetry_health(tel, 1, &h), KILN_OK);
+    EXPECT_EQ(h.pcie_width_current, 8);
+    ASSERT_EQ(kiln_telemetry_health(tel, 5, &h), KILN_OK);
+    EXPECT_EQ(h.nvlink_links_active, 16);
+    EXPECT_EQ(h.nvlink_crc_errors, 12);
+    ASSERT_EQ(kiln_telemetry_health(tel, 0, &h), KILN_OK);
+    EXPECT_EQ(h.retired_pages_dbe, 4);
+    EXPECT_EQ(h.retired_pages_pending, 1);
+    ASSERT_EQ(kiln_telemetry_health(tel, 6, &h), KILN_OK);
+    EXPECT_EQ(h.throttle_reasons, static_cast<uint64_t>(KILN_THROTTLE_HW_SLOWDOWN | KILN_THROTTLE_HW_THERMAL));
+    ASSERT_EQ(kiln_telemetry_health(tel, 7, &h), KILN_OK);
+    EXPECT_EQ(h.compute_processes, 3);
+}
+
+TEST_F(fake_nvml, SamplesSeeCountersMove) {
+    open("gpu4.ecc_uncorrected_step=1;gpu4.sm_clock=1410");
+    kiln_gpu_sample a, b;
+    ASSERT_EQ(kiln_telemetry_sample(tel, 4, &a), KILN_OK);
+    ASSERT_EQ(kiln_telemetry_sample(tel, 4, &b), KILN_OK);
+    EXPECT_GT(b.ecc_volatile_uncorrected, a.ecc_volatile_uncorrected);
+    EXPECT_DOUBLE_EQ(a.sm_clock_mhz, 1410.0);
+    EXPECT_DOUBLE_EQ(a.temperature_c, 35.0);
+}
+
+TEST(Telemetry, MissingDriverIsACleanSkipWithTheReason) {
+    kiln_telemetry* tel = nullptr;
+    EXPECT_EQ(kiln_telemetry_open(KILN_TELEMETRY_NVML, "/nonexistent/libnvidia-ml.so.1", &tel), KILN_UNSUPPORTED);
+    EXPECT_EQ(tel, nullptr);
+    EXPECT_NE(last_error_text().find("no NVIDIA driver"), std::string::npos) << last_error_text();
+    EXPECT_EQ(kiln_telemetry_open(KILN_TELEMETRY_ROCM_SMI, "/nonexistent/librocm_smi64.so", &tel), KILN_UNSUPPORTED);
+    EXPECT_NE(last_error_text().find("no ROCm"), std::string::npos) << last_error_text();
+    EXPECT_EQ(kiln_telemetry_open(9, nullptr, &tel), KILN_INVALID_ARGUMENT);
+}
+
+TEST(Telemetry, DriverThatFailsToStartIsACleanSkip) {
+    setenv("KILN_FAKE_NVML", "init_error=9", 1);
+    kiln_telemetry* tel = nullptr;
+    EXPECT_EQ(kiln_telemetry_open(KILN_TELEMETRY_NVML, KILN_FAKE_NVML_LIBRARY, &tel), KILN_UNSUPPORTED);
+    EXPECT_NE(last_error_text().find("Driver Not Loaded"), std::string::npos) << last_error_text();
+    unsetenv("KILN_FAKE_NVML");
+}

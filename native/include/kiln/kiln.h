@@ -150,7 +150,7 @@ typedef struct kiln_data_error {
 } kiln_data_error;
 
 /* Callbacks may come from any thread, never concurrently; they must be cheap and must not call
- * back into the library. */
+ * back into the library. The strings and structs they receive are valid only during the call. */
 typedef void (*kiln_metric_fn)(void* ctx, const kiln_metric* metric);
 typedef void (*kiln_data_error_fn)(void* ctx, const kiln_data_error* error);
 typedef void (*kiln_progress_fn)(void* ctx, double fraction);

@@ -1,0 +1,85 @@
+// One opened device: what it is, parameter validation, and running a test with results streamed
+// to an ITestSink and a CancellationToken turned into the native cancel flag.
+using System.Runtime.InteropServices;
+using Kiln.Native.Interop;
+
+namespace Kiln.Native;
+
+public sealed record DeviceInfo(string Backend, string Name, string Uuid, string PciBusId, int Index,
+    int ComputeUnits, int NumaNodes, int ThreadsPerUnit, ulong TotalMemoryBytes, ulong AvailableMemoryBytes,
+    ulong LastLevelCacheBytes, double ClockMhz, double PeakMemoryBandwidthGbps, double PeakFp64Tflops, double PeakFp32Tflops);
+
+public sealed class Device : IDisposable
+{
+    private readonly KilnDeviceHandle _handle;
+
+    internal Device(KilnDeviceHandle handle, KilnRegistryHandle registry)
+    {
+        Info = ReadInfo(handle);
+        handle.KeepOwnerAlive(registry);  // the native device points into its registry
+        _handle = handle;
+    }
+
+    public DeviceInfo Info { get; }
+
+    /// <summary>Checks the parameters against this device without running anything.</summary>
+    /// <exception cref="KilnException">KILN_INVALID_ARGUMENT; the message names the parameter and its limit.</exception>
+    public unsafe void Validate(TestParams p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        var native = p.ToNative();
+        KilnException.Check(KilnNative.kiln_test_validate(_handle, &native));
+    }
+
+    /// <summary>
+    /// Runs one test synchronously on the calling thread. Results reach <paramref name="sink"/> as they are
+    /// measured. Returns KILN_OK, or KILN_CANCELLED once <paramref name="cancel"/> fired (what was measured
+    /// until then was reported). An exception thrown by the sink stops the test and is rethrown here.
+    /// </summary>
+    /// <exception cref="KilnException">Any other status.</exception>
+    public unsafe kiln_status Run(TestParams p, ITestSink sink, CancellationToken cancel)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        ArgumentNullException.ThrowIfNull(sink);
+        var native = p.ToNative();
+        // Native memory, not a pinned managed int: native threads poll it until kiln_run returns.
+        int* cancelFlag = (int*)NativeMemory.AllocZeroed(sizeof(int));
+        var bridge = new SinkBridge(sink, cancelFlag);
+        var bridgeHandle = GCHandle.Alloc(bridge);
+        try
+        {
+            kiln_status status;
+            KilnException? failure = null;
+            // Disposing the registration waits for a callback in flight, so the flag outlives every write.
+            using (cancel.Register(static flag => Volatile.Write(ref *(int*)(nint)flag!, 1), (nint)cancelFlag))
+            {
+                var nativeSink = bridge.ToNative(GCHandle.ToIntPtr(bridgeHandle));
+                status = KilnNative.kiln_run(_handle, &native, &nativeSink, cancelFlag);
+                if (status is not (kiln_status.KILN_OK or kiln_status.KILN_CANCELLED))
+                    failure = KilnException.FromLastError(status, nameof(KilnNative.kiln_run));
+            }
+            bridge.RethrowSinkFailure();
+            return failure is null ? status : throw failure;
+        }
+        finally
+        {
+            bridgeHandle.Free();
+            NativeMemory.Free(cancelFlag);
+        }
+    }
+
+    public void Dispose() => _handle.Dispose();
+
+    private static unsafe DeviceInfo ReadInfo(KilnDeviceHandle handle)
+    {
+        const int ShortBytes = (int)kiln_constants.KILN_SHORT_BYTES;
+        const int NameBytes = (int)kiln_constants.KILN_NAME_BYTES;
+        kiln_device_info info;
+        KilnException.Check(KilnNative.kiln_device_get_info(handle, &info));
+        return new DeviceInfo(NativeText.FromBuffer(info.backend, ShortBytes), NativeText.FromBuffer(info.name, NameBytes),
+            NativeText.FromBuffer(info.uuid, NameBytes), NativeText.FromBuffer(info.pci_bus_id, ShortBytes), info.index,
+            info.compute_units, info.numa_nodes, info.threads_per_unit, info.total_memory_bytes, info.available_memory_bytes,
+            info.last_level_cache_bytes, info.clock_mhz, info.peak_memory_bandwidth_gbps, info.peak_fp64_tflops,
+            info.peak_fp32_tflops);
+    }
+}

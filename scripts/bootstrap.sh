@@ -3,7 +3,7 @@
 # apt runs only when a package is missing. Usage: scripts/bootstrap.sh [--bench]
 set -euo pipefail
 
-packages=(cmake make g++ googletest libgtest-dev libclang1-14 libclang-common-14-dev fontconfig libfontconfig1 libfreetype6)
+packages=(cmake make g++ googletest libgtest-dev libclang1-14 libclang-common-14-dev fonts-dejavu-core)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(memtester stress-ng likwid hyperfine)
 fi

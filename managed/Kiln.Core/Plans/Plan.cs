@@ -1,0 +1,80 @@
+// What a burn runs: a named, ordered list of tests with their knobs. The built-in plans live in
+// Plans; a YAML loader can fill the same records later.
+using Kiln.Native;
+using Kiln.Native.Interop;
+
+namespace Kiln.Core.Plans;
+
+public sealed record Plan(string Name, string Description, IReadOnlyList<TestSpec> Tests)
+{
+    /// <summary>Applies command-line overrides to every test of the plan.</summary>
+    public Plan With(TestOverrides overrides)
+    {
+        foreach (var injection in overrides.Injections)
+        {
+            if (Tests.All(t => t.Test != injection.Test))
+                throw new UsageException(OptionNames.Inject,
+                    $"test '{Catalog.Key(injection.Test)}' is not in plan '{Name}' ({string.Join(", ", Tests.Select(t => t.Key))})");
+        }
+        return this with { Tests = Tests.Select(t => t.With(overrides)).ToList() };
+    }
+}
+
+/// <summary>One test of a plan. Null knobs keep the native defaults (kiln_test_params_init).</summary>
+public sealed record TestSpec(kiln_test_kind Test)
+{
+    public SizeSpec? Size { get; init; }
+    public int? Iterations { get; init; }
+    public int? Threads { get; init; }
+    /// <summary>kiln_stream_op bits; 0 = all operations.</summary>
+    public uint OpMask { get; init; }
+    /// <summary>Bits (1 &lt;&lt; kiln_memtest_pattern); 0 = all patterns.</summary>
+    public uint PatternMask { get; init; }
+    public ulong? Seed { get; init; }
+    public ulong? DurationMs { get; init; }
+    public KernelParams Kernel { get; init; } = new();
+    public IReadOnlyList<InjectionSpec> Injections { get; init; } = [];
+
+    public string Key => Catalog.Key(Test);
+
+    public TestSpec With(TestOverrides o) => this with
+    {
+        Size = o.Size ?? Size,
+        Iterations = o.Iterations ?? Iterations,
+        Threads = o.Threads ?? Threads,
+        OpMask = o.OpMask ?? OpMask,
+        PatternMask = o.PatternMask ?? PatternMask,
+        Seed = o.Seed ?? Seed,
+        Kernel = o.Kernel ?? Kernel,
+        Injections = [.. Injections, .. o.Injections.Where(i => i.Test == Test)],
+    };
+
+    /// <summary>The native parameters for one device: defaults, then this spec's knobs.</summary>
+    public TestParams ToParams(DeviceInfo device)
+    {
+        var p = TestParams.Defaults(Test);
+        if (Size is { } size) (p.SizeBytes, p.SizeFraction) = size.Resolve(device.AvailableMemoryBytes);
+        if (Iterations is { } iterations) p.Iterations = iterations;
+        if (Threads is { } threads) p.Threads = threads;
+        if (OpMask != 0) p.OpMask = OpMask;
+        if (PatternMask != 0) p.PatternMask = PatternMask;
+        if (Seed is { } seed) p.Seed = seed;
+        if (DurationMs is { } duration) p.DurationMs = duration;
+        Kernel.ApplyTo(p);
+        foreach (var injection in Injections) injection.ApplyTo(p);
+        return p;
+    }
+}
+
+/// <summary>What the command line changes in a plan; null = keep the plan's value.</summary>
+public sealed record TestOverrides
+{
+    public SizeSpec? Size { get; init; }
+    public int? Iterations { get; init; }
+    public int? Threads { get; init; }
+    public uint? OpMask { get; init; }
+    public uint? PatternMask { get; init; }
+    public ulong? Seed { get; init; }
+    public KernelParams? Kernel { get; init; }
+    public IReadOnlyList<InjectionSpec> Injections { get; init; } = [];
+}

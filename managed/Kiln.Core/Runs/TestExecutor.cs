@@ -1,0 +1,77 @@
+// Runs one test on one device: streams every metric and data error into the CSV files and the
+// observer as the native side reports them, and records how the test ended.
+using System.Security.Cryptography;
+using Kiln.Core.Evaluation;
+using Kiln.Core.Plans;
+using Kiln.Core.Results;
+using Kiln.Native;
+using Kiln.Native.Interop;
+
+namespace Kiln.Core.Runs;
+
+/// <summary>Identity of a run and where its rows go; Files is null when nothing is written (bench without --out).</summary>
+public sealed record RunContext(string Host, string RunId, ResultFiles? Files, IRunObserver Observer)
+{
+    /// <summary>The start time and 24 random bits: unique even for two runs in the same second.</summary>
+    public static string NewRunId(DateTimeOffset start) =>
+        $"{start.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
+}
+
+/// <summary>A test ready to run on one device, with its validated parameters.</summary>
+public sealed record PlannedTest(TestSpec Spec, Device Device, TestParams Parameters)
+{
+    /// <summary>Set when validation found the backend cannot run this test: it is skipped, with this reason.</summary>
+    public string? Unsupported { get; init; }
+}
+
+public static class TestExecutor
+{
+    public static TestOutcome Execute(PlannedTest planned, RunContext context, int ordinal, int total, CancellationToken cancel)
+    {
+        var outcome = new TestOutcome(planned.Spec.Test, planned.Device.Info, planned.Parameters);
+        if (planned.Unsupported is { } why)
+        {
+            (outcome.End, outcome.Detail) = (TestEnd.Unsupported, why);
+            return outcome;
+        }
+        if (cancel.IsCancellationRequested) return outcome;   // NotRun
+
+        context.Observer.TestStarted(outcome, ordinal, total);
+        try
+        {
+            var status = planned.Device.Run(planned.Parameters, new Recorder(context, outcome), cancel);
+            outcome.End = status == kiln_status.KILN_CANCELLED ? TestEnd.Cancelled : TestEnd.Completed;
+        }
+        catch (KilnException e) when (e.Status == kiln_status.KILN_UNSUPPORTED)
+        {
+            (outcome.End, outcome.Detail) = (TestEnd.Unsupported, e.Message);
+        }
+        catch (KilnException e)
+        {
+            (outcome.End, outcome.Detail) = (TestEnd.Failed, $"{e.Status}: {e.Message}");
+        }
+        return outcome;
+    }
+
+    /// <summary>The sink handed to the native test: each callback becomes a flushed row at once.</summary>
+    private sealed class Recorder(RunContext context, TestOutcome outcome) : ITestSink
+    {
+        public void OnMetric(in Metric metric)
+        {
+            outcome.Add(metric);
+            context.Files?.Metrics.Write(new MetricRow(DateTimeOffset.UtcNow, context.Host, context.RunId, metric.Test,
+                outcome.Device.Backend, outcome.Device.Index, metric.Name, metric.Value, metric.Unit, metric.Injected));
+            context.Observer.MetricMeasured(outcome, metric);
+        }
+
+        public void OnDataError(in DataError error)
+        {
+            outcome.Add(error);
+            context.Files?.Errors.Write(new ErrorRow(DateTimeOffset.UtcNow, context.Host, error.Test, outcome.Device.Backend,
+                outcome.Device.Index, error.Pattern, error.OffsetBytes, error.Expected, error.Actual, error.FlippedBits));
+            context.Observer.DataErrorFound(outcome, error);
+        }
+
+        public void OnProgress(double fraction) => context.Observer.Progress(outcome, fraction);
+    }
+}

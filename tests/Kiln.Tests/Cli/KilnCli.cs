@@ -1,0 +1,63 @@
+// Runs the built kiln (kiln.dll in this test's output folder: Kiln.Cli is a project reference) as
+// a child process with KILN_LIB_DIR pointing at build/lib, as a user would run it.
+using System.Diagnostics;
+using Kiln.Tests.Core;
+
+namespace Kiln.Tests.Cli;
+
+public sealed record CliResult(int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed)
+{
+    public string[] StderrLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    public override string ToString() => $"exit {ExitCode} after {Elapsed.TotalSeconds:0.00} s\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+}
+
+public static class KilnCli
+{
+    public static string Dll => Path.Combine(AppContext.BaseDirectory, "kiln.dll");
+
+    public static CliResult Run(params string[] args) => Run(TimeSpan.FromMinutes(2), args);
+
+    public static CliResult Run(TimeSpan timeout, params string[] args)
+    {
+        var clock = Stopwatch.StartNew();
+        using var process = Start(args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"kiln {string.Join(' ', args)} did not finish within {timeout.TotalSeconds} s");
+        }
+        process.WaitForExit();
+        return new CliResult(process.ExitCode, stdout.Result, stderr.Result, clock.Elapsed);
+    }
+
+    /// <summary>Starts kiln with redirected output (so it prints log lines, not a progress bar).</summary>
+    public static Process Start(params string[] args)
+    {
+        TestEnvironment.RequireNative();
+        var info = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        info.ArgumentList.Add(Dll);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        info.Environment["KILN_LIB_DIR"] = TestEnvironment.LibDir;
+        return Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
+    }
+
+    /// <summary>Sends a POSIX signal the way an operator or systemd would.</summary>
+    public static void Signal(Process process, string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, process.Id.ToString()]) { UseShellExecute = false })!;
+        kill.WaitForExit();
+        Assert.That(kill.ExitCode, Is.Zero, $"kill -{signal} {process.Id}");
+    }
+
+    // The same dotnet that runs the tests (dotnet test sets DOTNET_HOST_PATH).
+    private static string DotnetHost() =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+}

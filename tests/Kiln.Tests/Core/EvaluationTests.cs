@@ -1,0 +1,167 @@
+// The verdict rules: memtest errors fail, stream below its floor fails, just above it warns,
+// anything made under injection says so, and a cancelled run is INCOMPLETE, never PASS.
+using Kiln.Core.Evaluation;
+using Kiln.Core.Results;
+using Kiln.Native;
+using Kiln.Native.Interop;
+
+namespace Kiln.Tests.Core;
+
+public class EvaluationTests
+{
+    private static readonly DeviceInfo UnknownPeak = Device(peakGbps: 0);
+
+    [Test]
+    public void Memtest_with_data_errors_fails_naming_the_count_and_first_offset()
+    {
+        var o = Memtest(errors: 3);
+        o.Add(new DataError("memtest", "walking_ones", 0x1f40, 1UL << 5, (1UL << 5) | (1UL << 17), 8, false));
+        var v = Evaluator.Judge(o, "node1");
+        Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
+        Assert.That((v.Metric, v.Value, v.Threshold), Is.EqualTo(("errors_total", (double?)3, (double?)0)));
+        Assert.That(v.Reason, Is.EqualTo("3 data errors, first at offset 0x1f40 (walking_ones, bits 17)"));
+    }
+
+    [Test]
+    public void Memtest_errors_counted_past_the_report_cap_still_fail()
+    {
+        var v = Evaluator.Judge(Memtest(errors: 5000), "node1");
+        Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
+        Assert.That(v.Value, Is.EqualTo(5000));
+    }
+
+    [Test]
+    public void Memtest_without_errors_passes()
+    {
+        var v = Evaluator.Judge(Memtest(errors: 0), "node1");
+        Assert.That(v.Status, Is.EqualTo(VerdictStatus.PASS));
+        Assert.That(v.Reason, Does.StartWith("no data errors"));
+    }
+
+    [Test]
+    public void Memtest_that_reported_nothing_fails_rather_than_passes()
+    {
+        var o = new TestOutcome(kiln_test_kind.KILN_TEST_MEMTEST, UnknownPeak, new TestParams()) { End = TestEnd.Completed };
+        Assert.That(Evaluator.Judge(o, "node1").Status, Is.EqualTo(VerdictStatus.FAIL));
+    }
+
+    [Test]
+    public void Injected_results_say_so()
+    {
+        var o = Memtest(errors: 3, new TestParams { InjectFlips = 3, InjectSeed = 7 });
+        Assert.That(Evaluator.Judge(o, "node1").Reason, Does.EndWith("(injected)"));
+    }
+
+    [Test]
+    public void Stream_floor_is_a_quarter_of_the_peak_when_known_else_a_sanity_floor()
+    {
+        Assert.That(Evaluator.StreamFloor(Device(peakGbps: 200)).FloorGbps, Is.EqualTo(50));
+        var (floor, basis) = Evaluator.StreamFloor(UnknownPeak);
+        Assert.That(floor, Is.EqualTo(1.0));
+        Assert.That(basis, Does.Contain("sanity floor"));
+    }
+
+    [Test]
+    public void Stream_below_the_floor_fails_naming_the_slowest_op()
+    {
+        var v = Evaluator.Judge(Stream(Device(peakGbps: 200), copy: 80, scale: 80, add: 49, triad: 90), "node1");
+        Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
+        Assert.That((v.Metric, v.Value, v.Threshold, v.Unit), Is.EqualTo(("add_gbps", (double?)49, (double?)50, "GB/s")));
+        Assert.That(v.Reason, Does.StartWith("slowest: add 49.0 GB/s is below the floor 50.0 GB/s (25% of peak 200.0 GB/s)"));
+    }
+
+    [Test]
+    public void Stream_just_above_the_floor_warns()
+    {
+        var v = Evaluator.Judge(Stream(Device(peakGbps: 200), copy: 80, scale: 51, add: 80, triad: 80), "node1");
+        Assert.That(v.Status, Is.EqualTo(VerdictStatus.WARN));
+        Assert.That(v.Metric, Is.EqualTo("scale_gbps"));
+    }
+
+    [Test]
+    public void Stream_well_above_the_floor_passes_judged_on_the_best_iteration()
+    {
+        var o = Stream(Device(peakGbps: 200), copy: 80, scale: 80, add: 80, triad: 80);
+        o.Add(new Metric("stream", "copy_gbps", 10, "GB/s", false));  // a slow first iteration
+        Assert.That(Evaluator.Judge(o, "node1").Status, Is.EqualTo(VerdictStatus.PASS));
+        Assert.That(Evaluator.StreamBest(o, "copy"), Is.EqualTo(80));
+    }
+
+    [Test]
+    public void Stream_with_a_wrong_value_fails_whatever_its_speed()
+    {
+        var o = Stream(UnknownPeak, copy: 80, scale: 80, add: 80, triad: 80);
+        o.Add(new DataError("stream", "triad", 0x40, 0x3ff0000000000000, 0x3ff0000000000001, 8, false));
+        var v = Evaluator.Judge(o, "node1");
+        Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
+        Assert.That(v.Reason, Does.Contain("offset 0x40 (triad"));
+    }
+
+    [Test]
+    public void Stream_missing_an_op_fails()
+    {
+        var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, UnknownPeak, new TestParams()) { End = TestEnd.Completed };
+        o.Add(new Metric("stream", "copy_gbps_best", 20, "GB/s", false));
+        var v = Evaluator.Judge(o, "node1");
+        Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
+        Assert.That(v.Reason, Is.EqualTo("stream reported no scale bandwidth"));
+    }
+
+    [Test]
+    public void Stream_under_slowdown_is_marked_injected()
+    {
+        var o = Stream(UnknownPeak, copy: 5, scale: 5, add: 5, triad: 5, new TestParams { InjectSlowdown = 0.5 });
+        Assert.That(Evaluator.Judge(o, "node1").Reason, Does.EndWith("(injected)"));
+    }
+
+    [Test]
+    public void Cancelled_and_never_started_tests_are_skipped()
+    {
+        foreach (var end in new[] { TestEnd.Cancelled, TestEnd.NotRun })
+        {
+            var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, UnknownPeak, new TestParams()) { End = end };
+            var v = Evaluator.Judge(o, "node1");
+            Assert.That((v.Status, v.Reason), Is.EqualTo((VerdictStatus.SKIP, "cancelled")));
+        }
+    }
+
+    [Test]
+    public void Errors_found_before_a_cancel_still_fail()
+    {
+        var o = Memtest(errors: 2);
+        o.End = TestEnd.Cancelled;
+        Assert.That(Evaluator.Judge(o, "node1").Status, Is.EqualTo(VerdictStatus.FAIL));
+    }
+
+    [Test]
+    public void Node_verdict()
+    {
+        VerdictRow Row(VerdictStatus s) => new("n", "t", "cpu", 0, s, "", null, null, "", "");
+        Assert.That(Evaluator.Overall([Row(VerdictStatus.PASS), Row(VerdictStatus.WARN)], cancelled: false), Is.EqualTo(NodeVerdict.PASS));
+        Assert.That(Evaluator.Overall([Row(VerdictStatus.PASS), Row(VerdictStatus.FAIL)], cancelled: false), Is.EqualTo(NodeVerdict.FAIL));
+        Assert.That(Evaluator.Overall([Row(VerdictStatus.PASS), Row(VerdictStatus.SKIP)], cancelled: true), Is.EqualTo(NodeVerdict.INCOMPLETE));
+        Assert.That(Evaluator.Overall([Row(VerdictStatus.SKIP)], cancelled: false), Is.EqualTo(NodeVerdict.INCOMPLETE), "nothing verified is not a pass");
+        Assert.That(Evaluator.ExitCode(NodeVerdict.PASS), Is.Zero);
+        Assert.That(Evaluator.ExitCode(NodeVerdict.INCOMPLETE), Is.EqualTo(1));
+    }
+
+    internal static DeviceInfo Device(double peakGbps) =>
+        new("cpu", "Test CPU", "", "", 0, 8, 1, 2, 32UL << 30, 16UL << 30, 32UL << 20, 3000, peakGbps, 0, 0);
+
+    internal static TestOutcome Memtest(long errors, TestParams? p = null)
+    {
+        var o = new TestOutcome(kiln_test_kind.KILN_TEST_MEMTEST, UnknownPeak, p ?? new TestParams()) { End = TestEnd.Completed };
+        o.Add(new Metric("memtest", "errors_walking_ones", errors, "count", false));
+        o.Add(new Metric("memtest", "errors_total", errors, "count", false));
+        return o;
+    }
+
+    internal static TestOutcome Stream(DeviceInfo device, double copy, double scale, double add, double triad, TestParams? p = null)
+    {
+        var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, device, p ?? new TestParams()) { End = TestEnd.Completed };
+        foreach (var (op, gbps) in new[] { ("copy", copy), ("scale", scale), ("add", add), ("triad", triad) })
+            o.Add(new Metric("stream", $"{op}_gbps_best", gbps, "GB/s", false));
+        o.Add(new Metric("stream", "errors_total", 0, "count", false));
+        return o;
+    }
+}

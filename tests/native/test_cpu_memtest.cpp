@@ -128,3 +128,17 @@ TEST_F(memtest_fixture, CancelsWithinASecondAndKeepsWhatItMeasured) {
     EXPECT_EQ(rec.last("errors_total"), 0);  // the final counts are still reported
     EXPECT_GT(rec.count("errors_walking_ones"), 0);
 }
+
+TEST_F(memtest_fixture, CancelDuringSetupOfAHugeRegionIsFast) {
+    // 4 GiB of first touch takes over a second; a cancel that arrives during it must still stop at once.
+    kiln_test_params p = memtest(4ull << 30);
+    volatile int32_t cancel = 0;
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        cancel = 1;
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(kiln_run(dev, &p, nullptr, &cancel), KILN_CANCELLED);
+    stopper.join();
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.2);
+}

@@ -103,3 +103,16 @@ TEST_F(cpu_fixture, StreamCancelsWithinASecond) {
     EXPECT_EQ(status, KILN_CANCELLED);
     EXPECT_GT(rec.count("copy_gbps"), 0);  // what was measured before the stop was reported
 }
+
+TEST_F(cpu_fixture, CancelDuringSetupOfHugeArraysIsFast) {
+    kiln_test_params p = stream(3ull << 29, 5);
+    volatile int32_t cancel = 0;
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        cancel = 1;
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(kiln_run(dev, &p, nullptr, &cancel), KILN_CANCELLED);
+    stopper.join();
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.2);
+}

@@ -209,7 +209,10 @@ kiln_status run_memtest(const topology& topo, const kiln_test_params* p, sink_wr
     team.run([&](int w) {
         uint64_t b, e;
         partition(words, threads, w, 8, &b, &e);
-        std::fill(mem + b, mem + e, 0ull);  // first touch: pages land on this worker's node
+        // First touch: pages land on this worker's node. Large regions take seconds, so check cancel;
+        // a cancelled fill makes the first sweep return at once and the stop is decided after it.
+        constexpr uint64_t k_fill_words = 1u << 18;
+        for (uint64_t i = b; i < e && !*cancel; i += k_fill_words) std::fill(mem + i, mem + std::min(e, i + k_fill_words), 0ull);
         team.barrier();
         if (w == 0) {
             start = now_seconds();

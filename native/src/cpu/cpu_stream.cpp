@@ -104,10 +104,14 @@ kiln_status run_stream(const topology& topo, const kiln_test_params* p, sink_wri
         uint64_t begin, end;
         partition(n, threads, w, 8, &begin, &end);
         const kiln_stream_values init = kiln_stream_initial();
-        for (uint64_t i = begin; i < end; ++i) {  // first touch: pages land on this worker's node
-            a[i] = init.a;
-            b[i] = init.b;
-            c[i] = init.c;
+        // First touch: pages land on this worker's node. Large arrays take seconds, so check cancel.
+        for (uint64_t i = begin; i < end && !stop.load(std::memory_order_relaxed); i += k_chunk_elements) {
+            if (*cancel) stop = true;
+            for (uint64_t j = i; j < std::min(end, i + k_chunk_elements); ++j) {
+                a[j] = init.a;
+                b[j] = init.b;
+                c[j] = init.c;
+            }
         }
         double t0 = 0;
         for (;;) {

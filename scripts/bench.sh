@@ -62,11 +62,29 @@ best=$likwid; best_name="likwid-bench triad"
 if awk -v a="$sng" -v b="$likwid" 'BEGIN{exit !(a>b)}'; then best=$sng; best_name="stress-ng --stream"; fi
 row stream_triad "$kiln_triad" "$best" "$best_name (best of $rounds: likwid $likwid; stress-ng $sng)" GB/s 1
 
+# 4b. CPU gemm (verified FP64) against OpenBLAS dgemm at the same size, alternating, best of each.
+if [[ -x build/bin/kiln-peer-dgemm ]]; then
+  kiln_gemm=0; peer_gemm=0
+  for ((r = 0; r < rounds; r++)); do
+    kiln_gemm=$(max "$kiln_gemm" "$("$nb" gemm --n 2048 --iterations 3 --threads "$threads" | metric fp64_tflops_best)")
+    peer_gemm=$(max "$peer_gemm" "$(build/bin/kiln-peer-dgemm 2048 3 | sed -n 's/.*gflops=\([0-9.]*\).*/\1/p')")
+  done
+  row cpu_gemm_fp64 "$(awk -v t="$kiln_gemm" 'BEGIN{printf "%.1f", t*1000}')" "$peer_gemm" "OpenBLAS cblas_dgemm n=2048" GFLOP/s 1
+fi
+
 # 4. Start-up: kiln --version <= 0.3 s and kiln inventory <= 1 s (peer = the target).
 runs=$((quick ? 5 : 20))
 t_version=$(hyperfine -N -w 2 -r "$runs" --export-csv /tmp/kiln-hf-version.csv "build/bin/kiln --version" >/dev/null 2>&1 && awk -F, 'NR==2 {printf "%.4f", $2}' /tmp/kiln-hf-version.csv)
 t_inventory=$(hyperfine -N -w 1 -r "$runs" --export-csv /tmp/kiln-hf-inv.csv "build/bin/kiln inventory" >/dev/null 2>&1 && awk -F, 'NR==2 {printf "%.4f", $2}' /tmp/kiln-hf-inv.csv)
 row kiln_version_wall "$t_version" 0.3 "target" s 0
 row kiln_inventory_wall "$t_inventory" 1.0 "target" s 0
+
+# 5. Fleet report: 1,000 synthetic nodes x 8 devices x 30 metrics <= 10 s and <= 1 GiB peak RSS.
+tmp=$(mktemp -d)
+build/bin/kiln report synth --nodes 1000 --out "$tmp/fleet" >/dev/null
+/usr/bin/time -f "%e %M" -o "$tmp/t" build/bin/kiln report "$tmp/fleet" --out "$tmp/report" >/dev/null || true  # exits 1: the generator plants hosts to drain
+row fleet_report_1000x8x30_wall "$(awk '{print $1}' "$tmp/t")" 10 "target" s 0
+row fleet_report_1000x8x30_rss "$(awk '{printf "%.0f", $2/1024}' "$tmp/t")" 1024 "target" MiB 0
+rm -rf "$tmp"
 
 column -s, -t < "$csv"

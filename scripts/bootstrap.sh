@@ -3,9 +3,22 @@
 # apt runs only when a package is missing. Usage: scripts/bootstrap.sh [--bench]
 set -euo pipefail
 
-packages=(cmake make g++ googletest libgtest-dev libclang1-14 libclang-common-14-dev fonts-dejavu-core)
+packages=(cmake make g++ googletest libgtest-dev libclang1-14 libclang-common-14-dev fonts-dejavu-core chromium
+          clang-14 nvidia-cuda-toolkit hipcc libamdhip64-dev libopenblas-dev)
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(memtester stress-ng likwid hyperfine)
+  packages+=(memtester stress-ng likwid hyperfine time)
+fi
+
+# nvidia-cuda-toolkit lives in Debian's non-free component: a second sources file with the
+# machine's own Debian URIs adds it (CI compiles the CUDA plugin on every run).
+nonfree=/etc/apt/sources.list.d/kiln-nonfree.sources
+if [[ ! -f $nonfree && -f /etc/apt/sources.list.d/debian.sources && -w /etc/apt/sources.list.d ]]; then
+  uris=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+  suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+  if [[ -n "$uris" && -n "$suite" ]]; then
+    printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$uris" "$suite" "$suite" > "$nonfree"
+  fi
 fi
 
 missing=()

@@ -26,6 +26,10 @@ public sealed class TestParams
     public ulong InjectSeed;
     /// <summary>Run at this fraction of full speed; 0 or 1 = no slowdown.</summary>
     public double InjectSlowdown;
+    /// <summary>gemm: the n of the n x n x n product; 0 = backend default.</summary>
+    public int MatrixN;
+    /// <summary>gemm, power: kiln_dtype bits; 0 = the backend's default set.</summary>
+    public uint DtypeMask;
 
     /// <summary>True when any fault injection is set, so every result of the run must say so.</summary>
     public bool Injected => InjectFlips != 0 || InjectCorrupt != 0 || InjectSlowdown is not (0 or 1);
@@ -44,6 +48,7 @@ public sealed class TestParams
             DurationMs = native.duration_ms, Block = native.block, Grid = native.grid, Vec = native.vec,
             Unroll = native.unroll, InjectFlips = native.inject_flips, InjectCorrupt = native.inject_corrupt,
             InjectSeed = native.inject_seed, InjectSlowdown = native.inject_slowdown,
+            MatrixN = native.matrix_n, DtypeMask = native.dtype_mask,
         };
     }
 
@@ -53,6 +58,6 @@ public sealed class TestParams
         iterations = Iterations, op_mask = OpMask, pattern_mask = PatternMask, max_error_reports = MaxErrorReports,
         seed = Seed, duration_ms = DurationMs, block = Block, grid = Grid, vec = Vec, unroll = Unroll,
         inject_flips = InjectFlips, inject_corrupt = InjectCorrupt, inject_seed = InjectSeed,
-        inject_slowdown = InjectSlowdown,
+        inject_slowdown = InjectSlowdown, matrix_n = MatrixN, dtype_mask = DtypeMask,
     };
 }

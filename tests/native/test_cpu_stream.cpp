@@ -44,7 +44,7 @@ TEST_F(cpu_fixture, StreamMeasuresEveryOpAndVerifies) {
     kiln_test_params p = stream(8u << 20, 3);
     recording_sink rec;
     ASSERT_EQ(kiln_run(dev, &p, &rec.sink, nullptr), KILN_OK) << last_error_text();
-    for (const char* op : {"copy_gbps", "scale_gbps", "add_gbps", "triad_gbps"}) {
+    for (const char* op : {"copy_gbps", "scale_gbps", "add_gbps", "triad_gbps", "read_gbps", "write_gbps"}) {
         EXPECT_EQ(rec.count(op), 3) << op;
         EXPECT_GT(rec.last(op), 0.1) << op;
     }
@@ -65,6 +65,20 @@ TEST_F(cpu_fixture, StreamOpMaskSelectsOps) {
     EXPECT_EQ(rec.count("copy_gbps"), 0);
     EXPECT_EQ(rec.count("triad_gbps"), 2);
     EXPECT_EQ(rec.last("errors_total"), 0);  // a triad-only recurrence still verifies exactly
+}
+
+TEST_F(cpu_fixture, ReadOnlyAndWriteOnlyOpsKeepTheRecurrenceExact) {
+    // Read and write between the recurrence's ops: the verify pass still expects the replayed values.
+    kiln_test_params p = stream(1u << 20, 3);
+    p.op_mask = KILN_STREAM_TRIAD | KILN_STREAM_READ | KILN_STREAM_WRITE;
+    recording_sink rec;
+    ASSERT_EQ(kiln_run(dev, &p, &rec.sink, nullptr), KILN_OK) << last_error_text();
+    EXPECT_EQ(rec.count("read_gbps"), 3);
+    EXPECT_EQ(rec.count("write_gbps"), 3);
+    EXPECT_EQ(rec.count("copy_gbps"), 0);
+    EXPECT_GT(rec.last("read_gbps_best"), 0.1);
+    EXPECT_EQ(rec.last("errors_total"), 0);
+    EXPECT_TRUE(rec.errors.empty());
 }
 
 TEST_F(cpu_fixture, SlowdownIsMarkedInjectedAndSlower) {

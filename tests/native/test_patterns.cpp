@@ -1,11 +1,15 @@
 // test_patterns.cpp - the shared per-element logic (kiln_patterns.h) that the CPU and GPU kernels
-// both use: generator, pattern words, periods, injection positions, stream recurrence.
+// both use: generator, pattern words, periods, injection positions, stream recurrence, the gemm's
+// exact product and the power burner's exact operand pairs.
 #include "common/kiln_patterns.h"
 #include "test_support.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <set>
+#include <vector>
 
 TEST(Patterns, Splitmix64KnownVector) {
     uint64_t state = 1234567;
@@ -84,4 +88,71 @@ TEST(Patterns, StreamRecurrenceStaysBounded) {
     for (int i = 0; i < 100000; ++i) v = kiln_stream_step(v, 15);
     EXPECT_GT(v.a, 0.1);
     EXPECT_LT(v.a, 10.0);
+}
+
+TEST(Patterns, GemmExpectedTableEqualsTheNaiveIntegerProduct) {
+    // Sizes below, at and above the table period, so the full-period and remainder sums both count.
+    int8_t ta[KILN_GEMM_PERIOD], tb[KILN_GEMM_PERIOD];
+    kiln_gemm_tables(0x4B494C4Eull, ta, tb);
+    std::vector<int64_t> e(KILN_GEMM_PERIOD * KILN_GEMM_PERIOD);
+    for (uint64_t n : {1u, 5u, 61u, 62u, 130u}) {
+        kiln_gemm_expected_table(ta, tb, n, e.data());
+        for (uint64_t i = 0; i < n; ++i)
+            for (uint64_t j = 0; j < n; ++j) {
+                int64_t sum = 0;
+                for (uint64_t k = 0; k < n; ++k) sum += int64_t{kiln_gemm_a(ta, i, k)} * kiln_gemm_b(tb, k, j);
+                ASSERT_EQ(kiln_gemm_expected(e.data(), i, j), sum) << "n " << n << " (" << i << ", " << j << ")";
+            }
+    }
+}
+
+TEST(Patterns, GemmInputsAreSmallIntegersThatMoveWithRowAndColumn) {
+    int8_t ta[KILN_GEMM_PERIOD], tb[KILN_GEMM_PERIOD];
+    kiln_gemm_tables(7, ta, tb);
+    std::set<int> values;
+    for (uint32_t t = 0; t < KILN_GEMM_PERIOD; ++t) {
+        ASSERT_LE(std::abs(int{ta[t]}), 4);
+        ASSERT_LE(std::abs(int{tb[t]}), 4);
+        values.insert(ta[t]);
+    }
+    EXPECT_GE(values.size(), 6u);  // not a degenerate table
+    // A row shifted by one is a different row: a misplaced row changes the result.
+    int differ = 0;
+    for (uint64_t k = 0; k < 61; ++k) differ += kiln_gemm_a(ta, 3, k) != kiln_gemm_a(ta, 4, k);
+    EXPECT_GT(differ, 30);
+}
+
+TEST(Patterns, PowerBurnerPairsReturnExactly) {
+    for (uint32_t j = 0; j < 4096; ++j) {
+        const double a = kiln_power_fp64_operand(99, j, 0), b = kiln_power_fp64_operand(99, j, 1);
+        const double x = kiln_power_fp64_operand(99, j, 2);
+        ASSERT_GE(x, 8.0);
+        ASSERT_LT(x, 12.0);
+        ASSERT_EQ(std::fma(-a, b, std::fma(a, b, x)), x) << j;
+        ASSERT_NE(std::fma(a, b, x), x);
+        const float af = kiln_power_fp32_operand(99, j, 0), bf = kiln_power_fp32_operand(99, j, 1);
+        const float xf = kiln_power_fp32_operand(99, j, 2);
+        ASSERT_EQ(std::fma(-af, bf, std::fma(af, bf, xf)), xf) << j;
+        ASSERT_NE(std::fma(af, bf, xf), xf);
+    }
+}
+
+TEST(Patterns, MemtestScheduleWalksEveryPhaseOfTheSelectedPatterns) {
+    const uint32_t mask = (1u << KILN_P_OWN_ADDRESS) | (1u << KILN_P_MODULO_20);
+    EXPECT_EQ(kiln_memtest_phases_per_round(mask), 22u);
+    EXPECT_EQ(kiln_memtest_phases_per_round(0), 1u + 1u + 2u + 4u + 2u + 20u);  // 0 = all patterns
+    kiln_memtest_step s = kiln_memtest_first(mask);
+    EXPECT_EQ(s.pattern, KILN_P_OWN_ADDRESS);
+    std::vector<int> seen;
+    for (int i = 0; i < 22; ++i, s = kiln_memtest_next(s, mask)) {
+        EXPECT_EQ(s.round, 0u);
+        seen.push_back(s.pattern * 100 + static_cast<int>(s.phase));
+    }
+    EXPECT_EQ(seen.front(), 200);
+    EXPECT_EQ(seen[1], 201);
+    EXPECT_EQ(seen[2], 500);
+    EXPECT_EQ(seen.back(), 519);
+    EXPECT_EQ(s.round, 1u);  // the next round starts over
+    EXPECT_EQ(s.pattern, KILN_P_OWN_ADDRESS);
+    EXPECT_EQ(s.phase, 0u);
 }

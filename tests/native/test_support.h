@@ -3,6 +3,8 @@
 
 #include <kiln/kiln.h>
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -14,6 +16,7 @@ struct recorded_error {
     std::string pattern;
     uint64_t offset, expected, actual;
     bool injected;
+    uint32_t word_bytes;
 };
 
 struct recording_sink {
@@ -42,7 +45,7 @@ struct recording_sink {
         self->metric_count.fetch_add(1);
     }
     static void on_error(void* ctx, const kiln_data_error* e) {
-        static_cast<recording_sink*>(ctx)->errors.push_back({e->pattern, e->offset_bytes, e->expected, e->actual, e->injected != 0});
+        static_cast<recording_sink*>(ctx)->errors.push_back({e->pattern, e->offset_bytes, e->expected, e->actual, e->injected != 0, e->word_bytes});
     }
     static void on_progress(void* ctx, double f) { static_cast<recording_sink*>(ctx)->progress.push_back(f); }
 };
@@ -66,6 +69,20 @@ inline double cancel_latency_seconds(kiln_device* dev, const kiln_test_params& p
     stopper.join();
     return std::chrono::duration<double>(returned - cancelled_at).count();
 }
+
+// The cpu backend's device, opened for each test (no plugins: the folder does not exist).
+struct cpu_device_fixture : ::testing::Test {
+    kiln_registry* reg = nullptr;
+    kiln_device* dev = nullptr;
+    void SetUp() override {
+        ASSERT_EQ(kiln_registry_create("/nonexistent", &reg), KILN_OK);
+        ASSERT_EQ(kiln_device_open(reg, "cpu", 0, &dev), KILN_OK);
+    }
+    void TearDown() override {
+        kiln_device_destroy(dev);
+        kiln_registry_destroy(reg);
+    }
+};
 
 inline std::string last_error_text() {
     char buf[1024];

@@ -11,7 +11,7 @@ namespace Kiln.Native.Interop;
 public enum kiln_constants : int
 {
     /// <summary>bumped on any incompatible change of this header</summary>
-    KILN_ABI_VERSION = 1,
+    KILN_ABI_VERSION = 2,
     /// <summary>version a backend plugin must report from its entry point</summary>
     KILN_PLUGIN_API_VERSION = 1,
     /// <summary>size of the fixed name buffers below, NUL included</summary>
@@ -71,7 +71,27 @@ public enum kiln_stream_op : int
     KILN_STREAM_ADD = 4,
     /// <summary>a = b+s*c    : 24 bytes</summary>
     KILN_STREAM_TRIAD = 8,
-    KILN_STREAM_ALL = 15,
+    /// <summary>read a, compare with its expected value: 8 bytes</summary>
+    KILN_STREAM_READ = 16,
+    /// <summary>c = its expected value, written without reading: 8 bytes</summary>
+    KILN_STREAM_WRITE = 32,
+    KILN_STREAM_ALL = 63,
+}
+
+/// <summary>Bits of kiln_test_params.dtype_mask: the number formats gemm and power run.</summary>
+public enum kiln_dtype : int
+{
+    /// <summary>double, FMA units</summary>
+    KILN_DTYPE_FP64 = 1,
+    /// <summary>float, FMA units</summary>
+    KILN_DTYPE_FP32 = 2,
+    /// <summary>tensor cores, tf32 inputs, fp32 accumulate</summary>
+    KILN_DTYPE_TF32 = 4,
+    /// <summary>tensor/matrix cores, bf16 inputs, fp32 accumulate</summary>
+    KILN_DTYPE_BF16 = 8,
+    /// <summary>tensor/matrix cores, fp16 inputs, fp32 accumulate</summary>
+    KILN_DTYPE_FP16 = 16,
+    KILN_DTYPE_ALL = 31,
 }
 
 /// <summary>Memtest patterns; bit (1 &lt;&lt; pattern) of kiln_test_params.pattern_mask selects one.</summary>
@@ -228,7 +248,7 @@ public unsafe struct kiln_test_params
     public uint max_error_reports;
     /// <summary>seed of random patterns</summary>
     public ulong seed;
-    /// <summary>repeat until this much time passed; 0 = iterations only</summary>
+    /// <summary>repeat until this much time passed; 0 = iterations only (power: 10 s)</summary>
     public ulong duration_ms;
     /// <summary>GPU threads per block; 0 = backend default</summary>
     public int block;
@@ -246,6 +266,10 @@ public unsafe struct kiln_test_params
     public ulong inject_seed;
     /// <summary>run at this fraction of full speed; 0 or 1 = no slowdown</summary>
     public double inject_slowdown;
+    /// <summary>gemm: rows = columns = inner dimension of the n x n product; 0 = default</summary>
+    public int matrix_n;
+    /// <summary>gemm, power: kiln_dtype bits; 0 = the backend's default set</summary>
+    public uint dtype_mask;
 }
 
 /// <summary>One measured value, as it is measured.</summary>
@@ -279,7 +303,7 @@ public unsafe struct kiln_data_error
     public ulong expected;
     /// <summary>the word that was read</summary>
     public ulong actual;
-    /// <summary>width of expected/actual in bytes (8)</summary>
+    /// <summary>width of expected/actual in bytes (8; 4 for an fp32 gemm result)</summary>
     public uint word_bytes;
     /// <summary>1 when fault injection was active</summary>
     public int injected;

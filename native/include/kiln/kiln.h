@@ -18,7 +18,7 @@ extern "C" {
 
 /* Constants the managed side needs; an enum so the binding generator sees their values. */
 typedef enum kiln_constants {
-    KILN_ABI_VERSION = 1,         /* bumped on any incompatible change of this header */
+    KILN_ABI_VERSION = 2,         /* bumped on any incompatible change of this header */
     KILN_PLUGIN_API_VERSION = 1,  /* version a backend plugin must report from its entry point */
     KILN_NAME_BYTES = 128,        /* size of the fixed name buffers below, NUL included */
     KILN_SHORT_BYTES = 32,        /* size of short fixed buffers (backend name, PCI address) */
@@ -54,8 +54,20 @@ typedef enum kiln_stream_op {
     KILN_STREAM_SCALE = 2,  /* b = s*c      : 16 bytes */
     KILN_STREAM_ADD = 4,    /* c = a+b      : 24 bytes */
     KILN_STREAM_TRIAD = 8,  /* a = b+s*c    : 24 bytes */
-    KILN_STREAM_ALL = 15
+    KILN_STREAM_READ = 16,  /* read a, compare with its expected value: 8 bytes */
+    KILN_STREAM_WRITE = 32, /* c = its expected value, written without reading: 8 bytes */
+    KILN_STREAM_ALL = 63
 } kiln_stream_op;
+
+/* Bits of kiln_test_params.dtype_mask: the number formats gemm and power run. */
+typedef enum kiln_dtype {
+    KILN_DTYPE_FP64 = 1,    /* double, FMA units */
+    KILN_DTYPE_FP32 = 2,    /* float, FMA units */
+    KILN_DTYPE_TF32 = 4,    /* tensor cores, tf32 inputs, fp32 accumulate */
+    KILN_DTYPE_BF16 = 8,    /* tensor/matrix cores, bf16 inputs, fp32 accumulate */
+    KILN_DTYPE_FP16 = 16,   /* tensor/matrix cores, fp16 inputs, fp32 accumulate */
+    KILN_DTYPE_ALL = 31
+} kiln_dtype;
 
 /* Memtest patterns; bit (1 << pattern) of kiln_test_params.pattern_mask selects one. */
 typedef enum kiln_memtest_pattern {
@@ -117,7 +129,7 @@ typedef struct kiln_test_params {
     uint32_t pattern_mask;        /* bits (1 << kiln_memtest_pattern); 0 = all */
     uint32_t max_error_reports;   /* data errors reported through the sink; all are counted */
     uint64_t seed;                /* seed of random patterns */
-    uint64_t duration_ms;         /* repeat until this much time passed; 0 = iterations only */
+    uint64_t duration_ms;         /* repeat until this much time passed; 0 = iterations only (power: 10 s) */
     int32_t block;                /* GPU threads per block; 0 = backend default */
     int32_t grid;                 /* GPU blocks; 0 = backend default */
     int32_t vec;                  /* elements per access; 0 = backend default */
@@ -126,6 +138,8 @@ typedef struct kiln_test_params {
     int32_t inject_corrupt;       /* gemm: output elements corrupted */
     uint64_t inject_seed;         /* seed choosing the injected positions */
     double inject_slowdown;       /* run at this fraction of full speed; 0 or 1 = no slowdown */
+    int32_t matrix_n;             /* gemm: rows = columns = inner dimension of the n x n product; 0 = default */
+    uint32_t dtype_mask;          /* gemm, power: kiln_dtype bits; 0 = the backend's default set */
 } kiln_test_params;
 
 /* One measured value, as it is measured. */
@@ -145,7 +159,7 @@ typedef struct kiln_data_error {
     uint64_t offset_bytes;  /* from the start of the tested region */
     uint64_t expected;      /* the word that was written */
     uint64_t actual;        /* the word that was read */
-    uint32_t word_bytes;    /* width of expected/actual in bytes (8) */
+    uint32_t word_bytes;    /* width of expected/actual in bytes (8; 4 for an fp32 gemm result) */
     int32_t injected;       /* 1 when fault injection was active */
 } kiln_data_error;
 

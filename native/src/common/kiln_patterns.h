@@ -1,5 +1,6 @@
 /* kiln_patterns.h - per-element logic shared by the CPU backend and the GPU kernels: seeded
- * random numbers, memtest pattern words, injection positions and the stream recurrence.
+ * random numbers, memtest pattern words, injection positions, the stream recurrence, the gemm
+ * inputs and their exact product, and the power burner's operands.
  * Everything here is inline and usable from host and device code (KILN_HD). */
 #ifndef KILN_PATTERNS_H
 #define KILN_PATTERNS_H
@@ -92,6 +93,43 @@ KILN_HD uint64_t kiln_pattern_word(int pattern, uint32_t phase, uint32_t round, 
     }
 }
 
+/* The memtest's schedule: every phase of each pattern in mask (bits 1 << pattern; 0 = all), pattern
+ * after pattern in id order, round after round. Shared so the CPU and GPU walk the same sequence. */
+typedef struct kiln_memtest_step {
+    uint32_t round;
+    int pattern;
+    uint32_t phase;
+} kiln_memtest_step;
+
+KILN_HD uint32_t kiln_memtest_mask(uint32_t mask) { return (mask & 63u) ? (mask & 63u) : 63u; }
+
+KILN_HD uint32_t kiln_memtest_phases_per_round(uint32_t mask) {
+    uint32_t phases = 0;
+    for (int pat = 0; pat <= KILN_P_MODULO_20; ++pat)
+        if (kiln_memtest_mask(mask) & (1u << pat)) phases += kiln_pattern_phases(pat);
+    return phases;
+}
+
+KILN_HD kiln_memtest_step kiln_memtest_first(uint32_t mask) {
+    kiln_memtest_step s;
+    s.round = 0;
+    s.phase = 0;
+    s.pattern = 0;
+    while (!(kiln_memtest_mask(mask) & (1u << s.pattern))) ++s.pattern;
+    return s;
+}
+
+KILN_HD kiln_memtest_step kiln_memtest_next(kiln_memtest_step s, uint32_t mask) {
+    if (++s.phase < kiln_pattern_phases(s.pattern)) return s;
+    s.phase = 0;
+    for (++s.pattern; s.pattern <= KILN_P_MODULO_20; ++s.pattern)
+        if (kiln_memtest_mask(mask) & (1u << s.pattern)) return s;
+    const uint32_t round = s.round + 1;
+    s = kiln_memtest_first(mask);
+    s.round = round;
+    return s;
+}
+
 /* Injection positions: the k-th flip takes r = next() from a splitmix64 stream seeded with seed,
  * word = r % words (drawn again if already taken), bit = next() % 64. Used by the CPU and GPU
  * memtests and by tests that predict what a verify pass must find. Returns the flips placed
@@ -111,6 +149,16 @@ KILN_HD int kiln_injection_position(uint64_t* state, uint64_t words, const uint6
     }
 }
 
+/* The first count positions for seed over a region of `words` words: kiln_injection_position in
+ * sequence. Fills out_words and out_bits (count entries each); returns how many were placed. */
+KILN_HD int kiln_injection_positions_fill(uint64_t seed, int count, uint64_t words, uint64_t* out_words, uint32_t* out_bits) {
+    uint64_t state = seed;
+    int placed = 0;
+    while (placed < count && kiln_injection_position(&state, words, out_words, placed, &out_words[placed], &out_bits[placed]))
+        ++placed;
+    return placed;
+}
+
 /* The stream recurrence on one element: copy c=a, scale b=s*c, add c=a+b, triad a=b+s*c.
  * The scalar s = sqrt(2)-1 makes s*(2+s) ~ 1, so values stay near 1 over millions of
  * iterations and the expected result can be replayed exactly on one element. */
@@ -127,14 +175,96 @@ KILN_HD kiln_stream_values kiln_stream_initial(void) {
     return v;
 }
 
-/* One iteration of the ops selected by op_mask (kiln_stream_op bits) on one element. */
+/* The ops on one element. Compiled without contraction (-ffp-contract=off, nvcc -fmad=false) so
+ * s*c + b rounds twice everywhere, as the replay does. */
+KILN_HD double kiln_stream_scale(double c) { return KILN_STREAM_SCALAR * c; }
+KILN_HD double kiln_stream_add(double a, double b) { return a + b; }
+KILN_HD double kiln_stream_triad(double b, double c) { return b + KILN_STREAM_SCALAR * c; }
+
+/* One iteration of the ops selected by op_mask (kiln_stream_op bits) on one element. Read (16)
+ * and write (32) leave the values as they are: read only checks a, write stores c's value again. */
 KILN_HD kiln_stream_values kiln_stream_step(kiln_stream_values v, uint32_t op_mask) {
-    const double s = KILN_STREAM_SCALAR;
     if (op_mask & 1u) v.c = v.a;
-    if (op_mask & 2u) v.b = s * v.c;
-    if (op_mask & 4u) v.c = v.a + v.b;
-    if (op_mask & 8u) v.a = v.b + s * v.c;
+    if (op_mask & 2u) v.b = kiln_stream_scale(v.c);
+    if (op_mask & 4u) v.c = kiln_stream_add(v.a, v.b);
+    if (op_mask & 8u) v.a = kiln_stream_triad(v.b, v.c);
     return v;
+}
+
+/* gemm inputs: A (n x n) and B (n x n) hold integers in -4..4 taken from two seeded tables of
+ * KILN_GEMM_PERIOD entries: A[i][k] = ta[(row_phase(i) + k) % P], B[k][j] = tb[(k + col_phase(j)) % P].
+ * Every input is exact in fp16, bf16 and tf32, and every partial sum (|sum| <= 16 n) is an exact
+ * integer in an fp32 accumulator for n <= 2^20, whatever the order of the additions. So the
+ * product is known exactly: C[i][j] = E[row_phase(i)][col_phase(j)] with
+ * E[r][s] = sum_{k<n} ta[(r+k)%P] * tb[(s+k)%P], a P x P table computed in O(P^3). A prime P and
+ * the steps 7 and 13 make neighbouring rows and columns differ, so a misplaced row, column or k
+ * offset changes the result. */
+#define KILN_GEMM_PERIOD 61u
+#define KILN_GEMM_ROW_STEP 7u
+#define KILN_GEMM_COL_STEP 13u
+#define KILN_GEMM_MAX_N 1048576 /* 16 * n must stay below 2^24 (fp32 accumulators) */
+
+/* Entry t of input table `matrix` (0 = A, 1 = B) for seed. */
+KILN_HD int32_t kiln_gemm_table_value(uint64_t seed, uint32_t matrix, uint32_t t) {
+    const uint64_t tag = matrix ? 0x47454D4D42ull : 0x47454D4D41ull; /* "GEMMB", "GEMMA" */
+    return (int32_t)(kiln_mix64(seed ^ (tag << 16) ^ t) % 9u) - 4;
+}
+
+KILN_HD uint32_t kiln_gemm_row_phase(uint64_t i) { return (uint32_t)((i % KILN_GEMM_PERIOD) * KILN_GEMM_ROW_STEP % KILN_GEMM_PERIOD); }
+KILN_HD uint32_t kiln_gemm_col_phase(uint64_t j) { return (uint32_t)((j % KILN_GEMM_PERIOD) * KILN_GEMM_COL_STEP % KILN_GEMM_PERIOD); }
+
+/* A[i][k] and B[k][j] of the product, from tables ta and tb of KILN_GEMM_PERIOD entries. */
+KILN_HD int32_t kiln_gemm_a(const int8_t* ta, uint64_t i, uint64_t k) {
+    return ta[(kiln_gemm_row_phase(i) + k % KILN_GEMM_PERIOD) % KILN_GEMM_PERIOD];
+}
+KILN_HD int32_t kiln_gemm_b(const int8_t* tb, uint64_t k, uint64_t j) {
+    return tb[(k % KILN_GEMM_PERIOD + kiln_gemm_col_phase(j)) % KILN_GEMM_PERIOD];
+}
+
+/* Fills ta and tb (KILN_GEMM_PERIOD entries each) for seed. */
+KILN_HD void kiln_gemm_tables(uint64_t seed, int8_t* ta, int8_t* tb) {
+    for (uint32_t t = 0; t < KILN_GEMM_PERIOD; ++t) {
+        ta[t] = (int8_t)kiln_gemm_table_value(seed, 0, t);
+        tb[t] = (int8_t)kiln_gemm_table_value(seed, 1, t);
+    }
+}
+
+/* E (KILN_GEMM_PERIOD^2 entries, row r = row phase, column s = column phase) for inner dimension k. */
+KILN_HD void kiln_gemm_expected_table(const int8_t* ta, const int8_t* tb, uint64_t k, int64_t* e) {
+    const uint64_t p = KILN_GEMM_PERIOD, full = k / p, rest = k % p;
+    for (uint64_t r = 0; r < p; ++r)
+        for (uint64_t s = 0; s < p; ++s) {
+            int64_t period_sum = 0, rest_sum = 0;
+            for (uint64_t t = 0; t < p; ++t) {
+                const int64_t prod = (int64_t)ta[(r + t) % p] * tb[(s + t) % p];
+                period_sum += prod;
+                if (t < rest) rest_sum += prod;
+            }
+            e[r * p + s] = (int64_t)full * period_sum + rest_sum;
+        }
+}
+
+/* The exact value of product element (i, j). */
+KILN_HD int64_t kiln_gemm_expected(const int64_t* e, uint64_t i, uint64_t j) {
+    return e[kiln_gemm_row_phase(i) * KILN_GEMM_PERIOD + kiln_gemm_col_phase(j)];
+}
+
+/* The power burner's step on one accumulator: x -> fma(a, b, x) -> fma(-a, b, x). The operands are
+ * built so that both sums are exact: a, b in [1, 2) with few enough significant bits that a*b is
+ * exact and its last bit is no finer than the ulp of x + a*b, and x in [8, 12) so x + a*b < 16
+ * stays in x's binade or the next. So the pair returns x exactly, a burn of any number of pairs
+ * ends on the values it started from, and a wrong bit anywhere along the way stays visible.
+ * fp64: a, b carry 25 significant bits (a*b: 50 bits, last bit 2^-48 >= ulp 2^-49 below 16);
+ * fp32: 11 bits (a*b: 22 bits, last bit 2^-20 = ulp below 16). Index j picks one of many triples. */
+KILN_HD double kiln_power_fp64_operand(uint64_t seed, uint32_t j, uint32_t which) {
+    const uint64_t r = kiln_mix64(seed ^ ((uint64_t)j << 8) ^ which);
+    if (which == 2) return 8.0 + (double)(r >> 11) * (4.0 / 9007199254740992.0); /* x in [8, 12), 53 bits */
+    return 1.0 + (double)(r >> 40) / 16777216.0;                                   /* [1, 2), 25 bits */
+}
+KILN_HD float kiln_power_fp32_operand(uint64_t seed, uint32_t j, uint32_t which) {
+    const uint64_t r = kiln_mix64(seed ^ ((uint64_t)j << 8) ^ which ^ 0x3332ull);
+    if (which == 2) return 8.0f + (float)(r >> 40) * (4.0f / 16777216.0f); /* x in [8, 12), 24 bits */
+    return 1.0f + (float)(r >> 54) / 1024.0f;                              /* [1, 2), 11 bits */
 }
 
 #endif /* KILN_PATTERNS_H */

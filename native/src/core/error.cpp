@@ -26,25 +26,6 @@ kiln_status fail(kiln_status status, const char* format, ...) {
 
 const kiln_host_services* host_services() { return &k_host_services; }
 
-std::string format_bytes(double bytes) {
-    static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    int unit = 0;
-    while (bytes >= 1024.0 && unit < 5) {
-        bytes /= 1024.0;
-        ++unit;
-    }
-    char buf[64];
-    snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
-    return buf;
-}
-
-void copy_text(char* dst, size_t dst_bytes, const std::string& text) {
-    if (dst_bytes == 0) return;
-    const size_t n = text.size() < dst_bytes - 1 ? text.size() : dst_bytes - 1;
-    memcpy(dst, text.data(), n);
-    dst[n] = '\0';
-}
-
 }  // namespace kiln
 
 extern "C" size_t kiln_last_error(char* buf, size_t buf_bytes) {

@@ -3,8 +3,6 @@
 #include "kiln_internal.h"
 #include "../common/kiln_patterns.h"
 
-#include <vector>
-
 extern "C" kiln_status kiln_injection_positions(uint64_t seed, int32_t count, uint64_t region_bytes,
                                                 uint64_t* out_offsets, uint32_t* out_bits) {
     if (count < 0) return kiln::fail(KILN_INVALID_ARGUMENT, "count: %d is negative", count);
@@ -14,15 +12,7 @@ extern "C" kiln_status kiln_injection_positions(uint64_t seed, int32_t count, ui
     if (static_cast<uint64_t>(count) > words)
         return kiln::fail(KILN_INVALID_ARGUMENT, "count: %d flips do not fit in %llu words", count,
                           static_cast<unsigned long long>(words));
-    std::vector<uint64_t> taken;
-    uint64_t state = seed;
-    for (int32_t i = 0; i < count; ++i) {
-        uint64_t word = 0;
-        uint32_t bit = 0;
-        kiln_injection_position(&state, words, taken.data(), static_cast<int>(taken.size()), &word, &bit);
-        taken.push_back(word);
-        out_offsets[i] = word * 8u;
-        out_bits[i] = bit;
-    }
+    kiln_injection_positions_fill(seed, count, words, out_offsets, out_bits);
+    for (int32_t i = 0; i < count; ++i) out_offsets[i] *= 8u;  // words -> byte offsets
     return KILN_OK;
 }

@@ -5,6 +5,8 @@
 #include <kiln/kiln.h>
 #include <kiln/kiln_plugin.h>
 
+#include "../common/kiln_host_util.h"
+
 #include <cstdarg>
 #include <string>
 
@@ -15,12 +17,6 @@ namespace kiln {
 kiln_status fail(kiln_status status, const char* format, ...) __attribute__((format(printf, 2, 3)));
 void set_error_text(const char* message);
 const kiln_host_services* host_services();
-
-// Human-readable byte counts for error messages ("23.1 GiB").
-std::string format_bytes(double bytes);
-
-// Copies text into a fixed char buffer, always NUL-terminated.
-void copy_text(char* dst, size_t dst_bytes, const std::string& text);
 
 const kiln_backend_ops* cpu_backend_ops();
 

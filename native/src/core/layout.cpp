@@ -64,6 +64,8 @@ const field_entry k_layout[] = {
     KILN_FIELD(kiln_test_params, inject_corrupt),
     KILN_FIELD(kiln_test_params, inject_seed),
     KILN_FIELD(kiln_test_params, inject_slowdown),
+    KILN_FIELD(kiln_test_params, matrix_n),
+    KILN_FIELD(kiln_test_params, dtype_mask),
 
     KILN_SIZE(kiln_metric),
     KILN_FIELD(kiln_metric, test),

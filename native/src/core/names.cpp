@@ -1,5 +1,6 @@
 // names.cpp - the stable names of statuses, tests and patterns (the keys written to CSV).
 #include "kiln_internal.h"
+#include "../common/kiln_names.h"
 
 extern "C" {
 
@@ -21,15 +22,8 @@ const char* kiln_status_name(int32_t status) {
     }
 }
 
-const char* kiln_test_name(int32_t test) {
-    static const char* const names[KILN_TEST_COUNT] = {"stream", "memtest", "gemm", "power", "copy", "launch"};
-    return (test >= 0 && test < KILN_TEST_COUNT) ? names[test] : "unknown";
-}
+const char* kiln_test_name(int32_t test) { return kiln_test_key(test); }
 
-const char* kiln_pattern_name(int32_t pattern) {
-    static const char* const names[KILN_PATTERN_COUNT] = {
-        "walking_ones", "walking_zeros", "own_address", "moving_inv_fixed", "moving_inv_random", "modulo_20"};
-    return (pattern >= 0 && pattern < KILN_PATTERN_COUNT) ? names[pattern] : "unknown";
-}
+const char* kiln_pattern_name(int32_t pattern) { return kiln_pattern_key(pattern); }
 
 }  // extern "C"

@@ -1,5 +1,5 @@
 // cpu_backend.h - what the cpu backend's sources share: the machine's topology, pinned worker
-// threads with a barrier, a serialized sink, and the two test entry points.
+// threads with a barrier, and the test entry points (the serialized sink is kiln_host_util.h's).
 #pragma once
 
 #include "../core/kiln_internal.h"
@@ -50,27 +50,6 @@ private:
     pthread_barrier_t barrier_;
 };
 
-// Serializes the callbacks of a kiln_sink (they may be called from any worker, never
-// concurrently) and caps data-error reports while counting every error.
-class sink_writer {
-public:
-    sink_writer(const kiln_sink* sink, const char* test, uint32_t max_error_reports, bool injected);
-    void metric(const char* name, double value, const char* unit);
-    void data_error(const char* pattern, uint64_t offset_bytes, uint64_t expected, uint64_t actual);
-    void progress(double fraction);
-    uint64_t errors_counted() const { return errors_.load(); }
-    bool injected() const { return injected_; }
-
-private:
-    const kiln_sink* sink_;
-    const char* test_;
-    uint32_t max_reports_;
-    bool injected_;
-    std::mutex mutex_;
-    std::atomic<uint64_t> errors_{0};
-    std::vector<std::string> names_;  // keeps metric name strings alive for the callback
-};
-
 // Anonymous memory the workers first-touch (so each partition lands on its worker's NUMA node).
 class region {
 public:
@@ -98,8 +77,13 @@ kiln_status run_stream(const topology& topo, const kiln_test_params* p, sink_wri
                        const volatile int32_t* cancel);
 kiln_status run_memtest(const topology& topo, const kiln_test_params* p, sink_writer& out,
                         const volatile int32_t* cancel);
+kiln_status run_gemm(const topology& topo, const kiln_test_params* p, sink_writer& out, const volatile int32_t* cancel);
+kiln_status run_power(const topology& topo, const kiln_test_params* p, sink_writer& out, const volatile int32_t* cancel);
 // Bytes stream would allocate (three arrays) and memtest would test, after defaults.
 uint64_t stream_array_bytes(const kiln_test_params* p, const topology& topo);
 uint64_t memtest_region_bytes(const kiln_test_params* p);
+// gemm's n after defaults; the kiln_dtype bits power burns after defaults (fp64 and fp32).
+uint64_t gemm_matrix_n(const kiln_test_params* p);
+uint32_t power_dtype_mask(const kiln_test_params* p);
 
 }  // namespace kiln::cpu

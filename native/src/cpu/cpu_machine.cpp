@@ -1,5 +1,5 @@
 // cpu_machine.cpp - the host as the cpu backend sees it: topology from /proc and /sys, pinned
-// worker threads, first-touch memory regions, and the serialized sink.
+// worker threads and first-touch memory regions.
 #include "cpu_backend.h"
 
 #include <sched.h>
@@ -148,30 +148,6 @@ void worker_team::run(const std::function<void(int)>& fn) {
         });
     }
     for (auto& t : threads) t.join();
-}
-
-sink_writer::sink_writer(const kiln_sink* sink, const char* test, uint32_t max_error_reports, bool injected)
-    : sink_(sink), test_(test), max_reports_(max_error_reports), injected_(injected) {}
-
-void sink_writer::metric(const char* name, double value, const char* unit) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!sink_->on_metric) return;
-    const kiln_metric m = {test_, name, unit, value, injected_ ? 1 : 0, 0};
-    sink_->on_metric(sink_->ctx, &m);
-}
-
-void sink_writer::data_error(const char* pattern, uint64_t offset_bytes, uint64_t expected, uint64_t actual) {
-    const uint64_t n = errors_.fetch_add(1);
-    if (n >= max_reports_) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!sink_->on_data_error) return;
-    const kiln_data_error e = {test_, pattern, offset_bytes, expected, actual, 8u, injected_ ? 1 : 0};
-    sink_->on_data_error(sink_->ctx, &e);
-}
-
-void sink_writer::progress(double fraction) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (sink_->on_progress) sink_->on_progress(sink_->ctx, fraction < 0 ? 0 : fraction > 1 ? 1 : fraction);
 }
 
 region::region(uint64_t bytes) : bytes_(bytes) {

@@ -146,36 +146,19 @@ kiln_status run_memtest(const topology& topo, const kiln_test_params* p, sink_wr
     if (!mem_region.ok()) return fail(KILN_OUT_OF_MEMORY, "memtest: cannot map %s", format_bytes(bytes).c_str());
     uint64_t* mem = mem_region.as<uint64_t>();
 
-    std::vector<int> patterns;
-    const uint32_t mask = p->pattern_mask ? p->pattern_mask : (1u << KILN_PATTERN_COUNT) - 1u;
-    for (int pat = 0; pat < KILN_PATTERN_COUNT; ++pat)
-        if (mask & (1u << pat)) patterns.push_back(pat);
-    uint64_t phases_per_round = 0;
-    for (int pat : patterns) phases_per_round += kiln_pattern_phases(pat);
+    const uint32_t mask = p->pattern_mask;
+    const uint64_t phases_per_round = kiln_memtest_phases_per_round(mask);
     const int rounds = std::max(1, p->iterations);
     const double duration_s = p->duration_ms / 1000.0;
 
     // Injected flips, placed over the whole region (kiln_injection_positions predicts them).
-    std::vector<uint64_t> flip_words;
-    std::vector<uint32_t> flip_bits;
-    if (p->inject_flips > 0) {
-        uint64_t state = p->inject_seed;
-        for (int i = 0; i < p->inject_flips; ++i) {
-            uint64_t w = 0;
-            uint32_t bit = 0;
-            if (!kiln_injection_position(&state, words, flip_words.data(), static_cast<int>(flip_words.size()), &w, &bit))
-                break;
-            flip_words.push_back(w);
-            flip_bits.push_back(bit);
-        }
-    }
+    std::vector<uint64_t> flip_words(static_cast<size_t>(std::max(0, p->inject_flips)));
+    std::vector<uint32_t> flip_bits(flip_words.size());
+    flip_words.resize(static_cast<size_t>(
+        kiln_injection_positions_fill(p->inject_seed, p->inject_flips, words, flip_words.data(), flip_bits.data())));
 
     // Everything below is owned by worker 0 and read by the others only between barriers.
-    struct step {
-        uint32_t round;
-        size_t pattern_index;
-        uint32_t phase;
-    };
+    using step = kiln_memtest_step;
     std::array<std::atomic<uint64_t>, KILN_PATTERN_COUNT> pattern_errors{};
     std::array<double, KILN_PATTERN_COUNT> pattern_start{};
     std::vector<uint64_t> tmpl_storage(2 * k_block_words + 16);
@@ -183,26 +166,18 @@ kiln_status run_memtest(const topology& topo, const kiln_test_params* p, sink_wr
     uint64_t* tmpl_b = tmpl_a + k_block_words;
     phase_ctx check{}, fill{};
     bool has_check = false, has_fill = true, stop = false, first_sweep = true;
-    step next_step{0, 0, 0};
+    step next_step = kiln_memtest_first(mask);
     uint64_t phases_verified = 0, traffic_bytes = 0, verified_bytes = 0;
     double start = 0;
     std::string metric_name;
 
     auto make_ctx = [&](const step& s, uint64_t* tmpl) {
-        const int pat = patterns[s.pattern_index];
+        const int pat = s.pattern;
         phase_ctx c{pat, s.phase, s.round, p->seed, kiln_pattern_name(pat), kiln_pattern_descending(pat, s.phase) != 0,
                     kiln_pattern_period_words(pat) ? tmpl : nullptr, &pattern_errors[static_cast<size_t>(pat)]};
         if (c.tmpl)
             for (uint64_t j = 0; j < k_block_words; ++j) tmpl[j] = expected_word(c, j);
         return c;
-    };
-    auto advance = [&](step s) {
-        if (++s.phase < kiln_pattern_phases(patterns[s.pattern_index])) return s;
-        s.phase = 0;
-        if (++s.pattern_index < patterns.size()) return s;
-        s.pattern_index = 0;
-        ++s.round;
-        return s;
     };
 
     worker_team team(threads, topo.cpus);
@@ -255,7 +230,7 @@ kiln_status run_memtest(const topology& topo, const kiln_test_params* p, sink_wr
                     if (do_fill) {
                         check = c_fill;
                         uint64_t* spare = (c_fill.tmpl == tmpl_a) ? tmpl_b : tmpl_a;
-                        const step s = advance(next_step);
+                        const step s = kiln_memtest_next(next_step, mask);
                         const bool new_round = s.round != next_step.round;
                         const double elapsed = now_seconds() - start;
                         has_fill = !(new_round && static_cast<int>(s.round) >= rounds && (duration_s <= 0 || elapsed >= duration_s));

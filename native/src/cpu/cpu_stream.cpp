@@ -1,6 +1,8 @@
-// cpu_stream.cpp - STREAM-style bandwidth (copy, scale, add, triad) on every core over arrays far
-// larger than the last-level cache, with non-temporal stores, then a verify pass that replays the
-// recurrence on one element (kiln_patterns.h) and compares every element bit for bit.
+// cpu_stream.cpp - STREAM-style bandwidth (copy, scale, add, triad, read-only, write-only) on every
+// core over arrays far larger than the last-level cache, with non-temporal stores, then a verify
+// pass that replays the recurrence on one element (kiln_patterns.h) and compares every element bit
+// for bit. The read-only op compares a with its expected value as it reads, the write-only op
+// stores c's expected value, so neither changes what the verify pass expects.
 #include "cpu_backend.h"
 #include "../common/kiln_patterns.h"
 
@@ -16,19 +18,52 @@
 namespace kiln::cpu {
 namespace {
 
-constexpr int k_ops = 4;
-const char* const k_op_metrics[k_ops] = {"copy_gbps", "scale_gbps", "add_gbps", "triad_gbps"};
-const char* const k_op_best[k_ops] = {"copy_gbps_best", "scale_gbps_best", "add_gbps_best", "triad_gbps_best"};
+constexpr int k_ops = 6;
+const char* const k_op_metrics[k_ops] = {"copy_gbps", "scale_gbps", "add_gbps", "triad_gbps", "read_gbps", "write_gbps"};
+const char* const k_op_best[k_ops] = {"copy_gbps_best", "scale_gbps_best", "add_gbps_best", "triad_gbps_best",
+                                      "read_gbps_best", "write_gbps_best"};
 // Bytes counted per element: what the kernel reads plus what it writes (no write-allocate:
 // the stores are non-temporal). Documented in docs/METRICS.md.
-const double k_op_bytes[k_ops] = {16, 16, 24, 24};
+const double k_op_bytes[k_ops] = {16, 16, 24, 24, 8, 8};
 constexpr uint64_t k_chunk_elements = 1u << 18;  // 2 MiB of doubles between cancel checks
 
+uint64_t bits_of(double v) {
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+// Read-only op: compares a[begin, end) with want; reports and returns the wrong words.
+uint64_t stream_read(const double* a, double want, uint64_t begin, uint64_t end, sink_writer& out) {
+    uint64_t diff = 0;
+#if defined(__SSE2__)
+    const __m128i vw = _mm_castpd_si128(_mm_set1_pd(want));
+    __m128i d0 = _mm_setzero_si128(), d1 = _mm_setzero_si128();
+    for (uint64_t i = begin; i < end; i += 4) {
+        d0 = _mm_or_si128(d0, _mm_xor_si128(_mm_castpd_si128(_mm_load_pd(a + i)), vw));
+        d1 = _mm_or_si128(d1, _mm_xor_si128(_mm_castpd_si128(_mm_load_pd(a + i + 2)), vw));
+    }
+    diff = static_cast<uint64_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(d0, d1), _mm_setzero_si128())) != 0xFFFF);
+#else
+    for (uint64_t i = begin; i < end; ++i) diff |= bits_of(a[i]) ^ bits_of(want);
+#endif
+    if (!diff) return 0;
+    uint64_t wrong = 0;
+    for (uint64_t i = begin; i < end; ++i)
+        if (bits_of(a[i]) != bits_of(want)) {
+            ++wrong;
+            out.data_error("stream_read", i * 8u, bits_of(want), bits_of(a[i]));
+        }
+    return wrong;
+}
+
 // One op over [begin, end); begin and end are multiples of 8 elements, arrays 64-byte aligned.
-void stream_kernel(int op, double* a, double* b, double* c, uint64_t begin, uint64_t end) {
+// The write-only op (5) stores c_value.
+void stream_kernel(int op, double* a, double* b, double* c, double c_value, uint64_t begin, uint64_t end) {
     const double s = KILN_STREAM_SCALAR;
 #if defined(__SSE2__)
     const __m128d vs = _mm_set1_pd(s);
+    const __m128d vc = _mm_set1_pd(c_value);
     for (uint64_t i = begin; i < end; i += 4) {
         switch (op) {
         case 0:
@@ -43,29 +78,29 @@ void stream_kernel(int op, double* a, double* b, double* c, uint64_t begin, uint
             _mm_stream_pd(c + i, _mm_add_pd(_mm_load_pd(a + i), _mm_load_pd(b + i)));
             _mm_stream_pd(c + i + 2, _mm_add_pd(_mm_load_pd(a + i + 2), _mm_load_pd(b + i + 2)));
             break;
-        default:
+        case 3:
             _mm_stream_pd(a + i, _mm_add_pd(_mm_load_pd(b + i), _mm_mul_pd(vs, _mm_load_pd(c + i))));
             _mm_stream_pd(a + i + 2, _mm_add_pd(_mm_load_pd(b + i + 2), _mm_mul_pd(vs, _mm_load_pd(c + i + 2))));
+            break;
+        default:
+            _mm_stream_pd(c + i, vc);
+            _mm_stream_pd(c + i + 2, vc);
             break;
         }
     }
     _mm_sfence();
 #else
+    (void)s;
     for (uint64_t i = begin; i < end; ++i) {
         switch (op) {
         case 0: c[i] = a[i]; break;
-        case 1: b[i] = s * c[i]; break;
-        case 2: c[i] = a[i] + b[i]; break;
-        default: a[i] = b[i] + s * c[i]; break;
+        case 1: b[i] = kiln_stream_scale(c[i]); break;
+        case 2: c[i] = kiln_stream_add(a[i], b[i]); break;
+        case 3: a[i] = kiln_stream_triad(b[i], c[i]); break;
+        default: c[i] = c_value; break;
         }
     }
 #endif
-}
-
-uint64_t bits_of(double v) {
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    return u;
 }
 
 }  // namespace
@@ -114,14 +149,18 @@ kiln_status run_stream(const topology& topo, const kiln_test_params* p, sink_wri
             }
         }
         double t0 = 0;
+        kiln_stream_values now = init;  // what the arrays hold after this iteration's four ops
         for (;;) {
+            now = kiln_stream_step(now, mask);
             for (int op = 0; op < k_ops; ++op) {
                 if (!(mask & (1u << op))) continue;
                 team.barrier();
                 if (w == 0) t0 = now_seconds();
                 for (uint64_t i = begin; i < end && !stop.load(std::memory_order_relaxed); i += k_chunk_elements) {
                     if (*cancel) stop = true;
-                    stream_kernel(op, a, b, c, i, std::min(end, i + k_chunk_elements));
+                    const uint64_t chunk_end = std::min(end, i + k_chunk_elements);
+                    if (op == 4) stream_read(a, now.a, i, chunk_end, out);
+                    else stream_kernel(op, a, b, c, now.c, i, chunk_end);
                 }
                 team.barrier();
                 if (w == 0 && !stop) {

@@ -1,0 +1,81 @@
+// kiln_host_util.h - host-side helpers libkiln and the GPU plugins share (the plugins do not link
+// libkiln): the serialized sink every test reports through, and two text helpers. Header-only.
+#pragma once
+
+#include <kiln/kiln.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+namespace kiln {
+
+// Human-readable byte counts for error messages ("23.1 GiB").
+inline std::string format_bytes(double bytes) {
+    static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int unit = 0;
+    while (bytes >= 1024.0 && unit < 5) {
+        bytes /= 1024.0;
+        ++unit;
+    }
+    char buf[64];
+    snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
+    return buf;
+}
+
+// Copies text into a fixed char buffer, always NUL-terminated.
+inline void copy_text(char* dst, size_t dst_bytes, const std::string& text) {
+    if (dst_bytes == 0) return;
+    const size_t n = text.size() < dst_bytes - 1 ? text.size() : dst_bytes - 1;
+    memcpy(dst, text.data(), n);
+    dst[n] = '\0';
+}
+
+// Serializes the callbacks of a kiln_sink (they may be called from any worker, never
+// concurrently) and caps data-error reports while counting every error.
+class sink_writer {
+public:
+    sink_writer(const kiln_sink* sink, const char* test, uint32_t max_error_reports, bool injected)
+        : sink_(sink), test_(test), max_reports_(max_error_reports), injected_(injected) {}
+
+    void metric(const std::string& name, double value, const char* unit) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!sink_->on_metric) return;
+        const kiln_metric m = {test_, name.c_str(), unit, value, injected_ ? 1 : 0, 0};
+        sink_->on_metric(sink_->ctx, &m);
+    }
+
+    void data_error(const char* pattern, uint64_t offset_bytes, uint64_t expected, uint64_t actual, uint32_t word_bytes = 8) {
+        const uint64_t n = errors_.fetch_add(1);
+        if (n >= max_reports_) return;
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!sink_->on_data_error) return;
+        const kiln_data_error e = {test_, pattern, offset_bytes, expected, actual, word_bytes, injected_ ? 1 : 0};
+        sink_->on_data_error(sink_->ctx, &e);
+    }
+
+    // Errors found but not reported (past a cap): they count, and use up the reports they would have had.
+    void count_unreported(uint64_t n) { errors_.fetch_add(n); }
+
+    void progress(double fraction) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (sink_->on_progress) sink_->on_progress(sink_->ctx, fraction < 0 ? 0 : fraction > 1 ? 1 : fraction);
+    }
+
+    uint64_t errors_counted() const { return errors_.load(); }
+    uint32_t max_reports() const { return max_reports_; }
+    bool injected() const { return injected_; }
+
+private:
+    const kiln_sink* sink_;
+    const char* test_;
+    uint32_t max_reports_;
+    bool injected_;
+    std::mutex mutex_;
+    std::atomic<uint64_t> errors_{0};
+};
+
+}  // namespace kiln

@@ -1,0 +1,103 @@
+// What fails a burn while it runs, judged sample by sample (no history kept): new uncorrectable ECC
+// errors since the first sample, throttling by the policy's reasons held for its window, and new
+// Xid / fallen-off-the-bus lines in the kernel log. Turned into verdict rows (test=telemetry).
+using Kiln.Core.Health;
+using Kiln.Core.Health.KernelLog;
+using Kiln.Core.Results;
+using Kiln.Native;
+
+namespace Kiln.Core.Telemetry;
+
+public sealed class TelemetryRules(HealthPolicy policy)
+{
+    public const string TestName = "telemetry";
+
+    private sealed class DeviceState
+    {
+        public long? BaselineEcc;
+        public long NewEcc;
+        public DateTimeOffset? StreakStart;
+        public TimeSpan LongestStreak;
+        public ThrottleReasons StreakReasons;
+        public int Samples;
+    }
+
+    private readonly Dictionary<(string Source, int Index), DeviceState> _devices = [];
+    private readonly List<(string Source, int Index, int Xid, Severity Severity, string Text)> _events = [];
+    private readonly Lock _gate = new();
+
+    /// <summary>Registers a device, so it gets a PASS row even if it never reports a sample.</summary>
+    public void Track(string source, int index)
+    {
+        lock (_gate) _devices.TryAdd((source, index), new DeviceState());
+    }
+
+    public void Observe(string source, int index, DateTimeOffset at, in GpuSample sample)
+    {
+        lock (_gate)
+        {
+            var d = _devices.TryGetValue((source, index), out var known) ? known : _devices[(source, index)] = new DeviceState();
+            d.Samples++;
+            if (sample.EccVolatileUncorrected >= 0)
+            {
+                d.BaselineEcc ??= sample.EccVolatileUncorrected;
+                d.NewEcc = Math.Max(d.NewEcc, sample.EccVolatileUncorrected - d.BaselineEcc.Value);
+            }
+            var reasons = sample.Throttle & policy.SustainedThrottleReasons;
+            if (reasons != ThrottleReasons.None)
+            {
+                d.StreakStart ??= at;
+                var streak = at - d.StreakStart.Value;
+                if (streak >= d.LongestStreak) (d.LongestStreak, d.StreakReasons) = (streak, d.StreakReasons | reasons);
+            }
+            else
+            {
+                d.StreakStart = null;
+            }
+        }
+    }
+
+    /// <summary>A kernel-log line that arrived during the run; Xids (through the policy's table) and lost GPUs count.</summary>
+    public void ObserveKernelLog(string line, KernelLogParser parser, Func<string, (string Source, int Index)?> gpuAt)
+    {
+        if (parser.Parse(0, line, out _) is not { } parsed || KernelEvents.Classify(parsed.Message, out _) is not { } e) return;
+        if (e.Kind is not (KernelEventKind.Xid or KernelEventKind.FellOffBus)) return;
+        var (_, severity) = e.Kind == KernelEventKind.Xid ? KernelLogCheck.XidVerdict(policy, e.Xid) : (FindingCodes.GpuFellOffBus, Severity.Fail);
+        if (severity == Severity.Info) return;
+        var gpu = e.Key is null ? null : gpuAt(e.Key);
+        lock (_gate) _events.Add((gpu?.Source ?? "kmsg", gpu?.Index ?? -1, e.Xid, severity, parsed.Message.Trim()));
+    }
+
+    /// <summary>One row per device and rule that fired, else one PASS row per device; kernel-log events on their GPU.</summary>
+    public IReadOnlyList<VerdictRow> Verdicts(string host)
+    {
+        lock (_gate)
+        {
+            var rows = new List<VerdictRow>();
+            foreach (var ((source, index), d) in _devices.OrderBy(x => x.Key.Source, StringComparer.Ordinal).ThenBy(x => x.Key.Index))
+            {
+                var before = rows.Count;
+                if (d.NewEcc > 0)
+                    rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.FAIL, "ecc_volatile_uncorrected_new", d.NewEcc, 0, "count",
+                        $"{d.NewEcc} new uncorrectable ECC errors during the run"));
+                var window = policy.SustainedThrottleWindow;
+                if (d.LongestStreak >= window)
+                    rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.FAIL, "throttle_sustained_s", Math.Round(d.LongestStreak.TotalSeconds, 1),
+                        window.TotalSeconds, "s", $"throttled ({d.StreakReasons}) for {d.LongestStreak.TotalSeconds:0.#} s without a break (FAIL at {window.TotalSeconds:0.#} s)"));
+                foreach (var g in _events.Where(e => e.Source == source && e.Index == index).GroupBy(e => (e.Xid, e.Severity)))
+                    rows.Add(EventRow(host, source, index, g.Key.Xid, g.Key.Severity, g.Count(), g.First().Text));
+                if (rows.Count == before)
+                    rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.PASS, "samples", d.Samples, null, "count",
+                        $"{d.Samples} samples: no new uncorrectable ECC error, no sustained throttling, no Xid"));
+            }
+            foreach (var g in _events.Where(e => e.Index < 0).GroupBy(e => (e.Xid, e.Severity)))
+                rows.Add(EventRow(host, "kmsg", -1, g.Key.Xid, g.Key.Severity, g.Count(), g.First().Text));
+            return rows;
+        }
+    }
+
+    private static VerdictRow EventRow(string host, string source, int index, int xid, Severity severity, int count, string text) =>
+        new(host, TestName, source, index, severity == Severity.Fail ? VerdictStatus.FAIL : VerdictStatus.WARN,
+            xid > 0 ? "xid" : "gpu_fell_off_bus", xid > 0 ? xid : count, null, xid > 0 ? "xid" : "count",
+            $"{(count == 1 ? "" : $"{count} lines like ")}'{text}' in the kernel log during the run");
+}

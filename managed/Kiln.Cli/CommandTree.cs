@@ -1,5 +1,6 @@
-// The command tree: kiln inventory | burn | bench stream|memtest. Values are read as text and
-// parsed by Kiln.Core, so every bad value fails the same way: one line naming the option.
+// The command tree: kiln inventory | check | burn | bench stream|memtest | plan | profile | report |
+// bundle. Values are read as text and parsed by Kiln.Core, so every bad value fails the same way: one
+// line naming the option.
 using System.CommandLine;
 using Kiln.Cli.Commands;
 using Kiln.Core;
@@ -19,8 +20,13 @@ public static class CommandTree
         var root = new RootCommand("kiln: GPU/CPU burn-in and acceptance")
         {
             InventoryCommand.Create(services),
+            CheckCommand.Create(services),
             BurnCommand.Create(services),
             BenchCommand.Create(services),
+            PlanCommand.Create(services),
+            PlanCommand.CreateProfile(services),
+            ReportCommand.Create(services),
+            BundleCommand.Create(services),
         };
         root.Options.Add(Verbose);
         // `kiln --version` is answered in Program before parsing; keep it listed in the help.

@@ -5,6 +5,7 @@ namespace Kiln.Core;
 public static class OptionNames
 {
     public const string Plan = "--plan";
+    public const string Duration = "--duration";
     public const string Backend = "--backend";
     public const string Device = "--device";
     public const string Out = "--out";
@@ -18,6 +19,10 @@ public static class OptionNames
     public const string Inject = "--inject";
     public const string Format = "--format";
     public const string Verbose = "--verbose";
+    public const string Profile = "--profile";
+    public const string SysfsRoot = "--sysfs-root";
+    public const string Kmsg = "--kmsg";
+    public const string Since = "--since";
 
     // kiln_test_params field -> the option that sets it.
     private static readonly (string Field, string Option)[] ByParamsField =

@@ -1,9 +1,12 @@
-// `kiln burn --plan quick ...`: every test of the plan on every selected device, results streamed
-// into OUT/, a verdict per (test, device), the node verdict as the exit code.
+// `kiln burn --plan quick|standard|soak|FILE --profile NAME|FILE|auto [--duration 24h] ...`: every test
+// of the plan on every selected device, results streamed into OUT/, a verdict per (test, device)
+// against the profile's thresholds, the node verdict as the exit code.
 using System.CommandLine;
 using Kiln.Cli.Output;
 using Kiln.Core;
+using Kiln.Core.Health;
 using Kiln.Core.Plans;
+using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 using Kiln.Core.Runs;
 using Kiln.Native;
@@ -16,9 +19,13 @@ public static class BurnCommand
 {
     public static Command Create(ServiceAccess services)
     {
-        var plan = CommandTree.Text(OptionNames.Plan, "NAME", $"Plan to run (default quick; known: {string.Join(", ", BuiltInPlans.All.Select(p => p.Name))})");
+        var plan = CommandTree.Text(OptionNames.Plan, "NAME|FILE", $"Plan to run: {string.Join(", ", PlanLoader.BuiltInNames)} or a YAML file (default {PlanLoader.DefaultName}; kiln plan show NAME)");
+        var profile = CommandTree.Text(OptionNames.Profile, "NAME|FILE|auto",
+            $"Thresholds and expected inventory: {string.Join(", ", ProfileCatalog.BuiltInNames)}, a YAML file, or auto (default: by the detected GPU model)");
+        var duration = CommandTree.Text(OptionNames.Duration, "DURATION", "How long a looping plan (soak) runs, e.g. 24h (default: the plan's)");
+        var kmsg = CommandTree.Text(OptionNames.Kmsg, "FILE", "Kernel log to follow for Xids during the run (default /dev/kmsg)");
         var run = new RunOptions();
-        var command = new Command("burn", "Burn-in / acceptance: run a plan, write results, exit 0 pass / 1 fail") { plan };
+        var command = new Command("burn", "Burn-in / acceptance: run a plan, write results, exit 0 pass / 1 fail") { plan, profile, duration, kmsg };
         run.AddTo(command);
         command.SetAction(async (parse, cancel) =>
         {
@@ -29,7 +36,14 @@ public static class BurnCommand
                 Threads = Values.Count(parse, run.Threads, min: 0),
                 Injections = Values.Injections(parse, run.Inject),
             };
-            var chosen = BuiltInPlans.Get(parse.GetValue(plan) ?? BuiltInPlans.Quick.Name).With(overrides);
+            var chosen = PlanLoader.Resolve(parse.GetValue(plan)).With(overrides);
+            var loopFor = parse.GetValue(duration) is { } d ? Duration.Parse(d, OptionNames.Duration) : (TimeSpan?)null;
+            if (loopFor != null && !chosen.Loop)
+                throw new UsageException(OptionNames.Duration, $"plan '{chosen.Name}' runs once; only a looping plan (soak) takes a duration");
+            if (chosen.Loop && (loopFor ?? chosen.Duration) is null)
+                throw new UsageException(OptionNames.Duration, $"plan '{chosen.Name}' loops and names no duration: give --duration (e.g. 24h)");
+            var kmsgFile = parse.GetValue(kmsg);
+            if (kmsgFile != null && !File.Exists(kmsgFile)) throw new UsageException(OptionNames.Kmsg, $"cannot read {kmsgFile}: no such file");
             var deviceIndex = run.DeviceIndex(parse);
             var start = DateTimeOffset.UtcNow;
             var host = Environment.MachineName;
@@ -40,9 +54,11 @@ public static class BurnCommand
             {
                 var planned = Targets.Plan(chosen, devices);
                 RunOptions.LogPlanned(services.Get<ILoggerFactory>().CreateLogger("kiln.burn"), planned);
-                var folder = ResultFolder.Create(parse.GetValue(run.Out) ?? ResultFolder.DefaultPath(host, start));
                 var inventory = Inventory.Collect(registry);
-                using var files = new ResultFiles(folder, withVerdicts: true);
+                var judge = ProfileCatalog.Resolve(parse.GetValue(profile), inventory.Devices);
+                var folder = ResultFolder.Create(parse.GetValue(run.Out) ?? ResultFolder.DefaultPath(host, start));
+                // A soak rewrites verdicts.csv whole after every pass (each (test, device) keeps its worst pass).
+                using var files = new ResultFiles(folder, withVerdicts: !chosen.Loop);
                 var console = services.Get<IConsoleOutput>();
                 var context = new RunContext(host, RunContext.NewRunId(start), files, Observers.For(console));
                 var summary = new RunSummary
@@ -54,19 +70,23 @@ public static class BurnCommand
                     AbiVersion = KilnNative.kiln_abi_version(),
                     Command = "burn",
                     Plan = chosen.Name,
+                    Profile = judge.Name,
+                    ProfileSource = judge.Source,
                     Arguments = parse.Tokens.Select(t => t.Value).ToList(),
                     StartUtc = start.UtcDateTime,
                     Injected = planned.Any(p => p.Parameters.Injected),
                     Injections = overrides.Injections.Select(i => i.ToString()).ToList(),
                     Verdict = "INCOMPLETE",
                     InventoryFingerprint = inventory.Fingerprint,
+                    Components = SummaryInventory.Components(inventory, KilnVersion.Text),
                     Inventory = SummaryInventory.From(inventory),
                 };
-                console.Out.WriteLine($"kiln burn: plan {chosen.Name}, {planned.Count} test runs on {devices.Count} device(s), " +
+                console.Out.WriteLine($"kiln burn: plan {chosen.Name}{(chosen.Loop ? $" for {Durations.Format(loopFor ?? chosen.Duration!.Value)}" : "")}, " +
+                                      $"profile {judge.Name}, {planned.Count} test runs on {devices.Count} device(s), " +
                                       $"results in {folder.Path}{(summary.Injected ? ", FAULT INJECTION ON" : "")}");
 
                 // Device.Run blocks its thread until the test ends; cancel (Ctrl-C, SIGTERM) stops it within a second.
-                var result = await Task.Factory.StartNew(() => BurnRunner.Run(planned, context, summary, cancel),
+                var result = await Task.Factory.StartNew(() => BurnRunner.Run(planned, context, summary, new BurnSettings(chosen, judge, loopFor, kmsgFile), cancel),
                     CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
                 console.Out.WriteLine($"node verdict: {result.Verdict} ({folder.Path})");
                 return result.ExitCode;

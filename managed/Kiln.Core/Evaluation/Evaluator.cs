@@ -1,6 +1,7 @@
-// Turns a test's outcome on one device into its verdict row (PASS, WARN, FAIL, SKIP) and a run's
+// Turns a test's outcome on one device into its verdict row (PASS, WARN, FAIL, SKIP) against the
+// profile's thresholds, says when a result is too close to call (re-measure it), and folds a run's
 // rows into the node verdict. Every rule here can fail, and says why in the reason.
-using System.Globalization;
+using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 using Kiln.Native.Interop;
 
@@ -8,52 +9,62 @@ namespace Kiln.Core.Evaluation;
 
 public enum NodeVerdict { PASS, FAIL, INCOMPLETE }
 
+/// <summary>One threshold applied to one outcome: the worst value of the metrics it covers against its limit.</summary>
+public sealed record Assessment(Threshold Threshold, string Metric, double Value, double Limit, string Basis, double Margin);
+
 public static class Evaluator
 {
-    /// <summary>Stream's floor is this fraction of the device's theoretical memory bandwidth.</summary>
-    public const double StreamPeakFraction = 0.25;
-    /// <summary>Floor when the peak is unknown: only proves the memory moves at all.</summary>
-    public const double StreamSanityFloorGbps = 1.0;
-    /// <summary>A best result within [floor, floor x this) is WARN: passing, but too close to call.</summary>
-    public const double WarnBand = 1.05;
+    /// <summary>Tests whose kernels verify every value they move or compute: with no threshold, verified data is a PASS.</summary>
+    private static readonly HashSet<kiln_test_kind> VerifyingTests =
+        [kiln_test_kind.KILN_TEST_STREAM, kiln_test_kind.KILN_TEST_MEMTEST, kiln_test_kind.KILN_TEST_GEMM, kiln_test_kind.KILN_TEST_COPY];
 
-    public static VerdictRow Judge(TestOutcome o, string host)
+    public static VerdictRow Judge(TestOutcome o, string host, Profile profile)
     {
         var j = o.End switch
         {
-            TestEnd.Completed => o.Test switch
-            {
-                kiln_test_kind.KILN_TEST_MEMTEST => JudgeMemtest(o),
-                kiln_test_kind.KILN_TEST_STREAM => JudgeStream(o),
-                _ => Skip($"no verdict rule for {o.TestKey} yet"),
-            },
-            // Data errors found before a cancel are real: the run was cut short, the memory is still bad.
-            TestEnd.Cancelled when DataErrors(o) > 0 => Errors(o, "cancelled before the end"),
+            TestEnd.Completed => JudgeCompleted(o, profile),
+            // Data errors found before a cancel or a timeout are real: the memory is still bad.
+            TestEnd.Cancelled or TestEnd.TimedOut when DataErrors(o) > 0 => Errors(o, o.End == TestEnd.TimedOut ? o.Detail : "cancelled before the end"),
+            TestEnd.TimedOut => new Judgement(VerdictStatus.FAIL, "", null, null, "", o.Detail),
             TestEnd.Cancelled or TestEnd.NotRun => Skip("cancelled"),
             TestEnd.Unsupported => Skip($"unsupported: {o.Detail}"),
             _ => new Judgement(VerdictStatus.FAIL, "", null, null, "", $"could not run: {o.Detail}"),
         };
-        var reason = o.Injected ? j.Reason + " (injected)" : j.Reason;
+        var reason = j.Reason;
+        if (o.Attempts > 1) reason += $"; re-measured: best of {o.Attempts} attempts";
+        if (o.Injected) reason += " (injected)";
         return new VerdictRow(host, o.TestKey, o.Device.Backend, o.Device.Index, j.Status, j.Metric, j.Value,
             j.Threshold, j.Unit, reason);
     }
 
-    /// <summary>FAIL if any row failed; INCOMPLETE if cancelled or nothing was verified; else PASS.</summary>
+    /// <summary>
+    /// Too close to call: the worst margin lies within the WARN band above the limit or the same
+    /// distance below it ([1 - band, 1 + band)). Such a result is measured again (plan retest) before
+    /// it is called; a clear PASS or a clear FAIL, data errors, or a test that did not complete are not.
+    /// </summary>
+    public static bool IsBorderline(TestOutcome o, Profile profile)
+    {
+        if (o.End != TestEnd.Completed || DataErrors(o) > 0) return false;
+        var worst = Assess(o, profile).Judged.MinBy(a => a.Margin);
+        return worst != null && worst.Margin >= 1 - profile.WarnBand && worst.Margin < 1 + profile.WarnBand;
+    }
+
+    /// <summary>
+    /// FAIL if any row failed (health checks included); INCOMPLETE if cancelled or no test on a device
+    /// passed (a passing health check alone tested nothing); else PASS.
+    /// </summary>
     public static NodeVerdict Overall(IReadOnlyCollection<VerdictRow> rows, bool cancelled)
     {
         if (rows.Any(r => r.Status == VerdictStatus.FAIL)) return NodeVerdict.FAIL;
-        if (cancelled || !rows.Any(r => r.Status is VerdictStatus.PASS or VerdictStatus.WARN)) return NodeVerdict.INCOMPLETE;
+        if (cancelled || !rows.Any(r => r.Device >= 0 && r.Status is VerdictStatus.PASS or VerdictStatus.WARN)) return NodeVerdict.INCOMPLETE;
         return NodeVerdict.PASS;
     }
 
     public static int ExitCode(NodeVerdict verdict) => verdict == NodeVerdict.PASS ? ExitCodes.Passed : ExitCodes.Failed;
 
-    /// <summary>The GB/s each stream op must reach on this device, and how the floor was chosen.</summary>
-    public static (double FloorGbps, string Basis) StreamFloor(Kiln.Native.DeviceInfo device) =>
-        device.PeakMemoryBandwidthGbps > 0
-            ? (StreamPeakFraction * device.PeakMemoryBandwidthGbps,
-               $"{StreamPeakFraction * 100:0}% of peak {Gbps(device.PeakMemoryBandwidthGbps)}")
-            : (StreamSanityFloorGbps, "a sanity floor: device peak unknown");
+    /// <summary>Status from a margin (value/floor or ceiling/value): below 1 FAIL, within the band WARN, else PASS.</summary>
+    public static VerdictStatus StatusOf(double margin, double warnBand) =>
+        margin < 1 ? VerdictStatus.FAIL : margin < 1 + warnBand ? VerdictStatus.WARN : VerdictStatus.PASS;
 
     /// <summary>The best GB/s an op reached: the max over its per-iteration (copy_gbps) and best-of (copy_gbps_best) metrics.</summary>
     public static double? StreamBest(TestOutcome o, string op)
@@ -63,36 +74,104 @@ public static class Evaluator
         return values.Count > 0 ? values.Max() : null;
     }
 
-    private static Judgement JudgeMemtest(TestOutcome o)
+    /// <summary>
+    /// Every threshold of the profile for this test and device class, applied: judged ones with their
+    /// margin, and the ones that could not be (reason). Thresholds of stream ops the plan deselected are left out.
+    /// </summary>
+    public static (IReadOnlyList<Assessment> Judged, IReadOnlyList<(Threshold Threshold, string Problem, bool Fails)> Unjudged)
+        Assess(TestOutcome o, Profile profile)
     {
-        if (DataErrors(o) > 0) return Errors(o, null);
-        if (o.Last("errors_total") is null)
-            return new(VerdictStatus.FAIL, "errors_total", null, 0, "count", "memtest reported no errors_total: nothing was verified");
-        var patterns = string.Join(", ", Catalog.PatternsIn(o.Parameters.PatternMask));
-        return new(VerdictStatus.PASS, "errors_total", 0, 0, "count", $"no data errors ({patterns})");
+        var judged = new List<Assessment>();
+        var unjudged = new List<(Threshold, string, bool)>();
+        foreach (var t in profile.For(o.TestKey, Profile.ClassOf(o.Device)).Where(t => Selected(o, t.Metric)))
+        {
+            var limit = t.Resolve(o.Device);
+            if (limit is not { } l)
+            {
+                unjudged.Add((t, $"{t.Metric}: no limit (device peak unknown, no fallback min in {t.Origin})", false));
+                continue;
+            }
+            var covered = o.Metrics.Where(m => t.Covers(m.Key) && m.Value.Count > 0).ToList();
+            if (covered.Count == 0)
+            {
+                // A matrix on a node with one device has no pairs: the test says so with <metric>_pairs = 0.
+                if (o.Last($"{t.Metric}_pairs") is 0) continue;
+                unjudged.Add((t, $"{o.TestKey} reported no {t.Metric}", true));
+                continue;
+            }
+            Assessment? worst = null;
+            foreach (var (name, values) in covered)
+            {
+                var q = Units.Convert(t.Best(values), o.UnitOf(name));
+                if (q is not { } value || value.Kind != t.Kind)
+                {
+                    unjudged.Add((t, $"{name} is in '{o.UnitOf(name)}', not a {Units.Describe(t.Kind)} unit: not judged", false));
+                    continue;
+                }
+                var a = new Assessment(t, name, value.Value, l.Limit, l.Basis, t.Margin(value.Value, l.Limit));
+                if (worst is null || a.Margin < worst.Margin) worst = a;
+            }
+            if (worst != null) judged.Add(worst);
+        }
+        return (judged, unjudged);
     }
 
-    private static Judgement JudgeStream(TestOutcome o)
+    /// <summary>Stream thresholds on ops the plan did not run (ops: [triad]) do not apply.</summary>
+    private static bool Selected(TestOutcome o, string metric)
+    {
+        if (o.Test != kiln_test_kind.KILN_TEST_STREAM) return true;
+        var op = metric.Split('_')[0];
+        return !Catalog.StreamOps.ContainsKey(op) || Catalog.OpsIn(o.Parameters.OpMask).Contains(op);
+    }
+
+    private static Judgement JudgeCompleted(TestOutcome o, Profile profile)
     {
         if (DataErrors(o) > 0) return Errors(o, null);
-        var (floor, basis) = StreamFloor(o.Device);
-        var ops = Catalog.OpsIn(o.Parameters.OpMask).Select(op => (Op: op, Best: StreamBest(o, op))).ToList();
-        var missing = ops.FirstOrDefault(x => x.Best is null);
-        if (missing.Op != null)
-            return new(VerdictStatus.FAIL, $"{missing.Op}_gbps", null, floor, "GB/s", $"stream reported no {missing.Op} bandwidth");
-
-        var (worstOp, worstBest) = ops.MinBy(x => x.Best!.Value);
-        var worst = worstBest!.Value;
-        var all = string.Join(", ", ops.Select(x => $"{x.Op} {Gbps(x.Best!.Value)}"));
-        var status = worst < floor ? VerdictStatus.FAIL : worst < floor * WarnBand ? VerdictStatus.WARN : VerdictStatus.PASS;
-        var relation = status switch
+        var verified = "";
+        if (o.Test == kiln_test_kind.KILN_TEST_MEMTEST)
         {
-            VerdictStatus.FAIL => "is below the floor",
-            VerdictStatus.WARN => $"is within {(WarnBand - 1) * 100:0}% of the floor",
-            _ => "clears the floor",
+            if (o.Last("errors_total") is null)
+                return new(VerdictStatus.FAIL, "errors_total", null, 0, "count", "memtest reported no errors_total: nothing was verified");
+            verified = $"no data errors ({string.Join(", ", Catalog.PatternsIn(o.Parameters.PatternMask))})";
+        }
+        else if (VerifyingTests.Contains(o.Test))
+        {
+            verified = "no data errors";
+        }
+
+        var (judged, unjudged) = Assess(o, profile);
+        if (unjudged.FirstOrDefault(u => u.Fails) is { Threshold: { } missing } fail)
+            return new(VerdictStatus.FAIL, missing.Metric, null, missing.Resolve(o.Device)?.Limit, missing.Unit, fail.Problem);
+        var notes = unjudged.Select(u => u.Problem).ToList();
+        if (judged.Count == 0)
+        {
+            var why = $"no threshold for {Profile.ClassOf(o.Device).ToString().ToLowerInvariant()} {o.TestKey} in profile {profile.Name}";
+            if (notes.Count > 0) why = string.Join("; ", notes);
+            if (o.Test == kiln_test_kind.KILN_TEST_MEMTEST)
+                return new(VerdictStatus.PASS, "errors_total", 0, 0, "count", verified);
+            return verified.Length > 0
+                ? new(VerdictStatus.PASS, "errors_total", 0, 0, "count", $"{verified}; performance not judged: {why}")
+                : Skip($"measured, not judged: {why}");
+        }
+
+        var worst = judged.MinBy(a => a.Margin)!;
+        var status = StatusOf(worst.Margin, profile.WarnBand);
+        var t = worst.Threshold;
+        var relation = (t.Direction, status) switch
+        {
+            (Direction.AtLeast, VerdictStatus.FAIL) => "is below the floor",
+            (Direction.AtLeast, VerdictStatus.WARN) => $"is within {profile.WarnBand * 100:0.#}% above the floor",
+            (Direction.AtLeast, _) => "clears the floor",
+            (_, VerdictStatus.FAIL) => "is above the ceiling",
+            (_, VerdictStatus.WARN) => $"is within {profile.WarnBand * 100:0.#}% under the ceiling",
+            _ => "is under the ceiling",
         };
-        return new(status, $"{worstOp}_gbps", worst, floor, "GB/s",
-            $"slowest: {worstOp} {Gbps(worst)} {relation} {Gbps(floor)} ({basis}); best per op: {all}");
+        var reason = $"{worst.Metric} {Units.Format(worst.Value, t.Kind)} {relation} {Units.Format(worst.Limit, t.Kind)} ({worst.Basis})";
+        if (judged.Count > 1)
+            reason += "; all: " + string.Join(", ", judged.Select(a => $"{a.Metric} {Units.Format(a.Value, a.Threshold.Kind)}"));
+        if (verified.Length > 0 && o.Test != kiln_test_kind.KILN_TEST_MEMTEST) reason += $"; {verified}";
+        if (notes.Count > 0) reason += "; " + string.Join("; ", notes);
+        return new(status, worst.Metric, worst.Value, worst.Limit, t.Unit, reason);
     }
 
     /// <summary>Wrong words a test found: every one is counted natively, even past the reporting cap.</summary>
@@ -110,8 +189,6 @@ public static class Evaluator
     }
 
     private static Judgement Skip(string reason) => new(VerdictStatus.SKIP, "", null, null, "", reason);
-
-    private static string Gbps(double value) => value.ToString("0.0", CultureInfo.InvariantCulture) + " GB/s";
 
     private readonly record struct Judgement(VerdictStatus Status, string Metric, double? Value, double? Threshold,
         string Unit, string Reason);

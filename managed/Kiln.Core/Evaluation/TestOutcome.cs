@@ -1,5 +1,6 @@
 // Everything one test run on one device produced, gathered as the sink streams it: the input of
-// the evaluation. Filled from native threads (never concurrently) and read after the run.
+// the evaluation. Filled from native threads (never concurrently) and read after the run. A
+// borderline result's re-measurements are absorbed into the same outcome.
 using Kiln.Native;
 using Kiln.Native.Interop;
 
@@ -10,6 +11,7 @@ public enum TestEnd
     NotRun,        // never started: the run was cancelled before it
     Completed,     // the native test returned KILN_OK
     Cancelled,     // stopped part way by Ctrl-C / SIGTERM
+    TimedOut,      // stopped by the plan's per-test timeout: a hang or a crawl, judged FAIL
     Unsupported,   // the backend cannot run this test
     Failed,        // the test could not run (out of memory, backend error ...)
 }
@@ -17,6 +19,7 @@ public enum TestEnd
 public sealed class TestOutcome(kiln_test_kind test, DeviceInfo device, TestParams parameters)
 {
     private readonly Dictionary<string, List<double>> _metrics = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _units = new(StringComparer.Ordinal);
 
     public kiln_test_kind Test { get; } = test;
     public string TestKey => Catalog.Key(Test);
@@ -28,18 +31,24 @@ public sealed class TestOutcome(kiln_test_kind test, DeviceInfo device, TestPara
     /// <summary>Why the test ended as it did when it did not complete (the native error text).</summary>
     public string Detail { get; set; } = "";
 
+    /// <summary>How many times the test ran on this device: 1, plus each re-measurement of a borderline result.</summary>
+    public int Attempts { get; private set; } = 1;
+
     public IReadOnlyDictionary<string, List<double>> Metrics => _metrics;
     public long DataErrorsReported { get; private set; }
     public DataError? FirstError { get; private set; }
 
     private bool _anyInjected;
 
-    public void Add(in Metric metric)
+    public void Add(in Metric metric) => Add(metric.Name, metric.Value, metric.Unit, metric.Injected);
+
+    public void Add(string name, double value, string unit, bool injected = false)
     {
-        if (!_metrics.TryGetValue(metric.Name, out var values))
-            _metrics[metric.Name] = values = [];
-        values.Add(metric.Value);
-        _anyInjected |= metric.Injected;
+        if (!_metrics.TryGetValue(name, out var values))
+            _metrics[name] = values = [];
+        values.Add(value);
+        _units[name] = unit;
+        _anyInjected |= injected;
     }
 
     public void Add(in DataError error)
@@ -47,6 +56,25 @@ public sealed class TestOutcome(kiln_test_kind test, DeviceInfo device, TestPara
         FirstError ??= error;
         DataErrorsReported++;
         _anyInjected |= error.Injected;
+    }
+
+    /// <summary>The unit the native side reported a metric in ("GB/s"), or "" when never reported.</summary>
+    public string UnitOf(string metric) => _units.GetValueOrDefault(metric, "");
+
+    /// <summary>
+    /// Takes in a re-measurement: its values join this outcome's (so the best of all attempts is judged),
+    /// its data errors count as this test's, and a repeat that did not complete leaves the first ending.
+    /// </summary>
+    public void Absorb(TestOutcome repeat)
+    {
+        foreach (var (name, values) in repeat._metrics)
+        {
+            foreach (var v in values) Add(name, v, repeat._units[name]);
+        }
+        if (repeat.FirstError is { } first) FirstError ??= first;
+        DataErrorsReported += repeat.DataErrorsReported;
+        _anyInjected |= repeat._anyInjected;
+        Attempts++;
     }
 
     /// <summary>The last value reported for a metric (counters like errors_total), or null.</summary>

@@ -1,5 +1,6 @@
-// What a burn runs: a named, ordered list of tests with their knobs. The built-in plans live in
-// Plans; a YAML loader can fill the same records later.
+// What a burn runs: a named, ordered list of tests with their knobs, the health checks around them,
+// how often a borderline result is re-measured, and (soak) how long to keep looping. Loaded from
+// YAML by PlanLoader; the built-in plans are YAML files too (Plans/BuiltIn/).
 using Kiln.Native;
 using Kiln.Native.Interop;
 
@@ -7,6 +8,28 @@ namespace Kiln.Core.Plans;
 
 public sealed record Plan(string Name, string Description, IReadOnlyList<TestSpec> Tests)
 {
+    /// <summary>Where the plan came from: "built-in" or the file's path.</summary>
+    public string Source { get; init; } = "built-in";
+
+    /// <summary>The YAML text as loaded ("" for plans made in code, such as bench's one-test plan).</summary>
+    public string Text { get; init; } = "";
+
+    /// <summary>Soak: the tests run again and again until the duration is spent (--duration overrides it).</summary>
+    public bool Loop { get; init; }
+
+    /// <summary>How long a looping plan runs when --duration is not given.</summary>
+    public TimeSpan? Duration { get; init; }
+
+    /// <summary>
+    /// A borderline result (Evaluator.IsBorderline: inside the WARN band or just below the floor) is
+    /// measured again up to this many times before it is called; 0 = judge the first measurement.
+    /// </summary>
+    public int Retest { get; init; }
+
+    /// <summary>Health-check sources (kiln check's names) run before the first test and after the last.</summary>
+    public IReadOnlyList<string> HealthBefore { get; init; } = [];
+    public IReadOnlyList<string> HealthAfter { get; init; } = [];
+
     /// <summary>Applies command-line overrides to every test of the plan.</summary>
     public Plan With(TestOverrides overrides)
     {
@@ -32,6 +55,8 @@ public sealed record TestSpec(kiln_test_kind Test)
     public uint PatternMask { get; init; }
     public ulong? Seed { get; init; }
     public ulong? DurationMs { get; init; }
+    /// <summary>A test still running after this long is stopped and FAILs "timed out" (a hang, not a skip); null = no limit.</summary>
+    public TimeSpan? Timeout { get; init; }
     public KernelParams Kernel { get; init; } = new();
     public IReadOnlyList<InjectionSpec> Injections { get; init; } = [];
 

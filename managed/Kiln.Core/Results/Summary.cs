@@ -11,6 +11,8 @@ public sealed record SummaryCounts(int Pass, int Warn, int Fail, int Skip, int M
 
 public sealed record RunSummary
 {
+    /// <summary>The layout of the result folder; readers (kiln report) refuse folders they do not know.</summary>
+    public int SchemaVersion { get; init; } = SummaryJson.SchemaVersion;
     public required string Host { get; init; }
     public required string RunId { get; init; }
     public required string KilnVersion { get; init; }
@@ -18,6 +20,11 @@ public sealed record RunSummary
     public required uint AbiVersion { get; init; }
     public required string Command { get; init; }
     public string? Plan { get; init; }
+    /// <summary>The profile the verdicts were judged against (its name), and where it came from ("built-in" or a path).</summary>
+    public string? Profile { get; init; }
+    public string? ProfileSource { get; init; }
+    /// <summary>Passes a looping (soak) plan completed; null for one-pass plans.</summary>
+    public int? Passes { get; init; }
     public required IReadOnlyList<string> Arguments { get; init; }
     public required DateTime StartUtc { get; init; }
     public DateTime? EndUtc { get; init; }
@@ -28,6 +35,8 @@ public sealed record RunSummary
     public SummaryCounts? Counts { get; init; }
     public int? ExitCode { get; init; }
     public required string InventoryFingerprint { get; init; }
+    /// <summary>Versions and models that should be equal across a fleet (kiln report groups nodes by each to find drift).</summary>
+    public IReadOnlyDictionary<string, string>? Components { get; init; }
     public required SummaryInventory Inventory { get; init; }
 }
 
@@ -36,10 +45,38 @@ public sealed record SummaryInventory(HostInfo Host, string NativeLibraryPath, I
 {
     public static SummaryInventory From(Inventory inventory) => new(inventory.Host, inventory.NativeLibraryPath,
         inventory.Backends, inventory.Skipped, inventory.Devices);
+
+    /// <summary>
+    /// What should be equal across identically built nodes: kiln and native versions, kernel, CPU
+    /// model, memory size, each backend's runtime, the accelerator model and count. Serials, UUIDs
+    /// and addresses are left out: they differ on every node by design.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Components(Inventory inventory, string kilnVersion)
+    {
+        var c = new SortedDictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["kiln"] = kilnVersion,
+            ["native"] = inventory.NativeVersion,
+            ["kernel"] = inventory.Host.Kernel,
+            ["cpu_model"] = inventory.Host.CpuModel,
+            ["memory_gib"] = (inventory.Host.MemoryTotalBytes >> 30).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        foreach (var b in inventory.Backends.Where(b => b.RuntimeVersion.Length > 0)) c[$"runtime.{b.Name}"] = b.RuntimeVersion;
+        var gpus = inventory.Devices.Where(d => d.Backend != "cpu").ToList();
+        c["gpu_count"] = gpus.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (gpus.Count > 0) c["gpu_model"] = string.Join(" + ", gpus.Select(d => d.Name).Distinct().Order(StringComparer.Ordinal));
+        return c;
+    }
 }
 
 public static class SummaryJson
 {
+    /// <summary>
+    /// 1: the first versioned layout (this file with schema_version, metrics.csv with injected,
+    /// verdicts.csv). Folders without it predate it and are refused by kiln report.
+    /// </summary>
+    public const int SchemaVersion = 1;
+
     /// <summary>snake_case keys, enums as names, indented: the style of every kiln JSON file.</summary>
     public static JsonSerializerOptions Options { get; } = new()
     {
@@ -49,7 +86,7 @@ public static class SummaryJson
     };
 
     /// <summary>Writes through a temporary file and a rename, so a reader never sees half a file.</summary>
-    public static void Write(string path, RunSummary summary)
+    public static void Write<T>(string path, T summary)
     {
         var temp = path + ".tmp";
         File.WriteAllText(temp, JsonSerializer.Serialize(summary, Options) + "\n");

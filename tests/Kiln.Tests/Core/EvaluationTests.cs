@@ -1,6 +1,8 @@
 // The verdict rules: memtest errors fail, stream below its floor fails, just above it warns,
-// anything made under injection says so, and a cancelled run is INCOMPLETE, never PASS.
+// anything made under injection says so, and a cancelled run is INCOMPLETE, never PASS. Judged
+// against the built-in cpu-only profile (a quarter of the peak, else a 1 GB/s sanity floor).
 using Kiln.Core.Evaluation;
+using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 using Kiln.Native;
 using Kiln.Native.Interop;
@@ -10,13 +12,14 @@ namespace Kiln.Tests.Core;
 public class EvaluationTests
 {
     private static readonly DeviceInfo UnknownPeak = Device(peakGbps: 0);
+    internal static readonly Profile CpuOnly = ProfileCatalog.BuiltIn("cpu-only");
 
     [Test]
     public void Memtest_with_data_errors_fails_naming_the_count_and_first_offset()
     {
         var o = Memtest(errors: 3);
         o.Add(new DataError("memtest", "walking_ones", 0x1f40, 1UL << 5, (1UL << 5) | (1UL << 17), 8, false));
-        var v = Evaluator.Judge(o, "node1");
+        var v = Evaluator.Judge(o, "node1", CpuOnly);
         Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
         Assert.That((v.Metric, v.Value, v.Threshold), Is.EqualTo(("errors_total", (double?)3, (double?)0)));
         Assert.That(v.Reason, Is.EqualTo("3 data errors, first at offset 0x1f40 (walking_ones, bits 17)"));
@@ -25,7 +28,7 @@ public class EvaluationTests
     [Test]
     public void Memtest_errors_counted_past_the_report_cap_still_fail()
     {
-        var v = Evaluator.Judge(Memtest(errors: 5000), "node1");
+        var v = Evaluator.Judge(Memtest(errors: 5000), "node1", CpuOnly);
         Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
         Assert.That(v.Value, Is.EqualTo(5000));
     }
@@ -33,7 +36,7 @@ public class EvaluationTests
     [Test]
     public void Memtest_without_errors_passes()
     {
-        var v = Evaluator.Judge(Memtest(errors: 0), "node1");
+        var v = Evaluator.Judge(Memtest(errors: 0), "node1", CpuOnly);
         Assert.That(v.Status, Is.EqualTo(VerdictStatus.PASS));
         Assert.That(v.Reason, Does.StartWith("no data errors"));
     }
@@ -42,40 +45,41 @@ public class EvaluationTests
     public void Memtest_that_reported_nothing_fails_rather_than_passes()
     {
         var o = new TestOutcome(kiln_test_kind.KILN_TEST_MEMTEST, UnknownPeak, new TestParams()) { End = TestEnd.Completed };
-        Assert.That(Evaluator.Judge(o, "node1").Status, Is.EqualTo(VerdictStatus.FAIL));
+        Assert.That(Evaluator.Judge(o, "node1", CpuOnly).Status, Is.EqualTo(VerdictStatus.FAIL));
     }
 
     [Test]
     public void Injected_results_say_so()
     {
         var o = Memtest(errors: 3, new TestParams { InjectFlips = 3, InjectSeed = 7 });
-        Assert.That(Evaluator.Judge(o, "node1").Reason, Does.EndWith("(injected)"));
+        Assert.That(Evaluator.Judge(o, "node1", CpuOnly).Reason, Does.EndWith("(injected)"));
     }
 
     [Test]
     public void Stream_floor_is_a_quarter_of_the_peak_when_known_else_a_sanity_floor()
     {
-        Assert.That(Evaluator.StreamFloor(Device(peakGbps: 200)).FloorGbps, Is.EqualTo(50));
-        var (floor, basis) = Evaluator.StreamFloor(UnknownPeak);
+        var copy = CpuOnly.For("stream", DeviceClass.Cpu).Single(t => t.Metric == "copy_gbps_best");
+        Assert.That(copy.Resolve(Device(peakGbps: 200)), Is.EqualTo((50.0, "25% of peak 200 GB/s")));
+        var (floor, basis) = copy.Resolve(UnknownPeak)!.Value;
         Assert.That(floor, Is.EqualTo(1.0));
-        Assert.That(basis, Does.Contain("sanity floor"));
+        Assert.That(basis, Does.Contain("peak unknown"));
     }
 
     [Test]
     public void Stream_below_the_floor_fails_naming_the_slowest_op()
     {
-        var v = Evaluator.Judge(Stream(Device(peakGbps: 200), copy: 80, scale: 80, add: 49, triad: 90), "node1");
+        var v = Evaluator.Judge(Stream(Device(peakGbps: 200), copy: 80, scale: 80, add: 49, triad: 90), "node1", CpuOnly);
         Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
-        Assert.That((v.Metric, v.Value, v.Threshold, v.Unit), Is.EqualTo(("add_gbps", (double?)49, (double?)50, "GB/s")));
-        Assert.That(v.Reason, Does.StartWith("slowest: add 49.0 GB/s is below the floor 50.0 GB/s (25% of peak 200.0 GB/s)"));
+        Assert.That((v.Metric, v.Value, v.Threshold, v.Unit), Is.EqualTo(("add_gbps_best", (double?)49, (double?)50, "GB/s")));
+        Assert.That(v.Reason, Does.StartWith("add_gbps_best 49 GB/s is below the floor 50 GB/s (25% of peak 200 GB/s)"));
     }
 
     [Test]
     public void Stream_just_above_the_floor_warns()
     {
-        var v = Evaluator.Judge(Stream(Device(peakGbps: 200), copy: 80, scale: 51, add: 80, triad: 80), "node1");
+        var v = Evaluator.Judge(Stream(Device(peakGbps: 200), copy: 80, scale: 51, add: 80, triad: 80), "node1", CpuOnly);
         Assert.That(v.Status, Is.EqualTo(VerdictStatus.WARN));
-        Assert.That(v.Metric, Is.EqualTo("scale_gbps"));
+        Assert.That(v.Metric, Is.EqualTo("scale_gbps_best"));
     }
 
     [Test]
@@ -83,7 +87,7 @@ public class EvaluationTests
     {
         var o = Stream(Device(peakGbps: 200), copy: 80, scale: 80, add: 80, triad: 80);
         o.Add(new Metric("stream", "copy_gbps", 10, "GB/s", false));  // a slow first iteration
-        Assert.That(Evaluator.Judge(o, "node1").Status, Is.EqualTo(VerdictStatus.PASS));
+        Assert.That(Evaluator.Judge(o, "node1", CpuOnly).Status, Is.EqualTo(VerdictStatus.PASS));
         Assert.That(Evaluator.StreamBest(o, "copy"), Is.EqualTo(80));
     }
 
@@ -92,7 +96,7 @@ public class EvaluationTests
     {
         var o = Stream(UnknownPeak, copy: 80, scale: 80, add: 80, triad: 80);
         o.Add(new DataError("stream", "triad", 0x40, 0x3ff0000000000000, 0x3ff0000000000001, 8, false));
-        var v = Evaluator.Judge(o, "node1");
+        var v = Evaluator.Judge(o, "node1", CpuOnly);
         Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
         Assert.That(v.Reason, Does.Contain("offset 0x40 (triad"));
     }
@@ -102,16 +106,16 @@ public class EvaluationTests
     {
         var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, UnknownPeak, new TestParams()) { End = TestEnd.Completed };
         o.Add(new Metric("stream", "copy_gbps_best", 20, "GB/s", false));
-        var v = Evaluator.Judge(o, "node1");
+        var v = Evaluator.Judge(o, "node1", CpuOnly);
         Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
-        Assert.That(v.Reason, Is.EqualTo("stream reported no scale bandwidth"));
+        Assert.That(v.Reason, Is.EqualTo("stream reported no scale_gbps_best"));
     }
 
     [Test]
     public void Stream_under_slowdown_is_marked_injected()
     {
         var o = Stream(UnknownPeak, copy: 5, scale: 5, add: 5, triad: 5, new TestParams { InjectSlowdown = 0.5 });
-        Assert.That(Evaluator.Judge(o, "node1").Reason, Does.EndWith("(injected)"));
+        Assert.That(Evaluator.Judge(o, "node1", CpuOnly).Reason, Does.EndWith("(injected)"));
     }
 
     [Test]
@@ -120,7 +124,7 @@ public class EvaluationTests
         foreach (var end in new[] { TestEnd.Cancelled, TestEnd.NotRun })
         {
             var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, UnknownPeak, new TestParams()) { End = end };
-            var v = Evaluator.Judge(o, "node1");
+            var v = Evaluator.Judge(o, "node1", CpuOnly);
             Assert.That((v.Status, v.Reason), Is.EqualTo((VerdictStatus.SKIP, "cancelled")));
         }
     }
@@ -130,7 +134,7 @@ public class EvaluationTests
     {
         var o = Memtest(errors: 2);
         o.End = TestEnd.Cancelled;
-        Assert.That(Evaluator.Judge(o, "node1").Status, Is.EqualTo(VerdictStatus.FAIL));
+        Assert.That(Evaluator.Judge(o, "node1", CpuOnly).Status, Is.EqualTo(VerdictStatus.FAIL));
     }
 
     [Test]

@@ -27,7 +27,7 @@ public class PlotTests
         var memtest = EvaluationTests.Memtest(errors: 3, new TestParams { InjectFlips = 3 });
         var folder = ResultFolder.Create(_dir);
 
-        var written = Plots.Write(folder, [stream, memtest]);
+        var written = Plots.Write(folder, [stream, memtest], EvaluationTests.CpuOnly);
 
         Assert.That(written.Select(Path.GetFileName), Is.EqualTo(new[] { "stream_cpu0.png", "memtest_cpu0.png" }));
         foreach (var png in written)
@@ -42,6 +42,6 @@ public class PlotTests
     public void Tests_without_metrics_draw_nothing()
     {
         var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, EvaluationTests.Device(0), new TestParams()) { End = TestEnd.NotRun };
-        Assert.That(Plots.Write(ResultFolder.Create(_dir), [o]), Is.Empty);
+        Assert.That(Plots.Write(ResultFolder.Create(_dir), [o], EvaluationTests.CpuOnly), Is.Empty);
     }
 }

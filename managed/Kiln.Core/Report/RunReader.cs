@@ -1,0 +1,278 @@
+// Reads one burn result folder (summary.json, metrics.csv, verdicts.csv) for the fleet report. A
+// folder it cannot trust (no summary, an unknown schema, missing columns) is refused with the file
+// named; a bad row (truncated, corrupt) is skipped and reported with its line; the rest is used.
+using System.Text.Json;
+using Kiln.Core.Profiles;
+using Kiln.Core.Results;
+using Kiln.Native;
+
+namespace Kiln.Core.Report;
+
+/// <summary>Something wrong with the input and what the report did about it ("folder skipped", "row skipped" ...).</summary>
+public sealed record ReportProblem(string File, string Problem, string Action);
+
+/// <summary>One value per (metric, device): the best a device reached in the run (max of rates, min of times).</summary>
+public readonly record struct DeviceValue(int Metric, string Backend, int Device, double Value);
+
+/// <summary>
+/// A metric as the fleet sees it: test, name and backend (a CPU's stream and a GPU's are different
+/// populations), canonical unit and which way is better.
+/// </summary>
+public sealed record MetricInfo(int Id, string Test, string Name, string Backend, string Unit, QuantityKind? Kind)
+{
+    public bool HigherIsBetter => Kind is not { } k || Units.HigherIsBetter(k);
+    public string Key => $"{Test}/{Name} [{Backend}]";
+}
+
+public sealed class RunData
+{
+    public required string Folder { get; init; }
+    public required string Host { get; init; }
+    public required string RunId { get; init; }
+    public required DateTime StartUtc { get; init; }
+    public required string Verdict { get; init; }
+    public string? Plan { get; init; }
+    public string? Profile { get; init; }
+    public bool Injected { get; init; }
+    public required string Fingerprint { get; init; }
+    public required IReadOnlyDictionary<string, string> Components { get; init; }
+    public required IReadOnlyList<DeviceInfo> Devices { get; init; }
+    public List<DeviceValue> Values { get; } = [];
+    public List<VerdictRow> Verdicts { get; } = [];
+
+    public DeviceInfo? Device(string backend, int index) => Devices.FirstOrDefault(d => d.Backend == backend && d.Index == index);
+}
+
+/// <summary>The metric names seen across the fleet, numbered; shared by the readers of one report.</summary>
+public sealed class MetricCatalog
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(string Test, string Name, string Backend), MetricInfo> _byName = [];
+    private readonly List<MetricInfo> _all = [];
+
+    public IReadOnlyList<MetricInfo> All => _all;
+
+    /// <summary>
+    /// The metric's entry; its unit is fixed by the first run that reports it (canonical when known).
+    /// Null when this run reports it in another unit, which cannot be compared.
+    /// </summary>
+    public MetricInfo? Get(string test, string name, string backend, string unit, QuantityKind? kind)
+    {
+        lock (_gate)
+        {
+            if (_byName.TryGetValue((test, name, backend), out var m)) return m.Unit == unit ? m : null;
+            m = new MetricInfo(_all.Count, test, name, backend, unit, kind);
+            _byName[(test, name, backend)] = m;
+            _all.Add(m);
+            return m;
+        }
+    }
+}
+
+public static class RunReader
+{
+    public static readonly string[] MetricColumns = ["timestamp", "host", "run_id", "test", "backend", "device", "metric", "value", "unit", "injected"];
+    public static readonly string[] VerdictColumns = ["host", "test", "backend", "device", "status", "metric", "value", "threshold", "unit", "reason"];
+
+    /// <summary>Problems beyond this many per file are counted, not listed.</summary>
+    private const int ListedRowProblems = 5;
+
+    /// <summary>A run, or null when the folder is refused (the reason is in <paramref name="problems"/>).</summary>
+    public static RunData? Read(string folder, MetricCatalog catalog, List<ReportProblem> problems)
+    {
+        var summaryPath = Path.Combine(folder, "summary.json");
+        var run = ReadSummary(summaryPath, problems);
+        if (run is null) return null;
+        if (!ReadMetrics(Path.Combine(folder, "metrics.csv"), run, catalog, problems)) return null;
+        ReadVerdicts(Path.Combine(folder, "verdicts.csv"), run, problems);
+        return run;
+    }
+
+    private static RunData? ReadSummary(string path, List<ReportProblem> problems)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllText(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        {
+            problems.Add(new(path, e is JsonException ? $"not valid JSON: {e.Message}" : $"cannot read: {e.Message}", "folder skipped"));
+            return null;
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                problems.Add(new(path, "not a JSON object", "folder skipped"));
+                return null;
+            }
+            var schema = root.TryGetProperty("schema_version", out var sv) && sv.TryGetInt32(out var v) ? v : 0;
+            if (schema != SummaryJson.SchemaVersion)
+            {
+                problems.Add(new(path, schema == 0
+                    ? $"no schema_version: written by a kiln older than result schema {SummaryJson.SchemaVersion}; re-run the burn with this kiln"
+                    : $"result schema {schema}, this kiln reads schema {SummaryJson.SchemaVersion}", "folder skipped"));
+                return null;
+            }
+            if (Str(root, "command") is { } command && command != "burn")
+            {
+                problems.Add(new(path, $"a kiln {command} result, not a burn", "folder skipped"));
+                return null;
+            }
+            var host = Str(root, "host");
+            var runId = Str(root, "run_id");
+            if (string.IsNullOrEmpty(host) || string.IsNullOrEmpty(runId) || !root.TryGetProperty("start_utc", out var start)
+                || !start.TryGetDateTime(out var startUtc))
+            {
+                problems.Add(new(path, "host, run_id or start_utc missing", "folder skipped"));
+                return null;
+            }
+            var components = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            if (root.TryGetProperty("components", out var c) && c.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var p in c.EnumerateObject()) components[p.Name] = p.Value.ToString();
+            }
+            return new RunData
+            {
+                Folder = Path.GetDirectoryName(path)!,
+                Host = host,
+                RunId = runId,
+                StartUtc = DateTime.SpecifyKind(startUtc, DateTimeKind.Utc),
+                Verdict = Str(root, "verdict") ?? "INCOMPLETE",
+                Plan = Str(root, "plan"),
+                Profile = Str(root, "profile"),
+                Injected = root.TryGetProperty("injected", out var inj) && inj.ValueKind == JsonValueKind.True,
+                Fingerprint = Str(root, "inventory_fingerprint") ?? "",
+                Components = components,
+                Devices = Devices(root),
+            };
+        }
+    }
+
+    private static IReadOnlyList<DeviceInfo> Devices(JsonElement root)
+    {
+        if (!root.TryGetProperty("inventory", out var inv) || !inv.TryGetProperty("devices", out var devices)
+            || devices.ValueKind != JsonValueKind.Array) return [];
+        return devices.EnumerateArray().Select(d => new DeviceInfo(
+            Str(d, "backend") ?? "", Str(d, "name") ?? "", Str(d, "uuid") ?? "", Str(d, "pci_bus_id") ?? "", Int(d, "index"),
+            Int(d, "compute_units"), Int(d, "numa_nodes"), Int(d, "threads_per_unit"), (ulong)Num(d, "total_memory_bytes"),
+            (ulong)Num(d, "available_memory_bytes"), (ulong)Num(d, "last_level_cache_bytes"), Num(d, "clock_mhz"),
+            Num(d, "peak_memory_bandwidth_gbps"), Num(d, "peak_fp64_tflops"), Num(d, "peak_fp32_tflops"))).ToList();
+    }
+
+    private static bool ReadMetrics(string path, RunData run, MetricCatalog catalog, List<ReportProblem> problems)
+    {
+        using var csv = CsvCursor.Open(path, out var why);
+        if (csv is null)
+        {
+            problems.Add(new(path, why, "folder skipped"));
+            return false;
+        }
+        var col = csv.Columns(MetricColumns, out var missing);
+        if (missing.Count > 0)
+        {
+            problems.Add(new(path, $"missing column{(missing.Count == 1 ? "" : "s")} {string.Join(", ", missing)} (an older result schema?)", "folder skipped"));
+            return false;
+        }
+        var need = col.Max() + 1;
+        // Per (metric, backend, device) the best value, folded as rows stream by. The names of a row
+        // are looked up as spans, so a million rows do not make three million strings.
+        var best = new Dictionary<(int Metric, string Backend, int Device), double>();
+        var names = new Dictionary<string, (MetricInfo? Info, double Factor)>(StringComparer.Ordinal);
+        var nameLookup = names.GetAlternateLookup<ReadOnlySpan<char>>();
+        var keyBuffer = new char[256];
+        var bad = 0;
+        var injectedRows = 0;
+        void Bad(string problem)
+        {
+            if (++bad <= ListedRowProblems) problems.Add(new(path, $"line {csv.LineNumber}: {problem}", "row skipped"));
+        }
+        while (csv.Read())
+        {
+            if (csv.FieldCount < need)
+            {
+                Bad($"{csv.FieldCount} fields, expected {MetricColumns.Length} (truncated?)");
+                continue;
+            }
+            if (!csv.TryDouble(col[7], out var value)) { Bad($"value '{Shorten(csv.String(col[7]))}' is not a number"); continue; }
+            if (!csv.TryInt(col[5], out var device) || device < 0) { Bad($"device '{Shorten(csv.String(col[5]))}' is not a device index"); continue; }
+            if (csv.Span(col[9]).SequenceEqual("true")) { injectedRows++; continue; }
+
+            // test \0 metric \0 unit \0 backend
+            Span<int> parts = [col[3], col[6], col[8], col[4]];
+            var keyLength = parts.Length - 1;
+            foreach (var part in parts) keyLength += csv.Span(part).Length;
+            if (keyLength > keyBuffer.Length) keyBuffer = new char[keyLength * 2];
+            var key = keyBuffer.AsSpan(0, keyLength);
+            var at = 0;
+            foreach (var part in parts)
+            {
+                if (at > 0) key[at++] = '\0';
+                csv.Span(part).CopyTo(key[at..]);
+                at += csv.Span(part).Length;
+            }
+            if (!nameLookup.TryGetValue(key, out var metric))
+            {
+                var (test, name, unit, backend) = (csv.String(col[3]), csv.String(col[6]), csv.String(col[8]), csv.String(col[4]));
+                // Values in a known unit are kept in the canonical one, so MB/s and GB/s runs compare.
+                var q = Units.Convert(1, unit);
+                metric = (catalog.Get(test, name, backend, q is { } k ? Units.Canonical(k.Kind) : unit, q?.Kind ?? Units.KindOfMetric(name)), q?.Value ?? 1);
+                names[key.ToString()] = metric;
+                if (metric.Info is null)
+                    problems.Add(new(path, $"{test}/{name} is in '{unit}' here but in another unit elsewhere in the fleet", "metric skipped"));
+            }
+            if (metric.Info is not { } info) continue;
+            value *= metric.Factor;
+            var slot = (info.Id, info.Backend, device);
+            best[slot] = best.TryGetValue(slot, out var old) ? (info.HigherIsBetter ? Math.Max(old, value) : Math.Min(old, value)) : value;
+        }
+        if (bad > ListedRowProblems) problems.Add(new(path, $"{bad - ListedRowProblems} more bad rows", "rows skipped"));
+        if (injectedRows > 0)
+            problems.Add(new(path, $"{injectedRows} values made under fault injection", "left out of fleet statistics"));
+        foreach (var ((metric, backend, device), value) in best) run.Values.Add(new DeviceValue(metric, backend, device, value));
+        return true;
+    }
+
+    private static void ReadVerdicts(string path, RunData run, List<ReportProblem> problems)
+    {
+        using var csv = CsvCursor.Open(path, out var why);
+        if (csv is null)
+        {
+            problems.Add(new(path, why, "verdicts not used"));
+            return;
+        }
+        var col = csv.Columns(VerdictColumns, out var missing);
+        if (missing.Count > 0)
+        {
+            problems.Add(new(path, $"missing column{(missing.Count == 1 ? "" : "s")} {string.Join(", ", missing)}", "verdicts not used"));
+            return;
+        }
+        var need = col.Max() + 1;
+        var bad = 0;
+        while (csv.Read())
+        {
+            if (csv.FieldCount < need || !csv.TryInt(col[3], out var device)
+                || !Enum.TryParse<VerdictStatus>(csv.String(col[4]), out var status) || !Enum.IsDefined(status))
+            {
+                if (++bad <= ListedRowProblems)
+                    problems.Add(new(path, $"line {csv.LineNumber}: not a verdict row ({csv.FieldCount} fields, status '{(csv.FieldCount > col[4] ? Shorten(csv.String(col[4])) : "")}')", "row skipped"));
+                continue;
+            }
+            double? Optional(int i) => csv.Span(i).IsEmpty ? null : csv.TryDouble(i, out var x) ? x : null;
+            run.Verdicts.Add(new VerdictRow(csv.String(col[0]), csv.String(col[1]), csv.String(col[2]), device, status,
+                csv.String(col[5]), Optional(col[6]), Optional(col[7]), csv.String(col[8]), csv.String(col[9])));
+        }
+        if (bad > ListedRowProblems) problems.Add(new(path, $"{bad - ListedRowProblems} more bad rows", "rows skipped"));
+    }
+
+    private static string? Str(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+
+    private static int Int(JsonElement e, string name) => e.TryGetProperty(name, out var p) && p.TryGetInt32(out var v) ? v : 0;
+
+    private static double Num(JsonElement e, string name) => e.TryGetProperty(name, out var p) && p.TryGetDouble(out var v) ? v : 0;
+
+    private static string Shorten(string s) => s.Length <= 24 ? s : s[..24] + "...";
+}

@@ -1,0 +1,47 @@
+// The health checks a plan runs before its first test and after its last (plan health.before /
+// health.after): kiln check's sources against the profile's HealthPolicy, the findings of the listed
+// sources streamed into findings.csv, the check's summary (inventory with GPU serials) kept as
+// health_<phase>.json, and one node-level verdict row per phase.
+using Kiln.Core.Health;
+using Kiln.Core.Profiles;
+using Kiln.Core.Results;
+
+namespace Kiln.Core.Runs;
+
+public sealed class PlanHealth(ResultFolder folder, Profile profile, string host, DateTimeOffset burnStart) : IDisposable
+{
+    /// <summary>The device index of node-level verdict rows (verdicts.csv): they concern no single device.</summary>
+    public const int NodeLevel = -1;
+
+    private CsvTable<FindingRow, FindingRowMap>? _findings;
+
+    /// <summary>Runs the checks and returns the phase's verdict row ("health_before" / "health_after").</summary>
+    /// <param name="phase">"before" or "after"; after reads only the kernel-log lines since the burn started.</param>
+    public VerdictRow Run(string phase, IReadOnlyList<string> sources)
+    {
+        _findings ??= CheckResults.OpenFindings(folder);
+        var now = DateTimeOffset.UtcNow;
+        var since = phase == "after" ? now - burnStart + TimeSpan.FromSeconds(1) : (TimeSpan?)null;
+        var request = new CheckRequest("/", null, since, profile.Health, profile.Name);
+        var kept = new List<Finding>();
+        var report = HealthCheck.Run(request, host, now, f =>
+        {
+            if (!sources.Contains(f.Check)) return;
+            kept.Add(f);
+            _findings.Write(new FindingRow(host, f));
+        });
+        var summary = CheckSummary.From(report, [$"burn health.{phase}", .. sources], Kiln.Native.KilnLibrary.Version);
+        File.WriteAllText(folder.File($"health_{phase}.json"), summary.ToJson() + "\n");
+
+        var fails = kept.Where(f => f.Severity == Severity.Fail).ToList();
+        var warns = kept.Where(f => f.Severity == Severity.Warn).ToList();
+        var status = fails.Count > 0 ? VerdictStatus.FAIL : warns.Count > 0 ? VerdictStatus.WARN : VerdictStatus.PASS;
+        var shown = (fails.Count > 0 ? fails : warns).Take(3).Select(f => $"{f.Code} {f.Component}: {f.Message}").ToList();
+        var reason = status == VerdictStatus.PASS
+            ? $"no WARN or FAIL findings ({string.Join(", ", sources)}; profile {profile.Name})"
+            : $"{fails.Count} FAIL, {warns.Count} WARN findings: {string.Join("; ", shown)}{(fails.Count + warns.Count > shown.Count ? "; all in findings.csv" : "")}";
+        return new VerdictRow(host, $"health_{phase}", "node", NodeLevel, status, "fail_findings", fails.Count, 0, "count", reason);
+    }
+
+    public void Dispose() => _findings?.Dispose();
+}

@@ -8,17 +8,7 @@
 #include <thread>
 
 namespace {
-struct cpu_fixture : ::testing::Test {
-    kiln_registry* reg = nullptr;
-    kiln_device* dev = nullptr;
-    void SetUp() override {
-        ASSERT_EQ(kiln_registry_create("/nonexistent", &reg), KILN_OK);
-        ASSERT_EQ(kiln_device_open(reg, "cpu", 0, &dev), KILN_OK);
-    }
-    void TearDown() override {
-        kiln_device_destroy(dev);
-        kiln_registry_destroy(reg);
-    }
+struct cpu_fixture : cpu_device_fixture {
     kiln_test_params stream(uint64_t bytes, int iterations) {
         kiln_test_params p;
         kiln_test_params_init(KILN_TEST_STREAM, &p);

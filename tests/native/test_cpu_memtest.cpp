@@ -132,3 +132,19 @@ TEST_F(memtest_fixture, CancelDuringSetupOfAHugeRegionIsFast) {
     stopper.join();
     EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.2);
 }
+
+TEST_F(memtest_fixture, ManyFlipsAcrossEveryBlockGroupAreAllFound) {
+    // 4,000 flips over 4 MiB land in nearly every group of blocks, in both sweep directions.
+    const uint64_t bytes = (4u << 20) + 8 * 13;
+    for (int pat = 0; pat < KILN_PATTERN_COUNT; ++pat) {
+        kiln_test_params p = memtest(bytes);
+        p.pattern_mask = 1u << pat;
+        p.inject_flips = 4000;
+        p.inject_seed = 99;
+        p.max_error_reports = 0;  // count only
+        recording_sink rec;
+        ASSERT_EQ(kiln_run(dev, &p, &rec.sink, nullptr), KILN_OK);
+        EXPECT_EQ(rec.last("errors_total"), 4000) << k_patterns[pat];
+        EXPECT_TRUE(rec.errors.empty());
+    }
+}

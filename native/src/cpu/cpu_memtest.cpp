@@ -23,6 +23,7 @@ namespace {
 // The fast path's block: a multiple of every pattern period (64 and 20 words) and of 2 words.
 constexpr uint64_t k_block_words = 320;
 constexpr uint64_t k_blocks_per_cancel_check = 1024;  // 2.5 MiB between checks
+constexpr uint64_t k_group_blocks = 8;                // 20 KiB verified, then written
 
 struct phase_ctx {
     int pattern;
@@ -114,11 +115,16 @@ bool sweep(uint64_t* mem, const phase_ctx* check, const phase_ctx* fill, uint64_
     const uint64_t blocks = (body_end - body_begin) / g;
     if (!descending) edge(b, body_begin);
     else edge(body_end, e);
-    for (uint64_t k = 0; k < blocks; ++k) {
-        if (k % k_blocks_per_cancel_check == 0 && *cancel) return false;
-        const uint64_t base = descending ? body_end - (k + 1) * g : body_begin + k * g;
-        if (check) block_verify(mem, *check, base, out);
-        if (fill) block_write(mem, *fill, base);
+    // Blocks go in groups: verify a group, then write it. Longer runs of one access kind keep the
+    // read and the non-temporal write streams from interrupting each other every 2.5 KiB.
+    for (uint64_t k0 = 0; k0 < blocks; k0 += k_group_blocks) {
+        if (k0 % k_blocks_per_cancel_check == 0 && *cancel) return false;
+        const uint64_t k1 = std::min(blocks, k0 + k_group_blocks);
+        auto base_of = [&](uint64_t k) { return descending ? body_end - (k + 1) * g : body_begin + k * g; };
+        if (check)
+            for (uint64_t k = k0; k < k1; ++k) block_verify(mem, *check, base_of(k), out);
+        if (fill)
+            for (uint64_t k = k0; k < k1; ++k) block_write(mem, *fill, base_of(k));
     }
     if (!descending) edge(body_end, e);
     else edge(b, body_begin);

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <kiln/kiln.h>
+#include <kiln/kiln_plugin.h>
 
 #include <atomic>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +14,15 @@
 #include <string>
 
 namespace kiln {
+
+// Formats an error message and hands it to the host's set_error: how libkiln and every plugin
+// report a failure (each wraps it in its own variadic fail()).
+inline kiln_status fail_through(const kiln_host_services* host, kiln_status status, const char* format, va_list args) {
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, format, args);
+    if (host && host->set_error) host->set_error(buf);
+    return status;
+}
 
 // Human-readable byte counts for error messages ("23.1 GiB").
 inline std::string format_bytes(double bytes) {

@@ -15,12 +15,10 @@ const kiln_host_services k_host_services = {host_set_error};
 void set_error_text(const char* message) { host_set_error(message); }
 
 kiln_status fail(kiln_status status, const char* format, ...) {
-    char buf[1024];
     va_list args;
     va_start(args, format);
-    vsnprintf(buf, sizeof buf, format, args);
+    fail_through(&k_host_services, status, format, args);
     va_end(args);
-    t_last_error = buf;
     return status;
 }
 

@@ -11,12 +11,10 @@ namespace kiln::gpu {
 extern const kiln_host_services* g_host;
 
 kiln_status fail(kiln_status status, const char* format, ...) {
-    char buf[1024];
     va_list args;
     va_start(args, format);
-    vsnprintf(buf, sizeof buf, format, args);
+    fail_through(g_host, status, format, args);
     va_end(args);
-    if (g_host && g_host->set_error) g_host->set_error(buf);
     return status;
 }
 

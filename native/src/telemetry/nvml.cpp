@@ -112,8 +112,6 @@ public:
         h->pcie_gen_max = u32(api_.pcie_gen_max, d);
         h->pcie_width_current = u32(api_.pcie_width, d);
         h->pcie_width_max = u32(api_.pcie_width_max, d);
-        h->ecc_volatile_corrected = ecc(d, 0, 0);
-        h->ecc_volatile_uncorrected = ecc(d, 1, 0);
         h->ecc_aggregate_corrected = ecc(d, 0, 1);
         h->ecc_aggregate_uncorrected = ecc(d, 1, 1);
         h->retired_pages_sbe = retired(d, 0);
@@ -132,14 +130,10 @@ public:
             const nvml_return r = api_.processes(d, &procs, nullptr);
             if (r == k_success || r == k_insufficient_size) h->compute_processes = static_cast<int32_t>(procs);
         }
-        unsigned long long reasons = 0;
-        if (api_.throttle && api_.throttle(d, &reasons) == k_success) h->throttle_reasons = reasons;
         nvml_memory mem{};
         if (api_.memory && api_.memory(d, &mem) == k_success) h->memory_total_bytes = mem.total;
         unsigned v = 0;
-        if (api_.temperature && api_.temperature(d, 0, &v) == k_success) h->temperature_c = v;
         if (api_.temperature_threshold && api_.temperature_threshold(d, 1, &v) == k_success) h->temperature_slowdown_c = v;
-        if (api_.power && api_.power(d, &v) == k_success) h->power_w = v / 1000.0;
         if (api_.power_limit && api_.power_limit(d, &v) == k_success) h->power_limit_w = v / 1000.0;
         return KILN_OK;
     }
@@ -212,12 +206,8 @@ private:
 }  // namespace
 
 std::unique_ptr<source> open_nvml(const std::string& library, std::string* why) {
-    void* lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        const char* e = dlerror();
-        *why = "no NVIDIA driver: " + std::string(e ? e : library + ": cannot open");
-        return nullptr;
-    }
+    void* lib = open_library(library, "no NVIDIA driver", why);
+    if (!lib) return nullptr;
     nvml_api api{};
     const bool required = resolve(lib, "nvmlInit_v2", &api.init) && resolve(lib, "nvmlShutdown", &api.shutdown) &&
                           resolve(lib, "nvmlDeviceGetCount_v2", &api.count) &&

@@ -66,13 +66,9 @@ public:
             snprintf(h->pci_bus_id, sizeof h->pci_bus_id, "%04llx:%02llx:%02llx.%llx", (unsigned long long)(v >> 32),
                      (unsigned long long)((v >> 8) & 0xff), (unsigned long long)((v >> 3) & 0x1f), (unsigned long long)(v & 0x7));
         if (api_.ecc_enabled && api_.ecc_enabled(d, &v) == k_ok) h->ecc_enabled = v ? 1 : 0;
-        ecc(d, &h->ecc_volatile_corrected, &h->ecc_volatile_uncorrected);
         if (api_.memory_total && api_.memory_total(d, 0, &v) == k_ok) h->memory_total_bytes = v;
         int64_t t = 0;
-        if (api_.temp && (api_.temp(d, k_temp_junction, k_temp_current, &t) == k_ok || api_.temp(d, k_temp_edge, k_temp_current, &t) == k_ok))
-            h->temperature_c = t / 1000.0;
         if (api_.temp && api_.temp(d, k_temp_junction, k_temp_critical, &t) == k_ok) h->temperature_slowdown_c = t / 1000.0;
-        if (api_.power_ave && api_.power_ave(d, 0, &v) == k_ok) h->power_w = v / 1e6;
         if (api_.power_cap && api_.power_cap(d, 0, &v) == k_ok) h->power_limit_w = v / 1e6;
         return KILN_OK;
     }
@@ -118,12 +114,8 @@ private:
 }  // namespace
 
 std::unique_ptr<source> open_rocm_smi(const std::string& library, std::string* why) {
-    void* lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        const char* e = dlerror();
-        *why = "no ROCm: " + std::string(e ? e : library + ": cannot open");
-        return nullptr;
-    }
+    void* lib = open_library(library, "no ROCm", why);
+    if (!lib) return nullptr;
     rsmi_api api{};
     if (!resolve(lib, "rsmi_init", &api.init) || !resolve(lib, "rsmi_shut_down", &api.shut_down) ||
         !resolve(lib, "rsmi_num_monitor_devices", &api.num_devices)) {

@@ -11,6 +11,15 @@ struct kiln_telemetry {
 
 namespace kiln::telemetry {
 
+void* open_library(const std::string& library, const char* absent, std::string* why) {
+    void* lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char* e = dlerror();
+        *why = std::string(absent) + ": " + (e ? e : library + ": cannot open");
+    }
+    return lib;
+}
+
 void mark_unknown(kiln_gpu_health* h) {
     memset(h, 0, sizeof *h);
     h->index = -1;
@@ -76,6 +85,16 @@ kiln_status kiln_telemetry_health(kiln_telemetry* telemetry, int32_t index, kiln
         return kiln::fail(KILN_NOT_FOUND, "device %d: the telemetry source sees %d GPUs", index, count);
     kiln::telemetry::mark_unknown(out_health);
     out_health->index = index;
+    // The readings a sample also takes come from one place: the source's sample().
+    kiln_gpu_sample now;
+    kiln::telemetry::mark_unknown(&now);
+    const kiln_status st = telemetry->source->sample(index, &now);
+    if (st != KILN_OK) return st;
+    out_health->temperature_c = now.temperature_c;
+    out_health->power_w = now.power_w;
+    out_health->throttle_reasons = now.throttle_reasons;
+    out_health->ecc_volatile_corrected = now.ecc_volatile_corrected;
+    out_health->ecc_volatile_uncorrected = now.ecc_volatile_uncorrected;
     return telemetry->source->health(index, out_health);
 }
 

@@ -14,6 +14,8 @@ public:
     virtual ~source() = default;
     virtual std::string driver_version() const = 0;
     virtual int32_t device_count() const = 0;
+    // Fills what only a health check reads; kiln_telemetry_health takes temperature, power,
+    // throttle reasons and volatile ECC from sample().
     virtual kiln_status health(int32_t index, kiln_gpu_health* out) = 0;
     virtual kiln_status sample(int32_t index, kiln_gpu_sample* out) = 0;
 };
@@ -25,6 +27,9 @@ std::unique_ptr<source> open_rocm_smi(const std::string& library, std::string* w
 // Resolves a symbol of an opened library into a typed function pointer; false when absent.
 template <typename Fn>
 bool resolve(void* lib, const char* name, Fn* out);
+
+// dlopens a vendor library; when it is absent, *why says so after `absent` ("no NVIDIA driver").
+void* open_library(const std::string& library, const char* absent, std::string* why);
 
 // Sets every numeric field of a health/sample record to "unknown" (-1).
 void mark_unknown(kiln_gpu_health* h);

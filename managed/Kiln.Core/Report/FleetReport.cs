@@ -315,8 +315,12 @@ public sealed class FleetReport
     {
         var reasons = new List<string>();
         var fails = run.Verdicts.Where(v => v.Status == VerdictStatus.FAIL).ToList();
-        foreach (var f in fails.Where(f => !f.Reason.EndsWith("(injected)", StringComparison.Ordinal)).Take(3))
+        // A soak appends "; worst of N passes" after the injection mark, so look for it anywhere.
+        foreach (var f in fails.Where(f => !f.Reason.Contains("(injected)", StringComparison.Ordinal)).Take(3))
             reasons.Add($"FAIL {f.Test} {f.Backend}{f.Device}: {f.Reason}");
+        // A killed or unfinished burn has no FAIL row, but it did not pass either.
+        if (fails.Count == 0 && !run.Injected && run.Verdict != nameof(NodeVerdict.PASS))
+            reasons.Add($"burn ended {run.Verdict} (summary.json) with no FAIL row to explain it");
         // Node-level findings first: they are the reason; the devices behind them are detail.
         var outliers = slow.OrderBy(o => o.Level == "node" ? 0 : 1).ThenBy(o => -Math.Abs(o.Z)).ToList();
         foreach (var o in outliers.Take(3))

@@ -9,7 +9,7 @@ public static class VerdictFile
         var temp = path + ".tmp";
         using (var table = new CsvTable<VerdictRow, VerdictRowMap>(temp))
         {
-            foreach (var row in rows) table.Write(row);
+            table.WriteAll(rows.ToList());  // one flush: the rename publishes it
         }
         File.Move(temp, path, overwrite: true);
     }

@@ -35,11 +35,18 @@ public sealed class PlanHealth(ResultFolder folder, Profile profile, string host
 
         var fails = kept.Where(f => f.Severity == Severity.Fail).ToList();
         var warns = kept.Where(f => f.Severity == Severity.Warn).ToList();
-        var status = fails.Count > 0 ? VerdictStatus.FAIL : warns.Count > 0 ? VerdictStatus.WARN : VerdictStatus.PASS;
+        // A source the node lacks is skipped (no NVML on a CPU node); when every listed source was
+        // skipped nothing was checked, and that must not read as a clean bill of health.
+        var skipped = report.Skipped.Where(s => sources.Contains(s.Check)).Select(s => s.Check).Distinct().ToList();
+        var nothingChecked = skipped.Count >= sources.Distinct().Count();
+        var status = fails.Count > 0 ? VerdictStatus.FAIL
+            : warns.Count > 0 || nothingChecked ? VerdictStatus.WARN : VerdictStatus.PASS;
         var shown = (fails.Count > 0 ? fails : warns).Take(3).Select(f => $"{f.Code} {f.Component}: {f.Message}").ToList();
-        var reason = status == VerdictStatus.PASS
-            ? $"no WARN or FAIL findings ({string.Join(", ", sources)}; profile {profile.Name})"
-            : $"{fails.Count} FAIL, {warns.Count} WARN findings: {string.Join("; ", shown)}{(fails.Count + warns.Count > shown.Count ? "; all in findings.csv" : "")}";
+        var skippedText = skipped.Count > 0 ? $"; skipped: {string.Join(", ", skipped)}" : "";
+        var reason = fails.Count + warns.Count == 0
+            ? (nothingChecked ? $"nothing checked: every listed source was skipped ({string.Join(", ", sources)})"
+                              : $"no WARN or FAIL findings ({string.Join(", ", sources)}; profile {profile.Name}){skippedText}")
+            : $"{fails.Count} FAIL, {warns.Count} WARN findings: {string.Join("; ", shown)}{(fails.Count + warns.Count > shown.Count ? "; all in findings.csv" : "")}{skippedText}";
         return new VerdictRow(host, $"health_{phase}", "node", NodeLevel, status, "fail_findings", fails.Count, 0, "count", reason);
     }
 

@@ -1,5 +1,6 @@
 // plots/telemetry_<device>.png: a device's telemetry over the run, temperature and power on the left
 // axis, clocks on the right, in the style of the other kiln plots (Results/Plots.cs).
+using Kiln.Core.Results;
 using ScottPlot;
 
 namespace Kiln.Core.Telemetry;
@@ -7,7 +8,6 @@ namespace Kiln.Core.Telemetry;
 public static class TelemetryPlots
 {
     private const int Width = 1100, Height = 520;
-    private const string FontFamily = "DejaVu Sans";  // as Results/Plots.cs: Debian's fonts-dejavu-core
 
     // (sensor, legend, right axis)
     private static readonly (string Sensor, string Legend, bool Right)[] GpuSeries =
@@ -39,8 +39,7 @@ public static class TelemetryPlots
             plot.XLabel("seconds since the start of sampling");
             plot.YLabel(gpu ? "C / W" : "C");
             if (lines.Any(l => l.Right)) plot.Axes.Right.Label.Text = "MHz";
-            plot.Font.Set(FontFamily);
-            plot.SavePng(path, Width, Height);
+            FigureStyle.Save(plot, path, Width, Height);
             written.Add(path);
         }
         return written;

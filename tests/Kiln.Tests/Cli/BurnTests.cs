@@ -123,8 +123,10 @@ public class BurnTests
         Assert.That(process.ExitCode, Is.EqualTo(1), output);
         Assert.That(MetricRowsOnDisk(metricsPath), Is.GreaterThanOrEqualTo(rowsBefore), "rows measured before the signal are kept");
         var verdicts = Csv("verdicts.csv").Rows;
-        Assert.That(verdicts.Select(v => v["status"]), Has.Some.EqualTo("SKIP"));
-        Assert.That(verdicts.Where(v => v["status"] == "SKIP" && v["test"] is "stream" or "memtest").Select(v => v["reason"]), Is.All.EqualTo("cancelled"));
+        // gemm/copy/launch are SKIP on the cpu backend anyway: the cancelled ones must be stream or memtest.
+        var cancelled = verdicts.Where(v => v["test"] is "stream" or "memtest" && v["status"] == "SKIP").ToList();
+        Assert.That(cancelled, Is.Not.Empty, "the signal cancelled stream or memtest");
+        Assert.That(cancelled.Select(v => v["reason"]), Is.All.EqualTo("cancelled"));
         using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(_out, "summary.json")));
         Assert.That(summary.RootElement.GetProperty("verdict").GetString(), Is.EqualTo("INCOMPLETE"));
         Assert.That(stderr.Result, Does.Not.Contain("   at "), "no stack trace");

@@ -37,9 +37,7 @@ public static partial class CheckRunner
     public static void RequireFakeNvml()
     {
         if (File.Exists(FakeNvmlPath)) return;
-        var why = $"the fake NVML is not built ({FakeNvmlPath}): cmake -S . -B build/cmake && cmake --build build/cmake";
-        if (Environment.GetEnvironmentVariable("CI") == "true") Assert.Fail(why);
-        Assert.Ignore(why);
+        TestEnvironment.Missing($"the fake NVML is not built ({FakeNvmlPath}): cmake -S . -B build/cmake && cmake --build build/cmake");
     }
 
     /// <summary>

@@ -54,6 +54,7 @@ public class RealFixtureTests
 
         Assert.That(Serious(report), Is.Empty, string.Join("\n", report.Findings.Select(f => f.Code + " " + f.Component + " " + f.Message)));
         Assert.That(report.Hcas.Select(h => h.Name), Is.EqualTo(new[] { "hfi1_0", "mlx4_0", "mlx5_0" }));
+        Assert.That(report.Hcas.Single(h => h.Name == "mlx4_0").Ports, Has.Count.EqualTo(2));
         Assert.That(report.Hcas.Single(h => h.Name == "mlx4_0").Ports.Select(p => p.LinkLayer), Is.All.EqualTo("InfiniBand"),
             "port 2's link_layer holds two lines; the first counts");
     }
@@ -97,7 +98,9 @@ public class RealFixtureTests
             policy: new HealthPolicy { ExpectedIbPorts = 8, ExpectedIbRateGbps = 200, IbErrorCounters = new Dictionary<string, CounterLimit>() });
 
         Assert.That(report.Findings.Where(f => f.Check == "sysfs_ib"), Is.Empty);
-        Assert.That(report.Hcas.SelectMany(h => h.Ports).Select(p => p.RateGbps), Is.All.EqualTo(200));
+        var rates = report.Hcas.SelectMany(h => h.Ports).Select(p => p.RateGbps).ToList();
+        Assert.That(rates, Has.Count.EqualTo(8));
+        Assert.That(rates, Is.All.EqualTo(200));
     }
 
     [Test]

@@ -66,6 +66,20 @@ public class FleetReportTests
     }
 
     [Test]
+    public void A_burn_that_never_finished_drains_its_host_even_without_a_fail_row()
+    {
+        var fleet = Fleet("incomplete", new SyntheticFleetSpec { Nodes = 20, Seed = 5 });
+        var summary = Path.Combine(fleet, "node0004", "summary.json");
+        var text = File.ReadAllText(summary);
+        Assert.That(text, Does.Contain("\"verdict\": \"PASS\""));
+        File.WriteAllText(summary, text.Replace("\"verdict\": \"PASS\"", "\"verdict\": \"INCOMPLETE\""));
+
+        var report = FleetReport.Build([fleet], new FleetOptions());
+
+        Assert.That(report.DrainHosts, Is.EqualTo(new[] { "node0004" }));
+    }
+
+    [Test]
     public void Fleet_statistics_are_median_mad_and_percentiles_per_metric()
     {
         var s = RobustStats.Describe([100, 1, 4, 2, 3]);

@@ -124,7 +124,7 @@ typedef struct kiln_test_params {
     int32_t threads;              /* worker threads for the CPU backend; 0 = every allowed CPU */
     uint64_t size_bytes;          /* bytes to test (memtest) or per array (stream); 0 = use size_fraction */
     double size_fraction;         /* fraction of available memory when size_bytes is 0 */
-    int32_t iterations;           /* timed repetitions (stream) or pattern rounds (memtest); >= 1 */
+    int32_t iterations;           /* timed repetitions (stream), pattern rounds (memtest), launches timed (launch); >= 1 */
     uint32_t op_mask;             /* kiln_stream_op bits; 0 = all */
     uint32_t pattern_mask;        /* bits (1 << kiln_memtest_pattern); 0 = all */
     uint32_t max_error_reports;   /* data errors reported through the sink; all are counted */

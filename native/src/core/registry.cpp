@@ -207,7 +207,8 @@ kiln_status kiln_test_params_init(int32_t test, kiln_test_params* out_params) {
         return kiln::fail(KILN_INVALID_ARGUMENT, "test: %d is not a kiln_test_kind (0..%d)", test, KILN_TEST_COUNT - 1);
     memset(out_params, 0, sizeof *out_params);
     out_params->test = test;
-    out_params->iterations = test == KILN_TEST_STREAM ? 5 : 1;
+    // launch: the launches timed (a count, under the test's time budget).
+    out_params->iterations = test == KILN_TEST_STREAM ? 5 : test == KILN_TEST_LAUNCH ? 10000 : 1;
     out_params->op_mask = KILN_STREAM_ALL;
     out_params->pattern_mask = (1u << KILN_PATTERN_COUNT) - 1u;
     out_params->max_error_reports = 1000;

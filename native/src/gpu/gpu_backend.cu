@@ -6,6 +6,10 @@
 #include "../common/kiln_names.h"
 #include "../common/kiln_patterns.h"
 
+#if defined(KILN_GPU_EMU)
+#include "emu/emu_config.h"
+#endif
+
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -62,7 +66,11 @@ kiln_status read_props(int index, device_props& d) {
         (void)cudaGetLastError();
     }
 #else
+#if defined(KILN_GPU_EMU)
+    snprintf(arch, sizeof arch, "emu");
+#else
     snprintf(arch, sizeof arch, "sm_%d%d", prop.major, prop.minor);
+#endif
     d.arch = arch;
     const unsigned char* u = reinterpret_cast<const unsigned char*>(prop.uuid.bytes);
     char text[64];
@@ -92,11 +100,21 @@ kiln_status read_props(int index, device_props& d) {
 
 kiln_status init(const kiln_host_services* host, void** out_state, char* reason, size_t reason_bytes) {
     g_host = host;
+#if defined(KILN_GPU_EMU)
+    // Off unless asked for: a production node never shows an emulated device. A malformed
+    // variable is a usage error (the host exits 2), not a missing device.
+    if (!kiln::emu::current_config().enabled) {
+        snprintf(reason, reason_bytes, "%s", kiln::emu::config_error().c_str());
+        return kiln::emu::config_malformed() ? KILN_INVALID_ARGUMENT : KILN_UNSUPPORTED;
+    }
+#endif
     int count = 0;
     const cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count <= 0) {
         (void)cudaGetLastError();
-#if defined(KILN_GPU_HIP)
+#if defined(KILN_GPU_EMU)
+        snprintf(reason, reason_bytes, "the emulated devices could not be created (%s)", cudaGetErrorString(e));
+#elif defined(KILN_GPU_HIP)
         if (e == cudaErrorNoDevice || count <= 0)
             snprintf(reason, reason_bytes, "no device: no ROCm device (hipGetDeviceCount: %s)", cudaGetErrorName(e));
         else
@@ -206,7 +224,9 @@ kiln_status validate(void* state, int32_t index, const kiln_test_params* p) {
     const auto* s = static_cast<backend_state*>(state);
     KILN_GPU_CHECK(check_index(s, index));
     const device_props& d = s->devices[static_cast<size_t>(index)];
-#if defined(KILN_GPU_CUDA)
+#if defined(KILN_GPU_EMU)
+    (void)d;  // the emulator runs every kernel
+#elif defined(KILN_GPU_CUDA)
     if (d.major < 8)
         return fail(KILN_UNSUPPORTED, "device %d (%s) has compute capability %d.%d; this build has kernels for sm_80 and newer",
                     index, d.name.c_str(), d.major, d.minor);
@@ -353,6 +373,9 @@ const arch_rates k_rates[] = {
     {"gfx908", 32, 64, {0, 256, 0, 512, 1024}},
     {"gfx90a", 64, 64, {256, 256, 0, 1024, 1024}},
     {"gfx94", 64, 128, {256, 256, 1024, 2048, 2048}},
+    // The emulated device: rates near what the emulator reaches on one host core per SM at its
+    // default 1 GHz, so fraction_of_peak thresholds mean the same on emu as on a GPU (docs/EMULATOR.md).
+    {"emu", 0.5, 0.5, {0, 0, 0.1, 0.1, 0.1}},
 };
 
 }  // namespace

@@ -126,7 +126,7 @@ struct error_log_ref {
     unsigned int capacity;
 };
 
-#if defined(__CUDACC__) || defined(__HIPCC__)
+#if defined(__CUDACC__) || defined(__HIPCC__) || defined(KILN_GPU_EMU)
 __device__ __forceinline__ void record_error(const error_log_ref& log, uint64_t offset_bytes, uint64_t expected,
                                              uint64_t actual) {
     const unsigned long long slot = atomicAdd(log.count, 1ull);
@@ -152,6 +152,19 @@ private:
 
 // Checks for a launch error right after a kernel launch.
 kiln_status check_launch(const char* kernel);
+
+// Every kernel launch goes through here: <<<>>> on CUDA and HIP, the emulator's launch on the
+// host; then the launch error is checked. The arguments convert to the kernel's parameter types.
+template <typename... P, typename... A>
+kiln_status launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, A&&... args) {
+    static_assert(sizeof...(P) == sizeof...(A), "one argument per kernel parameter");
+#if defined(KILN_GPU_EMU)
+    (void)::kiln::emu::launch(stream, grid, block, name, [&] { kernel(static_cast<P>(args)...); });
+#else
+    kernel<<<grid, block, 0, stream>>>(static_cast<P>(args)...);
+#endif
+    return check_launch(name);
+}
 
 // Everything a test needs about where it runs.
 struct run_context {

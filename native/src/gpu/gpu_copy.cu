@@ -130,8 +130,8 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
     for (uint64_t i = 0; i < words; ++i) src[i] = copy_word(seed, i);
 
     auto verify_device = [&](const void* x, const std::string& pattern) -> kiln_status {
-        copy_verify_kernel<<<grid, block, 0, stream.get()>>>(static_cast<const uint64_t*>(x), words, seed, log.ref());
-        KILN_GPU_CHECK(check_launch("copy_verify_kernel"));
+        KILN_GPU_CHECK(launch("copy_verify_kernel", copy_verify_kernel, grid, block, stream.get(), static_cast<const uint64_t*>(x), words,
+                              seed, log.ref()));
         uint64_t found = 0;
         return log.drain(stream.get(), pattern.c_str(), out, &found);
     };
@@ -239,8 +239,8 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
             error_log peer_log;
             if (st == KILN_OK) st = peer_log.allocate(std::max(1u, std::min(p->max_error_reports, 4096u)));
             if (st == KILN_OK) {
-                copy_verify_kernel<<<grid, block, 0, peer_stream.get()>>>(remote.as<uint64_t>(), words, seed, peer_log.ref());
-                st = check_launch("copy_verify_kernel");
+                st = launch("copy_verify_kernel", copy_verify_kernel, grid, block, peer_stream.get(), remote.as<uint64_t>(), words, seed,
+                            peer_log.ref());
             }
             uint64_t found = 0;
             if (st == KILN_OK) st = peer_log.drain(peer_stream.get(), pattern.c_str(), out, &found);
@@ -256,8 +256,8 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
         KILN_COPY_STEP(verify_peer("p2p_ce" + to));
         if (can_access) {
             KILN_COPY_STEP(timed("p2p_sm_gbps" + to, static_cast<double>(bytes), [&]() -> kiln_status {
-                copy_sm_kernel<<<grid, block, 0, stream.get()>>>(d0.as<const ulonglong2>(), remote.as<ulonglong2>(), bytes / 16u);
-                return check_launch("copy_sm_kernel");
+                return launch("copy_sm_kernel", copy_sm_kernel, grid, block, stream.get(), d0.as<const ulonglong2>(), remote.as<ulonglong2>(),
+                              bytes / 16u);
             }));
             KILN_COPY_STEP(verify_peer("p2p_sm" + to));
         }

@@ -14,10 +14,6 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(KILN_GPU_CUDA)
-#include <mma.h>
-#include <cuda_bf16.h>
-#endif
 
 namespace kiln::gpu {
 namespace {
@@ -195,7 +191,7 @@ __device__ __forceinline__ void tile_pipeline(const S* a, const S* bt, int64_t b
     }
 }
 
-#if defined(KILN_GPU_CUDA)
+#if defined(KILN_GPU_WMMA)
 namespace wmma = nvcuda::wmma;
 
 // WMMA formats: storage type in memory, fragment element type, K of one mma, K of a tile step.
@@ -366,40 +362,40 @@ kiln_status launch_product(const gemm_plan& g, const void* a, const void* bt, vo
         }
         const dim3 grid(static_cast<unsigned>(g.m_pad / g.bn), static_cast<unsigned>(std::min(g.rows_per_launch, g.m_pad - row0) / g.bm));
         const int block0 = row0 / g.bm;
+        const dim3 block(k_threads);
         switch (g.dtype) {
         case KILN_DTYPE_FP64:
-            gemm_fma_kernel<double, 128, 64, 8, 4><<<grid, k_threads, 0, stream>>>(
-                static_cast<const double*>(a), static_cast<const double*>(bt), static_cast<double*>(c), g.k_pad, g.m_pad, block0);
+            KILN_GPU_CHECK(launch("gemm_fma_kernel<fp64>", gemm_fma_kernel<double, 128, 64, 8, 4>, grid, block, stream,
+                                  static_cast<const double*>(a), static_cast<const double*>(bt), static_cast<double*>(c), g.k_pad, g.m_pad, block0));
             break;
         case KILN_DTYPE_FP32:
-            gemm_fma_kernel<float, 128, 128, 8, 8><<<grid, k_threads, 0, stream>>>(
-                static_cast<const float*>(a), static_cast<const float*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0);
+            KILN_GPU_CHECK(launch("gemm_fma_kernel<fp32>", gemm_fma_kernel<float, 128, 128, 8, 8>, grid, block, stream,
+                                  static_cast<const float*>(a), static_cast<const float*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
             break;
-#if defined(KILN_GPU_CUDA)
+#if defined(KILN_GPU_WMMA)
         case KILN_DTYPE_TF32:
-            gemm_tc_kernel<tf32_format><<<grid, k_threads, 0, stream>>>(static_cast<const float*>(a), static_cast<const float*>(bt),
-                                                                       static_cast<float*>(c), g.k_pad, g.m_pad, block0);
+            KILN_GPU_CHECK(launch("gemm_tc_kernel<tf32>", gemm_tc_kernel<tf32_format>, grid, block, stream, static_cast<const float*>(a),
+                                  static_cast<const float*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
             break;
         case KILN_DTYPE_BF16:
-            gemm_tc_kernel<bf16_format><<<grid, k_threads, 0, stream>>>(static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(bt),
-                                                                       static_cast<float*>(c), g.k_pad, g.m_pad, block0);
+            KILN_GPU_CHECK(launch("gemm_tc_kernel<bf16>", gemm_tc_kernel<bf16_format>, grid, block, stream, static_cast<const uint16_t*>(a),
+                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
             break;
         default:
-            gemm_tc_kernel<fp16_format><<<grid, k_threads, 0, stream>>>(static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(bt),
-                                                                       static_cast<float*>(c), g.k_pad, g.m_pad, block0);
+            KILN_GPU_CHECK(launch("gemm_tc_kernel<fp16>", gemm_tc_kernel<fp16_format>, grid, block, stream, static_cast<const uint16_t*>(a),
+                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
             break;
 #else
         case KILN_DTYPE_BF16:
-            gemm_tc_kernel<KILN_DTYPE_BF16><<<grid, k_threads, 0, stream>>>(static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(bt),
-                                                                           static_cast<float*>(c), g.k_pad, g.m_pad, block0);
+            KILN_GPU_CHECK(launch("gemm_tc_kernel<bf16>", gemm_tc_kernel<KILN_DTYPE_BF16>, grid, block, stream, static_cast<const uint16_t*>(a),
+                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
             break;
         default:
-            gemm_tc_kernel<KILN_DTYPE_FP16><<<grid, k_threads, 0, stream>>>(static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(bt),
-                                                                           static_cast<float*>(c), g.k_pad, g.m_pad, block0);
+            KILN_GPU_CHECK(launch("gemm_tc_kernel<fp16>", gemm_tc_kernel<KILN_DTYPE_FP16>, grid, block, stream, static_cast<const uint16_t*>(a),
+                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
             break;
 #endif
         }
-        KILN_GPU_CHECK(check_launch("gemm kernel"));
         // One launch at a time, so a cancel waits for at most one launch.
         KILN_GPU_TRY(cudaStreamSynchronize(stream));
     }
@@ -444,12 +440,14 @@ kiln_status run_dtype(const run_context& ctx, const kiln_test_params* p, uint32_
         void* dst = m == 0 ? a.as<void>() : bt.as<void>();
         const uint64_t rows_pad = static_cast<uint64_t>(g.m_pad), kp = static_cast<uint64_t>(g.k_pad), n = static_cast<uint64_t>(g.n);
         if (in_bytes == 8)
-            gemm_fill_kernel<double><<<fill_grid, k_threads, 0, stream.get()>>>(static_cast<double*>(dst), rows_pad, kp, n, m, dtype, tables);
+            KILN_GPU_CHECK(launch("gemm_fill_kernel", gemm_fill_kernel<double>, fill_grid, k_threads, stream.get(), static_cast<double*>(dst),
+                                  rows_pad, kp, n, m, dtype, tables));
         else if (in_bytes == 4)
-            gemm_fill_kernel<float><<<fill_grid, k_threads, 0, stream.get()>>>(static_cast<float*>(dst), rows_pad, kp, n, m, dtype, tables);
+            KILN_GPU_CHECK(launch("gemm_fill_kernel", gemm_fill_kernel<float>, fill_grid, k_threads, stream.get(), static_cast<float*>(dst),
+                                  rows_pad, kp, n, m, dtype, tables));
         else
-            gemm_fill_kernel<uint16_t><<<fill_grid, k_threads, 0, stream.get()>>>(static_cast<uint16_t*>(dst), rows_pad, kp, n, m, dtype, tables);
-        KILN_GPU_CHECK(check_launch("gemm_fill_kernel"));
+            KILN_GPU_CHECK(launch("gemm_fill_kernel", gemm_fill_kernel<uint16_t>, fill_grid, k_threads, stream.get(),
+                                  static_cast<uint16_t*>(dst), rows_pad, kp, n, m, dtype, tables));
     }
     KILN_GPU_CHECK(stream.sync());
 
@@ -491,10 +489,11 @@ kiln_status run_dtype(const run_context& ctx, const kiln_test_params* p, uint32_
                 KILN_GPU_TRY(cudaMemcpy(addr, &value, out_bytes, cudaMemcpyHostToDevice));
             }
         if (out_bytes == 8)
-            gemm_verify_kernel<double><<<verify_grid, k_threads, 0, stream.get()>>>(c.as<double>(), g.n, g.m_pad, expected.as<int64_t>(), log.ref());
+            KILN_GPU_CHECK(launch("gemm_verify_kernel", gemm_verify_kernel<double>, verify_grid, k_threads, stream.get(), c.as<double>(), g.n,
+                                  g.m_pad, expected.as<int64_t>(), log.ref()));
         else
-            gemm_verify_kernel<float><<<verify_grid, k_threads, 0, stream.get()>>>(c.as<float>(), g.n, g.m_pad, expected.as<int64_t>(), log.ref());
-        KILN_GPU_CHECK(check_launch("gemm_verify_kernel"));
+            KILN_GPU_CHECK(launch("gemm_verify_kernel", gemm_verify_kernel<float>, verify_grid, k_threads, stream.get(), c.as<float>(), g.n,
+                                  g.m_pad, expected.as<int64_t>(), log.ref()));
         uint64_t found = 0;
         KILN_GPU_CHECK(log.drain(stream.get(), key, out, &found, out_bytes));
         errors += found;
@@ -517,7 +516,7 @@ kiln_status run_dtype(const run_context& ctx, const kiln_test_params* p, uint32_
 int gemm_matrix_n(const kiln_test_params* p) { return p->matrix_n > 0 ? p->matrix_n : k_default_n; }
 
 uint32_t gemm_dtypes_available(const device_props&) {
-#if defined(KILN_GPU_CUDA)
+#if defined(KILN_GPU_WMMA)
     return KILN_DTYPE_FP64 | KILN_DTYPE_FP32 | KILN_DTYPE_TF32 | KILN_DTYPE_BF16 | KILN_DTYPE_FP16;
 #else
     return KILN_DTYPE_FP64 | KILN_DTYPE_FP32 | KILN_DTYPE_BF16 | KILN_DTYPE_FP16;  // no tf32 on gfx90a

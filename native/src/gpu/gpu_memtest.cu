@@ -160,8 +160,8 @@ kiln_status run_memtest(const run_context& ctx, const kiln_test_params* p, sink_
         const int descending = kiln_pattern_descending(dir.pattern, dir.phase);
         for (size_t k = 0; k < chunks.size(); ++k) {
             const chunk& c = chunks[descending ? chunks.size() - 1 - k : k];
-            kernel<<<grid, block, 0, stream.get()>>>(c.memory.as<uint64_t>(), c.words / 2, c.base_word, check, fill, descending, log.ref());
-            KILN_GPU_CHECK(check_launch("memtest_sweep_kernel"));
+            KILN_GPU_CHECK(launch("memtest_sweep_kernel", kernel, grid, block, stream.get(), c.memory.as<uint64_t>(), c.words / 2, c.base_word,
+                                  check, fill, descending, log.ref()));
         }
         return stream.sync();
     };

@@ -12,10 +12,6 @@
 #include <chrono>
 #include <cmath>
 
-#if defined(KILN_GPU_CUDA)
-#include <mma.h>
-#include <cuda_bf16.h>
-#endif
 
 namespace kiln::gpu {
 namespace {
@@ -62,7 +58,7 @@ __device__ __forceinline__ float tc_value(uint64_t seed, uint32_t matrix, uint32
     return static_cast<float>(static_cast<int>(kiln_mix64(seed ^ (uint64_t{matrix} << 32) ^ index) % 511u) - 255);
 }
 
-#if defined(KILN_GPU_CUDA)
+#if defined(KILN_GPU_WMMA)
 namespace wmma = nvcuda::wmma;
 
 template <typename E>
@@ -162,17 +158,16 @@ constexpr int k_tc_threads_per_group = 64;
 // Launches `pairs` of format dtype on grid blocks.
 kiln_status launch_burn(uint32_t dtype, int grid, uint64_t pairs, uint64_t seed, error_log_ref log, cudaStream_t stream) {
     switch (dtype) {
-    case KILN_DTYPE_FP64: power_fma_kernel<double><<<grid, k_block, 0, stream>>>(pairs, seed, log); break;
-    case KILN_DTYPE_FP32: power_fma_kernel<float><<<grid, k_block, 0, stream>>>(pairs, seed, log); break;
-#if defined(KILN_GPU_CUDA)
-    case KILN_DTYPE_BF16: power_tc_kernel<__nv_bfloat16><<<grid, k_block, 0, stream>>>(pairs, seed, log); break;
-    default: power_tc_kernel<__half><<<grid, k_block, 0, stream>>>(pairs, seed, log); break;
+    case KILN_DTYPE_FP64: return launch("power_fma_kernel<fp64>", power_fma_kernel<double>, grid, k_block, stream, pairs, seed, log);
+    case KILN_DTYPE_FP32: return launch("power_fma_kernel<fp32>", power_fma_kernel<float>, grid, k_block, stream, pairs, seed, log);
+#if defined(KILN_GPU_WMMA)
+    case KILN_DTYPE_BF16: return launch("power_tc_kernel<bf16>", power_tc_kernel<__nv_bfloat16>, grid, k_block, stream, pairs, seed, log);
+    default: return launch("power_tc_kernel<fp16>", power_tc_kernel<__half>, grid, k_block, stream, pairs, seed, log);
 #else
-    case KILN_DTYPE_BF16: power_tc_kernel<KILN_DTYPE_BF16><<<grid, k_block, 0, stream>>>(pairs, seed, log); break;
-    default: power_tc_kernel<KILN_DTYPE_FP16><<<grid, k_block, 0, stream>>>(pairs, seed, log); break;
+    case KILN_DTYPE_BF16: return launch("power_tc_kernel<bf16>", power_tc_kernel<KILN_DTYPE_BF16>, grid, k_block, stream, pairs, seed, log);
+    default: return launch("power_tc_kernel<fp16>", power_tc_kernel<KILN_DTYPE_FP16>, grid, k_block, stream, pairs, seed, log);
 #endif
     }
-    return check_launch("power kernel");
 }
 
 double flops_per_pair_per_thread(uint32_t dtype) {
@@ -189,8 +184,12 @@ kiln_status burn_dtype(const run_context& ctx, const kiln_test_params* p, uint32
     KILN_GPU_CHECK(log.allocate(std::max(1u, std::min(p->max_error_reports, 4096u))));
     const int grid = launch_grid(p, *ctx.props, k_block);
     const double threads = static_cast<double>(grid) * k_block;
-    // Calibrate: a short launch, then launches sized to about k_launch_seconds each.
-    uint64_t pairs = 1024;
+    // Calibrate: a launch of about 1 ms at the device's peak (1024 pairs when the peak is unknown),
+    // then launches sized to about k_launch_seconds each.
+    const double peak_flops = peak_tflops(*ctx.props, dtype) * 1e12;
+    uint64_t pairs = peak_flops > 0
+                         ? std::clamp<uint64_t>(static_cast<uint64_t>(1e-3 * peak_flops / (flops_per_pair_per_thread(dtype) * threads)), 1, 1024)
+                         : 1024;
     double total_flops = 0, total_seconds = 0;
     const auto start = std::chrono::steady_clock::now();
     for (;;) {

@@ -162,8 +162,8 @@ kiln_status run_stream(const run_context& ctx, const kiln_test_params* p, sink_w
     error_log log;
     KILN_GPU_CHECK(log.allocate(std::max(1u, std::min(p->max_error_reports, 4096u))));
     kiln_stream_values now = kiln_stream_initial();
-    stream_fill_kernel<<<grid, block, 0, stream.get()>>>(a.as<double>(), b.as<double>(), c.as<double>(), n, now);
-    KILN_GPU_CHECK(check_launch("stream_fill_kernel"));
+    KILN_GPU_CHECK(launch("stream_fill_kernel", stream_fill_kernel, grid, block, stream.get(), a.as<double>(), b.as<double>(), c.as<double>(),
+                          n, now));
     KILN_GPU_CHECK(stream.sync());
 
     const uint32_t mask = p->op_mask ? (p->op_mask & KILN_STREAM_ALL) : KILN_STREAM_ALL;
@@ -182,8 +182,8 @@ kiln_status run_stream(const run_context& ctx, const kiln_test_params* p, sink_w
             cancelled = was_cancelled(cancel);
             if (cancelled) break;
             KILN_GPU_CHECK(stream.start());
-            kernel<<<grid, block, 0, stream.get()>>>(op, a.as<double>(), b.as<double>(), c.as<double>(), n_vec, now.a, now.c, log.ref());
-            KILN_GPU_CHECK(check_launch("stream_op_kernel"));
+            KILN_GPU_CHECK(launch("stream_op_kernel", kernel, grid, block, stream.get(), op, a.as<double>(), b.as<double>(), c.as<double>(), n_vec,
+                                  now.a, now.c, log.ref()));
             double seconds = 0;
             KILN_GPU_CHECK(stream.stop(&seconds));
             if (slowdown < 1.0) {
@@ -212,8 +212,7 @@ kiln_status run_stream(const run_context& ctx, const kiln_test_params* p, sink_w
         const double* arrays[3] = {a.as<double>(), b.as<double>(), c.as<double>()};
         static const char* const names[3] = {"stream_a", "stream_b", "stream_c"};
         for (int k = 0; k < 3; ++k) {
-            stream_verify_kernel<<<grid, block, 0, stream.get()>>>(arrays[k], n, expected[k], log.ref());
-            KILN_GPU_CHECK(check_launch("stream_verify_kernel"));
+            KILN_GPU_CHECK(launch("stream_verify_kernel", stream_verify_kernel, grid, block, stream.get(), arrays[k], n, expected[k], log.ref()));
             uint64_t found = 0;
             KILN_GPU_CHECK(log.drain(stream.get(), names[k], out, &found));
         }

@@ -1,10 +1,20 @@
-/* kiln_gpu_compat.h - the one place where the GPU sources meet CUDA or HIP. The sources are written
- * against the CUDA runtime names; compiled by hipcc, each name used is mapped to its HIP twin here.
- * Only the names the sources use are listed: a new call needs a line here, not an #ifdef there. */
+/* kiln_gpu_compat.h - the one place where the GPU sources meet CUDA, HIP or the emulated device. The
+ * sources are written against the CUDA runtime names; compiled by hipcc, each name used is mapped
+ * to its HIP twin here; compiled for the host with KILN_GPU_EMU (libkiln-emu.so), they are
+ * implemented by the emulator (emu/kiln_emu_runtime.h). Only the names the sources use are listed:
+ * a new call needs a line here (and in the emulator), not an #ifdef there.
+ * KILN_GPU_WMMA: the tensor-core path is nvcuda::wmma (CUDA, and the emulator); else MFMA (HIP). */
 #ifndef KILN_GPU_COMPAT_H
 #define KILN_GPU_COMPAT_H
 
-#if defined(__HIPCC__) || defined(__HIP_PLATFORM_AMD__)
+#if defined(KILN_GPU_EMU)
+#include "emu/kiln_emu_runtime.h"
+
+#define KILN_GPU_WMMA 1
+#define KILN_GPU_BACKEND_NAME "emu"
+#define KILN_GPU_RUNTIME_NAME "emulated"
+
+#elif defined(__HIPCC__) || defined(__HIP_PLATFORM_AMD__)
 #define KILN_GPU_HIP 1
 #include <hip/hip_runtime.h>
 #include <hip/hip_fp16.h>
@@ -65,8 +75,11 @@ typedef hipDeviceAttribute_t cudaDeviceAttr;
 
 #else
 #define KILN_GPU_CUDA 1
+#define KILN_GPU_WMMA 1
 #include <cuda_runtime.h>
 #include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <mma.h>
 
 #define KILN_GPU_BACKEND_NAME "cuda"
 #define KILN_GPU_RUNTIME_NAME "CUDA"

@@ -126,7 +126,21 @@ public sealed class NativeSession : IDisposable
         get
         {
             KilnLibrary.EnsureLoaded();
-            return _registry ??= Registry.Open();
+            if (_registry is null)
+            {
+                var opened = Registry.Open();
+                try
+                {
+                    Kiln.Core.Runs.Targets.ThrowIfMalformed(opened);
+                }
+                catch
+                {
+                    opened.Dispose();
+                    throw;
+                }
+                _registry = opened;
+            }
+            return _registry;
         }
     }
 

@@ -6,7 +6,8 @@ namespace Kiln.Native;
 
 public sealed record BackendInfo(string Name, string LibraryPath, string RuntimeVersion, int DeviceCount, uint PluginApiVersion);
 
-public sealed record PluginSkip(string Path, string Reason);
+/// <param name="Malformed">The plugin's own configuration is wrong (KILN_EMU_DEVICES=x): a usage error, not a missing device.</param>
+public sealed record PluginSkip(string Path, string Reason, bool Malformed = false);
 
 public sealed class Registry : IDisposable
 {
@@ -53,7 +54,8 @@ public sealed class Registry : IDisposable
             {
                 kiln_plugin_skip skip;
                 KilnException.Check(KilnNative.kiln_registry_skip_info(handle, i, &skip));
-                skipped.Add(new PluginSkip(NativeText.FromBuffer(skip.path, PathBytes), NativeText.FromBuffer(skip.reason, PathBytes)));
+                skipped.Add(new PluginSkip(NativeText.FromBuffer(skip.path, PathBytes), NativeText.FromBuffer(skip.reason, PathBytes),
+                    skip.status == (int)kiln_status.KILN_INVALID_ARGUMENT));
             }
             return new Registry(handle, backends, skipped);
         }

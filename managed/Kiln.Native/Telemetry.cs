@@ -8,6 +8,8 @@ public enum TelemetrySource
 {
     Nvml = kiln_telemetry_source.KILN_TELEMETRY_NVML,
     RocmSmi = kiln_telemetry_source.KILN_TELEMETRY_ROCM_SMI,
+    /// <summary>The emulated devices (libkiln-emu.so), present only when KILN_EMU_DEVICES is set.</summary>
+    Emu = kiln_telemetry_source.KILN_TELEMETRY_EMU,
 }
 
 /// <summary>Clock throttle reasons (NVML's bits; ROCm SMI readings are mapped onto them by the library).</summary>

@@ -23,7 +23,7 @@ public static class PlanLoader
 
     private static readonly string[] PlanKeys = ["name", "description", "loop", "duration", "retest", "health", "tests"];
     private static readonly string[] TestKeys =
-        ["test", "size", "size_cap", "iterations", "threads", "ops", "patterns", "seed", "duration", "timeout", "params"];
+        ["test", "size", "size_cap", "iterations", "threads", "ops", "patterns", "seed", "duration", "timeout", "params", "matrix_n"];
 
     /// <summary>A built-in name (case-insensitive) or a YAML file; anything else is a --plan usage error.</summary>
     public static Plan Resolve(string? nameOrFile)
@@ -86,7 +86,10 @@ public static class PlanLoader
                 : null,
             DurationMs = t.Duration("duration", TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(30)) is { } d ? (ulong)d.TotalMilliseconds : null,
             Timeout = t.Duration("timeout", TimeSpan.FromSeconds(1), TimeSpan.FromDays(30)),
+            MatrixN = t.Int("matrix_n", 16, 1_048_576),
         };
+        if (spec.MatrixN != null && test != Kiln.Native.Interop.kiln_test_kind.KILN_TEST_GEMM)
+            throw t.Config.Error(t.Require("matrix_n"), t.Field("matrix_n"), "matrix_n is a gemm knob (n of the n x n product)");
         if (t.Get("size") is { } sizeNode)
         {
             var size = Checked(t, sizeNode, "size", () => SizeSpec.Parse(t.Scalar(sizeNode, t.Field("size")), "size"));

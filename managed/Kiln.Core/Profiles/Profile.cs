@@ -12,7 +12,7 @@ public enum DeviceClass { Cpu, Gpu }
 public enum Direction { AtLeast, AtMost }
 
 /// <summary>Which theoretical peak of the device a fraction_of_peak threshold is a fraction of.</summary>
-public enum PeakKind { MemoryBandwidth, Fp64, Fp32 }
+public enum PeakKind { MemoryBandwidth, Fp64, Fp32, Tf32, Bf16, Fp16 }
 
 public sealed record Threshold(DeviceClass Class, string Test, string Metric, Direction Direction, QuantityKind Kind)
 {
@@ -48,7 +48,10 @@ public sealed record Threshold(DeviceClass Class, string Test, string Metric, Di
     {
         PeakKind.MemoryBandwidth => device.PeakMemoryBandwidthGbps,
         PeakKind.Fp64 => device.PeakFp64Tflops,
-        _ => device.PeakFp32Tflops,
+        PeakKind.Fp32 => device.PeakFp32Tflops,
+        PeakKind.Tf32 => device.PeakTf32Tflops,
+        PeakKind.Bf16 => device.PeakBf16Tflops,
+        _ => device.PeakFp16Tflops,
     };
 
     /// <summary>

@@ -13,7 +13,7 @@ public static class ProfileCatalog
     public const string Auto = "auto";
     public const string CpuOnly = "cpu-only";
 
-    public static IReadOnlyList<string> BuiltInNames { get; } = ["h100-sxm", "h200", "a100-sxm", "mi300x", CpuOnly];
+    public static IReadOnlyList<string> BuiltInNames { get; } = ["h100-sxm", "h200", "a100-sxm", "mi300x", "emu", CpuOnly];
 
     public static Profile BuiltIn(string name) =>
         ProfileLoader.Parse(YamlConfig.Parse($"built-in profile {name}", BuiltInText(name)), name);

@@ -33,6 +33,10 @@ public static class ProfileLoader
                     {
                         if (node is not YamlDotNet.RepresentationModel.YamlMappingNode)
                             throw config.Error(node, byMetric.Field(metric), "expected { min: VALUE UNIT }, { max: VALUE UNIT } or { fraction_of_peak: F }");
+                        // A threshold on a metric its test never emits would FAIL every healthy node.
+                        if (Metrics.Find(test, cls, metric) is null)
+                            throw config.Error(byMetric.Get(metric) ?? node, byMetric.Field(metric),
+                                $"{className} {test} emits no metric '{metric}' (known: {string.Join(", ", Metrics.NamesFor(test, cls))})");
                         thresholds.Add(ParseThreshold(byMetric.Map(metric)!.Value, cls, test, metric));
                     }
                 }
@@ -73,12 +77,15 @@ public static class ProfileLoader
                 (null or "memory_bandwidth", null or QuantityKind.Bandwidth) => (PeakKind.MemoryBandwidth, QuantityKind.Bandwidth),
                 ("fp64", null or QuantityKind.Compute) => (PeakKind.Fp64, QuantityKind.Compute),
                 ("fp32", null or QuantityKind.Compute) => (PeakKind.Fp32, QuantityKind.Compute),
+                ("tf32", null or QuantityKind.Compute) => (PeakKind.Tf32, QuantityKind.Compute),
+                ("bf16", null or QuantityKind.Compute) => (PeakKind.Bf16, QuantityKind.Compute),
+                ("fp16", null or QuantityKind.Compute) => (PeakKind.Fp16, QuantityKind.Compute),
                 (null, QuantityKind.Compute) => throw config.Error(t.Require("fraction_of_peak"), t.Field("peak"),
-                    "a compute threshold must name its peak (peak: fp64 or fp32)"),
+                    "a compute threshold must name its peak (peak: fp64, fp32, tf32, bf16 or fp16)"),
                 (null, { } other) => throw config.Error(t.Require("fraction_of_peak"), t.Field("fraction_of_peak"),
                     $"devices report no theoretical peak of {Units.Describe(other)}; give min or max with a unit"),
                 _ => throw config.Error(peakNode ?? t.Node, t.Field("peak"),
-                    $"'{peakText}' is not a peak of {Units.Describe(kind ?? QuantityKind.Bandwidth)} (known: memory_bandwidth, fp64, fp32)"),
+                    $"'{peakText}' is not a peak of {Units.Describe(kind ?? QuantityKind.Bandwidth)} (known: memory_bandwidth, fp64, fp32, tf32, bf16, fp16)"),
             };
         }
         else if (t.Get("peak") is { } stray)

@@ -33,6 +33,7 @@ public static class BurnRunner
         var before = HealthPhase(health, "before", settings.Plan.HealthBefore, context, cancel);
         using var telemetry = BurnTelemetry.Start(files.Folder,
             new TelemetryOptions(context.Host, settings.Profile.Health, KernelLogFile: settings.KernelLogFile), context.Observer.Warning);
+        context = context with { Telemetry = telemetry };
         var (outcomes, tested, passes) = settings.Plan.Loop
             ? Soak(tests, context, settings, before, cancel)
             : OnePass(tests, context, settings, before, cancel);

@@ -8,9 +8,20 @@ namespace Kiln.Core.Runs;
 
 public static class Targets
 {
+    /// <summary>A plugin refused its own configuration ("KILN_EMU_DEVICES: 'x': ..."): exit 2 naming the variable.</summary>
+    public static void ThrowIfMalformed(Registry registry)
+    {
+        if (registry.Skipped.FirstOrDefault(s => s.Malformed) is not { } bad) return;
+        var colon = bad.Reason.IndexOf(": ", StringComparison.Ordinal);
+        throw colon > 0
+            ? new UsageException(bad.Reason[..colon], bad.Reason[(colon + 2)..])
+            : new UsageException(Path.GetFileName(bad.Path), bad.Reason);
+    }
+
     /// <summary>Opens the selected devices: every device of every (or the named) backend.</summary>
     public static IReadOnlyList<Device> Open(Registry registry, string? backend, int? deviceIndex)
     {
+        ThrowIfMalformed(registry);
         var backends = registry.Backends.ToList();
         if (backend != null)
         {

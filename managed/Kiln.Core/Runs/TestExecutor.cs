@@ -12,6 +12,9 @@ namespace Kiln.Core.Runs;
 /// <summary>Identity of a run and where its rows go; Files is null when nothing is written (bench without --out).</summary>
 public sealed record RunContext(string Host, string RunId, ResultFiles? Files, IRunObserver Observer)
 {
+    /// <summary>The burn's telemetry, when it samples: the power test's draw comes from it.</summary>
+    public Kiln.Core.Telemetry.BurnTelemetry? Telemetry { get; init; }
+
     /// <summary>The start time and 24 random bits: unique even for two runs in the same second.</summary>
     public static string NewRunId(DateTimeOffset start) =>
         $"{start.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
@@ -37,10 +40,16 @@ public static class TestExecutor
         if (cancel.IsCancellationRequested) return outcome;   // NotRun
 
         context.Observer.TestStarted(outcome, ordinal, total);
+        // The burner's power draw is the board's, read by telemetry while it runs.
+        using var window = planned.Spec.Test == kiln_test_kind.KILN_TEST_POWER ? context.Telemetry?.Watch(planned.Device.Info.PciBusId) : null;
+        var recorder = new Recorder(context, outcome);
         try
         {
-            var status = planned.Device.Run(planned.Parameters, new Recorder(context, outcome), cancel);
+            var status = planned.Device.Run(planned.Parameters, recorder, cancel);
             outcome.End = status == kiln_status.KILN_CANCELLED ? TestEnd.Cancelled : TestEnd.Completed;
+            if (window != null)
+                foreach (var (name, value, unit) in window.Metrics())
+                    recorder.OnMetric(new Metric(Catalog.Key(planned.Spec.Test), name, value, unit, outcome.Injected));
         }
         catch (KilnException e) when (e.Status == kiln_status.KILN_UNSUPPORTED)
         {

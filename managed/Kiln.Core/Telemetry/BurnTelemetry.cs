@@ -41,7 +41,7 @@ public sealed class BurnTelemetry : IDisposable
         _rules = new TelemetryRules(options.Policy);
         _csv = new CsvTable<TelemetryRow, TelemetryRowMap>(folder.File(FileName));
         var reasons = new List<string>();
-        foreach (var (source, check, prefix) in new[] { (TelemetrySource.Nvml, "nvml", "gpu"), (TelemetrySource.RocmSmi, "rocm_smi", "amdgpu") })
+        foreach (var (source, check, prefix) in new[] { (TelemetrySource.Nvml, "nvml", "gpu"), (TelemetrySource.RocmSmi, "rocm_smi", "amdgpu"), (TelemetrySource.Emu, "emu", "emu") })
         {
             GpuTelemetry? t;
             string why;
@@ -49,7 +49,8 @@ public sealed class BurnTelemetry : IDisposable
             catch (KilnException e) { (t, why) = (null, e.Message); }
             if (t is null)
             {
-                reasons.Add($"{check}: {why}");
+                // The emulator is off on every real node: not worth a word there.
+                if (source != TelemetrySource.Emu) reasons.Add($"{check}: {why}");
                 continue;
             }
             _sources.Add((check, t, prefix));
@@ -79,6 +80,21 @@ public sealed class BurnTelemetry : IDisposable
         var telemetry = new BurnTelemetry(folder, options, log);
         telemetry._thread.Start();
         return telemetry;
+    }
+
+    private readonly List<(string PciKey, TelemetryWindow Window)> _windows = [];
+
+    /// <summary>
+    /// Collects the samples of the GPU at this PCI address until disposed (one test's window);
+    /// null when no sampled GPU has that address.
+    /// </summary>
+    public TelemetryWindow? Watch(string pciBusId)
+    {
+        var key = TelemetryWindow.PciKey(pciBusId);
+        if (pciBusId.Length == 0 || !_gpus.Any(g => TelemetryWindow.PciKey(g.PciBusId) == key)) return null;
+        var window = new TelemetryWindow(w => { lock (_windows) _windows.RemoveAll(x => x.Window == w); });
+        lock (_windows) _windows.Add((key, window));
+        return window;
     }
 
     /// <summary>Devices being sampled ("gpu0" ...), CPU sensors excluded.</summary>
@@ -146,6 +162,9 @@ public sealed class BurnTelemetry : IDisposable
                     try { sample = t.Sample(gpu.Index); }
                     catch (KilnException) { continue; }  // a lost GPU: the kernel log and the test verdicts say so
                     _rules.Observe(source, gpu.Index, now, sample);
+                    lock (_windows)
+                        foreach (var (key, window) in _windows)
+                            if (key == TelemetryWindow.PciKey(gpu.PciBusId)) window.Add(sample);
                     foreach (var (sensor, unit, value) in GpuSensors.Of(sample))
                     {
                         rows.Add(new TelemetryRow(now, _options.Host, gpu.Device, sensor, value, unit));

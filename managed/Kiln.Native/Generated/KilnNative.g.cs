@@ -11,7 +11,7 @@ namespace Kiln.Native.Interop;
 public enum kiln_constants : int
 {
     /// <summary>bumped on any incompatible change of this header</summary>
-    KILN_ABI_VERSION = 2,
+    KILN_ABI_VERSION = 3,
     /// <summary>version a backend plugin must report from its entry point</summary>
     KILN_PLUGIN_API_VERSION = 1,
     /// <summary>size of the fixed name buffers below, NUL included</summary>
@@ -188,6 +188,13 @@ public unsafe struct kiln_plugin_skip
     public fixed byte path[512];
     /// <summary>"no CUDA driver", "API version 7, want 1", dlerror text ...</summary>
     public fixed byte reason[512];
+    /// <summary>
+    /// kiln_status: KILN_UNSUPPORTED (nothing to run here), or
+    /// KILN_INVALID_ARGUMENT (its configuration is malformed: a usage error)
+    /// </summary>
+    public int status;
+    /// <summary>zero</summary>
+    public int reserved;
 }
 
 /// <summary>What a device is; filled by kiln_device_get_info.</summary>
@@ -224,6 +231,10 @@ public unsafe struct kiln_device_info
     public double peak_fp64_tflops;
     /// <summary>theoretical FP32 FMA rate; 0 when unknown</summary>
     public double peak_fp32_tflops;
+    /// <summary>theoretical dense tensor/matrix rates; 0 when unknown or absent</summary>
+    public double peak_tf32_tflops;
+    public double peak_bf16_tflops;
+    public double peak_fp16_tflops;
 }
 
 /// <summary>Everything a test run needs. Fill with kiln_test_params_init, then override.</summary>
@@ -238,7 +249,7 @@ public unsafe struct kiln_test_params
     public ulong size_bytes;
     /// <summary>fraction of available memory when size_bytes is 0</summary>
     public double size_fraction;
-    /// <summary>timed repetitions (stream) or pattern rounds (memtest); &gt;= 1</summary>
+    /// <summary>timed repetitions (stream), pattern rounds (memtest), launches timed (launch); &gt;= 1</summary>
     public int iterations;
     /// <summary>kiln_stream_op bits; 0 = all</summary>
     public uint op_mask;
@@ -330,6 +341,8 @@ public enum kiln_telemetry_source : int
     KILN_TELEMETRY_NVML = 0,
     /// <summary>librocm_smi64.so</summary>
     KILN_TELEMETRY_ROCM_SMI = 1,
+    /// <summary>the emulated devices (libkiln-emu.so beside libkiln.so), when KILN_EMU_DEVICES is set</summary>
+    KILN_TELEMETRY_EMU = 2,
 }
 
 /// <summary>Clock throttle reasons, NVML's bit values; ROCm SMI readings are mapped onto the same bits.</summary>
@@ -463,6 +476,52 @@ public unsafe struct kiln_gpu_sample
     public long pcie_replay_count;
 }
 
+/// <summary>Which way a metric is better, for plots, baselines and the fleet report.</summary>
+public enum kiln_better : int
+{
+    /// <summary>a count or setting: block, array_bytes ...</summary>
+    KILN_BETTER_NEITHER = 0,
+    /// <summary>bandwidth, TFLOP/s</summary>
+    KILN_BETTER_HIGHER = 1,
+    /// <summary>latency, errors</summary>
+    KILN_BETTER_LOWER = 2,
+}
+
+/// <summary>Bits of kiln_metric_info.backends.</summary>
+public enum kiln_backend_bit : int
+{
+    KILN_BACKEND_CPU = 1,
+    KILN_BACKEND_CUDA = 2,
+    KILN_BACKEND_HIP = 4,
+    KILN_BACKEND_EMU = 8,
+    /// <summary>cuda, hip and emu: the one GPU source</summary>
+    KILN_BACKEND_GPU = 14,
+}
+
+/// <summary>
+/// One entry of the metric catalog: every metric a test can emit, declared once. A name may hold
+/// placeholders: {op} (stream ops), {pattern} (memtest patterns), {dtype} (number formats), and
+/// {src}_{dst} at its end for a member of a device-to-device matrix (p2p_ce_gbps_{src}_{dst}).
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_metric_info
+{
+    /// <summary>"stream", "copy" ...</summary>
+    public byte* test;
+    /// <summary>"triad_gbps_best", "errors_{pattern}" ...</summary>
+    public byte* name;
+    /// <summary>"GB/s", "count" ...</summary>
+    public byte* unit;
+    /// <summary>kiln_better</summary>
+    public int better;
+    /// <summary>kiln_backend_bit: the backends whose tests emit it</summary>
+    public uint backends;
+    /// <summary>1: the host measures it around the test (telemetry), not the kernel</summary>
+    public int from_host;
+    /// <summary>zero</summary>
+    public int reserved;
+}
+
 public static unsafe partial class KilnNative
 {
     internal const string Library = "kiln";
@@ -588,6 +647,15 @@ public static unsafe partial class KilnNative
     // kiln_status kiln_telemetry_sample(kiln_telemetry* telemetry, int32_t index, kiln_gpu_sample* out_sample);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial kiln_status kiln_telemetry_sample(KilnTelemetryHandle telemetry, int index, kiln_gpu_sample* out_sample);
+
+    /// <summary>The metric catalog (static storage).</summary>
+    // int32_t kiln_metric_count(void);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int kiln_metric_count();
+
+    // kiln_status kiln_metric_at(int32_t index, kiln_metric_info* out_info);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_metric_at(int index, kiln_metric_info* out_info);
 
     /// <summary>
     /// Positions fault injection will flip for (seed, count) over a region of region_bytes: fills

@@ -18,7 +18,7 @@ extern "C" {
 
 /* Constants the managed side needs; an enum so the binding generator sees their values. */
 typedef enum kiln_constants {
-    KILN_ABI_VERSION = 2,         /* bumped on any incompatible change of this header */
+    KILN_ABI_VERSION = 3,         /* bumped on any incompatible change of this header */
     KILN_PLUGIN_API_VERSION = 1,  /* version a backend plugin must report from its entry point */
     KILN_NAME_BYTES = 128,        /* size of the fixed name buffers below, NUL included */
     KILN_SHORT_BYTES = 32,        /* size of short fixed buffers (backend name, PCI address) */
@@ -97,6 +97,9 @@ typedef struct kiln_backend_info {
 typedef struct kiln_plugin_skip {
     char path[KILN_PATH_BYTES];      /* the file considered */
     char reason[KILN_PATH_BYTES];    /* "no CUDA driver", "API version 7, want 1", dlerror text ... */
+    int32_t status;                  /* kiln_status: KILN_UNSUPPORTED (nothing to run here), or
+                                        KILN_INVALID_ARGUMENT (its configuration is malformed: a usage error) */
+    int32_t reserved;                /* zero */
 } kiln_plugin_skip;
 
 /* What a device is; filled by kiln_device_get_info. */
@@ -116,6 +119,9 @@ typedef struct kiln_device_info {
     double peak_memory_bandwidth_gbps;  /* theoretical, 1e9 bytes/s; 0 when unknown */
     double peak_fp64_tflops;            /* theoretical FP64 FMA rate; 0 when unknown */
     double peak_fp32_tflops;            /* theoretical FP32 FMA rate; 0 when unknown */
+    double peak_tf32_tflops;            /* theoretical dense tensor/matrix rates; 0 when unknown or absent */
+    double peak_bf16_tflops;
+    double peak_fp16_tflops;
 } kiln_device_info;
 
 /* Everything a test run needs. Fill with kiln_test_params_init, then override. */
@@ -180,7 +186,8 @@ typedef struct kiln_sink {
 /* Telemetry sources: vendor management libraries, dlopen'ed at run time, never linked. */
 typedef enum kiln_telemetry_source {
     KILN_TELEMETRY_NVML = 0,      /* libnvidia-ml.so.1 */
-    KILN_TELEMETRY_ROCM_SMI = 1   /* librocm_smi64.so */
+    KILN_TELEMETRY_ROCM_SMI = 1,  /* librocm_smi64.so */
+    KILN_TELEMETRY_EMU = 2        /* the emulated devices (libkiln-emu.so beside libkiln.so), when KILN_EMU_DEVICES is set */
 } kiln_telemetry_source;
 
 /* Clock throttle reasons, NVML's bit values; ROCm SMI readings are mapped onto the same bits. */
@@ -250,6 +257,35 @@ typedef struct kiln_gpu_sample {
     int64_t pcie_replay_count;
 } kiln_gpu_sample;
 
+/* Which way a metric is better, for plots, baselines and the fleet report. */
+typedef enum kiln_better {
+    KILN_BETTER_NEITHER = 0,  /* a count or setting: block, array_bytes ... */
+    KILN_BETTER_HIGHER = 1,   /* bandwidth, TFLOP/s */
+    KILN_BETTER_LOWER = 2     /* latency, errors */
+} kiln_better;
+
+/* Bits of kiln_metric_info.backends. */
+typedef enum kiln_backend_bit {
+    KILN_BACKEND_CPU = 1,
+    KILN_BACKEND_CUDA = 2,
+    KILN_BACKEND_HIP = 4,
+    KILN_BACKEND_EMU = 8,
+    KILN_BACKEND_GPU = 14     /* cuda, hip and emu: the one GPU source */
+} kiln_backend_bit;
+
+/* One entry of the metric catalog: every metric a test can emit, declared once. A name may hold
+ * placeholders: {op} (stream ops), {pattern} (memtest patterns), {dtype} (number formats), and
+ * {src}_{dst} at its end for a member of a device-to-device matrix (p2p_ce_gbps_{src}_{dst}). */
+typedef struct kiln_metric_info {
+    const char* test;     /* "stream", "copy" ... */
+    const char* name;     /* "triad_gbps_best", "errors_{pattern}" ... */
+    const char* unit;     /* "GB/s", "count" ... */
+    int32_t better;       /* kiln_better */
+    uint32_t backends;    /* kiln_backend_bit: the backends whose tests emit it */
+    int32_t from_host;    /* 1: the host measures it around the test (telemetry), not the kernel */
+    int32_t reserved;     /* zero */
+} kiln_metric_info;
+
 /* Version handshake: the managed side checks this before any other call. */
 KILN_API uint32_t kiln_abi_version(void);
 /* The library's version text ("0.1.0"); static storage. */
@@ -300,6 +336,10 @@ KILN_API int32_t kiln_telemetry_device_count(const kiln_telemetry* telemetry);
 KILN_API kiln_status kiln_telemetry_health(kiln_telemetry* telemetry, int32_t index, kiln_gpu_health* out_health);
 /* One cheap sample for the telemetry loop. */
 KILN_API kiln_status kiln_telemetry_sample(kiln_telemetry* telemetry, int32_t index, kiln_gpu_sample* out_sample);
+
+/* The metric catalog (static storage). */
+KILN_API int32_t kiln_metric_count(void);
+KILN_API kiln_status kiln_metric_at(int32_t index, kiln_metric_info* out_info);
 
 /* Positions fault injection will flip for (seed, count) over a region of region_bytes: fills
  * count offsets (bytes, word aligned) and bit numbers, so tools can predict what a verify finds. */

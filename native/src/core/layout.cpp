@@ -27,6 +27,8 @@ const field_entry k_layout[] = {
     KILN_SIZE(kiln_plugin_skip),
     KILN_FIELD(kiln_plugin_skip, path),
     KILN_FIELD(kiln_plugin_skip, reason),
+    KILN_FIELD(kiln_plugin_skip, status),
+    KILN_FIELD(kiln_plugin_skip, reserved),
 
     KILN_SIZE(kiln_device_info),
     KILN_FIELD(kiln_device_info, backend),
@@ -44,6 +46,9 @@ const field_entry k_layout[] = {
     KILN_FIELD(kiln_device_info, peak_memory_bandwidth_gbps),
     KILN_FIELD(kiln_device_info, peak_fp64_tflops),
     KILN_FIELD(kiln_device_info, peak_fp32_tflops),
+    KILN_FIELD(kiln_device_info, peak_tf32_tflops),
+    KILN_FIELD(kiln_device_info, peak_bf16_tflops),
+    KILN_FIELD(kiln_device_info, peak_fp16_tflops),
 
     KILN_SIZE(kiln_test_params),
     KILN_FIELD(kiln_test_params, test),
@@ -74,6 +79,15 @@ const field_entry k_layout[] = {
     KILN_FIELD(kiln_metric, value),
     KILN_FIELD(kiln_metric, injected),
     KILN_FIELD(kiln_metric, reserved),
+
+    KILN_SIZE(kiln_metric_info),
+    KILN_FIELD(kiln_metric_info, test),
+    KILN_FIELD(kiln_metric_info, name),
+    KILN_FIELD(kiln_metric_info, unit),
+    KILN_FIELD(kiln_metric_info, better),
+    KILN_FIELD(kiln_metric_info, backends),
+    KILN_FIELD(kiln_metric_info, from_host),
+    KILN_FIELD(kiln_metric_info, reserved),
 
     KILN_SIZE(kiln_data_error),
     KILN_FIELD(kiln_data_error, test),

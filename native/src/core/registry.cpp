@@ -21,7 +21,11 @@ struct kiln_registry {
         std::string path;
     };
     std::vector<backend> backends;
-    std::vector<std::pair<std::string, std::string>> skips;  // path, reason
+    struct skip {
+        std::string path, reason;
+        kiln_status status;
+    };
+    std::vector<skip> skips;
 
     ~kiln_registry() {
         // Reverse order: a plugin's state goes before its library is unloaded.
@@ -79,12 +83,13 @@ void load_plugin(kiln_registry* r, const std::string& path) {
     void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         const char* why = dlerror();
-        r->skips.emplace_back(path, std::string("dlopen failed: ") + (why ? why : "unknown error"));
+        r->skips.push_back({path, std::string("dlopen failed: ") + (why ? why : "unknown error"), KILN_UNSUPPORTED});
         return;
     }
     auto entry = reinterpret_cast<kiln_plugin_entry_fn>(dlsym(lib, KILN_PLUGIN_ENTRY_SYMBOL));
     const kiln_backend_ops* ops = entry ? entry() : nullptr;
     std::string reason;
+    kiln_status skip_status = KILN_UNSUPPORTED;
     if (!entry) {
         reason = "no " KILN_PLUGIN_ENTRY_SYMBOL " symbol: not a Kiln plugin";
     } else if (!ops) {
@@ -106,8 +111,10 @@ void load_plugin(kiln_registry* r, const std::string& path) {
             return;
         }
         reason = why[0] ? why : kiln_status_name(st);
+        // A malformed configuration of the plugin is the user's to fix: said as such.
+        if (st == KILN_INVALID_ARGUMENT) skip_status = st;
     }
-    r->skips.emplace_back(path, reason);
+    r->skips.push_back({path, reason, skip_status});
     dlclose(lib);
 }
 
@@ -126,12 +133,12 @@ kiln_status kiln_registry_create(const char* plugin_dir, kiln_registry** out_reg
     if (cpu->init(kiln::host_services(), &cpu_state, why, sizeof why) == KILN_OK)
         registry->backends.push_back({cpu, cpu_state, nullptr, ""});
     else
-        registry->skips.emplace_back("(built-in cpu)", why);
+        registry->skips.push_back({"(built-in cpu)", why, KILN_UNSUPPORTED});
 
     const std::string dir = plugin_dir && *plugin_dir ? plugin_dir : default_plugin_dir();
     std::string error;
     for (const std::string& path : plugin_candidates(dir, &error)) load_plugin(registry.get(), path);
-    if (!error.empty()) registry->skips.emplace_back(dir, error);
+    if (!error.empty()) registry->skips.push_back({dir, error, KILN_UNSUPPORTED});
 
     *out_registry = registry.release();
     return KILN_OK;
@@ -169,8 +176,9 @@ kiln_status kiln_registry_skip_info(const kiln_registry* registry, int32_t index
         return kiln::fail(KILN_NOT_FOUND, "skip index %d: %zu candidates were skipped", index, registry->skips.size());
     const auto& s = registry->skips[static_cast<size_t>(index)];
     memset(out_skip, 0, sizeof *out_skip);
-    kiln::copy_text(out_skip->path, sizeof out_skip->path, s.first);
-    kiln::copy_text(out_skip->reason, sizeof out_skip->reason, s.second);
+    kiln::copy_text(out_skip->path, sizeof out_skip->path, s.path);
+    kiln::copy_text(out_skip->reason, sizeof out_skip->reason, s.reason);
+    out_skip->status = s.status;
     return KILN_OK;
 }
 

@@ -192,6 +192,9 @@ kiln_status device_info(void* state, int32_t index, kiln_device_info* out) {
     out->peak_memory_bandwidth_gbps = d.peak_memory_gbps;
     out->peak_fp64_tflops = d.peak_fp64_tflops;
     out->peak_fp32_tflops = d.peak_fp32_tflops;
+    out->peak_tf32_tflops = d.peak_tensor_tflops[2];
+    out->peak_bf16_tflops = d.peak_tensor_tflops[3];
+    out->peak_fp16_tflops = d.peak_tensor_tflops[4];
     return KILN_OK;
 }
 
@@ -287,7 +290,7 @@ kiln_status validate(void* state, int32_t index, const kiln_test_params* p) {
             return fail(KILN_INVALID_ARGUMENT, "dtype_mask: 0x%x asks for %s; this device (%s, %s) has gemm kernels for %s",
                         p->dtype_mask, dtype_list(p->dtype_mask & ~have).c_str(), d.name.c_str(), d.arch.c_str(),
                         dtype_list(have).c_str());
-        const int n = gemm_matrix_n(p);
+        const int n = gemm_matrix_n(p, d);
         const uint32_t mask = p->dtype_mask ? p->dtype_mask : have;
         for (uint32_t bit = 1; bit <= KILN_DTYPE_FP16; bit <<= 1)
             if ((mask & bit) && gemm_bytes_needed(n, bit) > free_b)
@@ -306,7 +309,7 @@ kiln_status validate(void* state, int32_t index, const kiln_test_params* p) {
         break;
     }
     case KILN_TEST_COPY: {
-        const uint64_t bytes = copy_buffer_bytes(p);
+        const uint64_t bytes = copy_buffer_bytes(p, free_b);
         if (bytes < (1u << 20)) return fail(KILN_INVALID_ARGUMENT, "size_bytes: %s is below the 1 MiB minimum", format_bytes(bytes).c_str());
         if (2 * bytes > free_b)
             return fail(KILN_INVALID_ARGUMENT, "size_bytes: 2 buffers of %s are larger than this device's memory (%s)",

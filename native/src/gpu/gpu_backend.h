@@ -182,8 +182,8 @@ bool was_cancelled(const volatile int32_t* cancel);
 // Bytes a test takes, after defaults (for validate and run).
 uint64_t stream_array_bytes(const kiln_test_params* p, uint64_t free_bytes);
 uint64_t memtest_region_bytes(const kiln_test_params* p, uint64_t free_bytes);
-uint64_t copy_buffer_bytes(const kiln_test_params* p);
-int gemm_matrix_n(const kiln_test_params* p);
+uint64_t copy_buffer_bytes(const kiln_test_params* p, uint64_t free_bytes);
+int gemm_matrix_n(const kiln_test_params* p, const device_props& props);
 // The kiln_dtype bits gemm and power have kernels for on this device; gemm's default is all of
 // them, power's is bf16. Device memory one gemm format needs at n.
 uint32_t gemm_dtypes_available(const device_props& props);

@@ -101,13 +101,17 @@ private:
 
 }  // namespace
 
-uint64_t copy_buffer_bytes(const kiln_test_params* p) {
-    const uint64_t bytes = p->size_bytes ? p->size_bytes : (256ull << 20);
+uint64_t copy_buffer_bytes(const kiln_test_params* p, uint64_t free_bytes) {
+    // Default: 256 MiB (far past any cache), less on a device with little memory: the test holds
+    // two buffers here and one on each peer.
+    const uint64_t bytes = p->size_bytes ? p->size_bytes : std::min<uint64_t>(256ull << 20, free_bytes / 8);
     return bytes / 16u * 16u;
 }
 
 kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_writer& out, const volatile int32_t* cancel) {
-    const uint64_t bytes = copy_buffer_bytes(p), words = bytes / 8u;
+    size_t free_b = 0, total_b = 0;
+    KILN_GPU_TRY(cudaMemGetInfo(&free_b, &total_b));
+    const uint64_t bytes = copy_buffer_bytes(p, free_b), words = bytes / 8u;
     const int reps = std::max(3, p->iterations);
     const uint64_t seed = p->seed;
     const int grid = launch_grid(p, *ctx.props, launch_block(p, k_block));
@@ -140,8 +144,9 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
         for (uint64_t i = 0; i < words; ++i)
             if (dst[i] != copy_word(seed, i)) out.data_error(pattern.c_str(), i * 8u, copy_word(seed, i), dst[i]);
     };
-    // Times reps copies made by `copy` on the main stream; reports name (per rep) and name_best.
-    auto timed = [&](const std::string& name, double bytes_counted, auto copy) -> kiln_status {
+    // Times reps copies made by `copy` on the main stream; reports name per rep, and name_best
+    // unless name is a member of the peer matrix (p2p_ce_gbps_0_1: its best is the family's).
+    auto timed = [&](const std::string& name, double bytes_counted, bool best_row, auto copy) -> kiln_status {
         double best = 0;
         for (int r = 0; r < reps; ++r) {
             if (was_cancelled(cancel)) return KILN_CANCELLED;
@@ -153,7 +158,7 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
             best = std::max(best, gbps);
             out.metric(name, gbps, "GB/s");
         }
-        out.metric(name + "_best", best, "GB/s");
+        if (best_row) out.metric(name + "_best", best, "GB/s");
         return KILN_OK;
     };
     auto finish = [&](kiln_status st) {
@@ -169,12 +174,12 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
     } while (0)
 
     // Host to device, device to host: bytes copied.
-    KILN_COPY_STEP(timed("h2d_gbps", static_cast<double>(bytes), [&]() -> kiln_status {
+    KILN_COPY_STEP(timed("h2d_gbps", static_cast<double>(bytes), true, [&]() -> kiln_status {
         KILN_GPU_TRY(cudaMemcpyAsync(d0.as<void>(), src, bytes, cudaMemcpyHostToDevice, stream.get()));
         return KILN_OK;
     }));
     KILN_COPY_STEP(verify_device(d0.as<void>(), "h2d"));
-    KILN_COPY_STEP(timed("d2h_gbps", static_cast<double>(bytes), [&]() -> kiln_status {
+    KILN_COPY_STEP(timed("d2h_gbps", static_cast<double>(bytes), true, [&]() -> kiln_status {
         KILN_GPU_TRY(cudaMemcpyAsync(host_dst.as<void>(), d0.as<void>(), bytes, cudaMemcpyDeviceToHost, stream.get()));
         return KILN_OK;
     }));
@@ -202,17 +207,20 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
 
     // Device to device: bytes read + written, as stream copy counts them.
     KILN_GPU_TRY(cudaMemsetAsync(d1.as<void>(), 0, bytes, stream.get()));
-    KILN_COPY_STEP(timed("d2d_gbps", 2.0 * bytes, [&]() -> kiln_status {
+    KILN_COPY_STEP(timed("d2d_gbps", 2.0 * bytes, true, [&]() -> kiln_status {
         KILN_GPU_TRY(cudaMemcpyAsync(d1.as<void>(), d0.as<void>(), bytes, cudaMemcpyDeviceToDevice, stream.get()));
         return KILN_OK;
     }));
     KILN_COPY_STEP(verify_device(d1.as<void>(), "d2d"));
 
-    // This device's row of the peer matrix: copy engines, then an SM kernel writing to the peer.
+    // This device's row of the peer matrix (members <family>_<this>_<peer>, docs/METRICS.md): copy
+    // engines, then an SM kernel writing to the peer. <family>_pairs says how many were measured,
+    // so a node with one device shows an empty matrix rather than a missing one.
     device_scope scope(ctx.device);
+    int ce_pairs = 0, sm_pairs = 0;
     for (int peer = 0; peer < ctx.device_count; ++peer) {
         if (peer == ctx.device) continue;
-        const std::string to = "_to_" + std::to_string(peer);
+        const std::string to = "_" + std::to_string(ctx.device) + "_" + std::to_string(peer);
         int can_access = 0;
         KILN_GPU_TRY(cudaDeviceCanAccessPeer(&can_access, ctx.device, peer));
         out.metric("p2p_access" + to, can_access, "flag");
@@ -249,19 +257,23 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
             KILN_GPU_TRY(cudaSetDevice(ctx.device));
             return st;
         };
-        KILN_COPY_STEP(timed("p2p_ce_gbps" + to, static_cast<double>(bytes), [&]() -> kiln_status {
+        KILN_COPY_STEP(timed("p2p_ce_gbps" + to, static_cast<double>(bytes), false, [&]() -> kiln_status {
             KILN_GPU_TRY(cudaMemcpyPeerAsync(remote.as<void>(), peer, d0.as<void>(), ctx.device, bytes, stream.get()));
             return KILN_OK;
         }));
         KILN_COPY_STEP(verify_peer("p2p_ce" + to));
+        ++ce_pairs;
         if (can_access) {
-            KILN_COPY_STEP(timed("p2p_sm_gbps" + to, static_cast<double>(bytes), [&]() -> kiln_status {
+            KILN_COPY_STEP(timed("p2p_sm_gbps" + to, static_cast<double>(bytes), false, [&]() -> kiln_status {
                 return launch("copy_sm_kernel", copy_sm_kernel, grid, block, stream.get(), d0.as<const ulonglong2>(), remote.as<ulonglong2>(),
                               bytes / 16u);
             }));
             KILN_COPY_STEP(verify_peer("p2p_sm" + to));
+            ++sm_pairs;
         }
     }
+    out.metric("p2p_ce_gbps_pairs", ce_pairs, "count");
+    out.metric("p2p_sm_gbps_pairs", sm_pairs, "count");
 #undef KILN_COPY_STEP
     out.progress(1.0);
     return finish(KILN_OK);

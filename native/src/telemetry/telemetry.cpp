@@ -58,6 +58,9 @@ kiln_status kiln_telemetry_open(int32_t source, const char* library_path, kiln_t
     } else if (source == KILN_TELEMETRY_ROCM_SMI) {
         if (library.empty()) library = getenv("KILN_ROCM_SMI_LIBRARY") && *getenv("KILN_ROCM_SMI_LIBRARY") ? getenv("KILN_ROCM_SMI_LIBRARY") : "librocm_smi64.so";
         src = kiln::telemetry::open_rocm_smi(library, &why);
+    } else if (source == KILN_TELEMETRY_EMU) {
+        if (library.empty()) library = getenv("KILN_EMU_LIBRARY") && *getenv("KILN_EMU_LIBRARY") ? getenv("KILN_EMU_LIBRARY") : kiln::telemetry::default_emu_library();
+        src = kiln::telemetry::open_emu(library, &why);
     } else {
         return kiln::fail(KILN_INVALID_ARGUMENT, "source: %d is not a kiln_telemetry_source", source);
     }

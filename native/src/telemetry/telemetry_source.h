@@ -23,6 +23,9 @@ public:
 // Each returns nullptr with the reason in *why when the library or its driver is absent.
 std::unique_ptr<source> open_nvml(const std::string& library, std::string* why);
 std::unique_ptr<source> open_rocm_smi(const std::string& library, std::string* why);
+std::unique_ptr<source> open_emu(const std::string& library, std::string* why);
+// libkiln-emu.so in the folder libkiln.so was loaded from.
+std::string default_emu_library();
 
 // Resolves a symbol of an opened library into a typed function pointer; false when absent.
 template <typename Fn>

@@ -1,0 +1,65 @@
+// What telemetry saw of one GPU while one test ran: the board's power draw, temperature and SM
+// clock, accumulated from the samples the burn's telemetry loop takes anyway. The power test turns
+// it into power_w_mean and friends (declared in the native metric catalog as measured by the host).
+using Kiln.Native;
+
+namespace Kiln.Core.Telemetry;
+
+public sealed class TelemetryWindow(Action<TelemetryWindow> close) : IDisposable
+{
+    private readonly Lock _gate = new();
+    private double _powerSum, _clockSum;
+    private int _power, _clock;
+
+    public double PowerMaxW { get; private set; } = double.NaN;
+    public double TemperatureMaxC { get; private set; } = double.NaN;
+
+    public int Samples { get { lock (_gate) return _power; } }
+
+    internal void Add(in GpuSample s)
+    {
+        lock (_gate)
+        {
+            if (s.PowerW >= 0)
+            {
+                _powerSum += s.PowerW;
+                _power++;
+                PowerMaxW = double.IsNaN(PowerMaxW) ? s.PowerW : Math.Max(PowerMaxW, s.PowerW);
+            }
+            if (s.TemperatureC >= 0) TemperatureMaxC = double.IsNaN(TemperatureMaxC) ? s.TemperatureC : Math.Max(TemperatureMaxC, s.TemperatureC);
+            if (s.SmClockMhz >= 0)
+            {
+                _clockSum += s.SmClockMhz;
+                _clock++;
+            }
+        }
+    }
+
+    /// <summary>The readings as metrics (name, value, unit); none when no sample came.</summary>
+    public IReadOnlyList<(string Name, double Value, string Unit)> Metrics()
+    {
+        lock (_gate)
+        {
+            if (_power == 0) return [];
+            var list = new List<(string, double, string)>
+            {
+                ("power_w_mean", _powerSum / _power, "W"), ("power_w_max", PowerMaxW, "W"), ("power_samples", _power, "count"),
+            };
+            if (!double.IsNaN(TemperatureMaxC)) list.Add(("temperature_c_max", TemperatureMaxC, "C"));
+            if (_clock > 0) list.Add(("sm_clock_mhz_mean", _clockSum / _clock, "MHz"));
+            return list;
+        }
+    }
+
+    public void Dispose() => close(this);
+
+    /// <summary>"0000:3b:00.0" and "00000000:3B:00.0" are one address: the domain as a number, the rest lower case.</summary>
+    public static string PciKey(string address)
+    {
+        var colon = address.IndexOf(':');
+        if (colon <= 0) return address.ToLowerInvariant();
+        return int.TryParse(address.AsSpan(0, colon), System.Globalization.NumberStyles.HexNumber, null, out var domain)
+            ? $"{domain:x}:{address[(colon + 1)..].ToLowerInvariant()}"
+            : address.ToLowerInvariant();
+    }
+}

@@ -72,7 +72,7 @@ public class BurnTests
         Assert.That(verdicts.Header, Is.EqualTo("host,test,backend,device,status,metric,value,threshold,unit,reason"));
         // quick also names the GPU tests (SKIP where the backend lacks them) and health checks around them.
         Assert.That(verdicts.Rows.Select(v => v["test"]),
-            Is.EqualTo(new[] { "health_before", "stream", "memtest", "gemm", "copy", "launch", "health_after" }));
+            Is.EqualTo(new[] { "health_before", "stream", "memtest", "gemm", "power", "copy", "launch", "health_after" }));
         Assert.That(verdicts.Rows.Where(v => v["test"] is "stream" or "memtest").Select(v => v["status"]), Is.All.EqualTo("PASS"), run.ToString());
         Assert.That(verdicts.Rows.Where(v => v["test"] is "gemm" or "copy" or "launch").Select(v => v["status"]), Has.None.EqualTo("FAIL"));
         Assert.That(verdicts.Rows.Where(v => v["status"] == "SKIP").Select(v => v["reason"]), Is.All.StartWith("unsupported: "));

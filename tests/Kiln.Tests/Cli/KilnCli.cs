@@ -17,10 +17,13 @@ public static class KilnCli
 
     public static CliResult Run(params string[] args) => Run(TimeSpan.FromMinutes(2), args);
 
-    public static CliResult Run(TimeSpan timeout, params string[] args)
+    public static CliResult Run(TimeSpan timeout, params string[] args) => RunWith(new Dictionary<string, string?>(), timeout, args);
+
+    /// <summary>Runs kiln with these environment variables set (null: removed), e.g. KILN_EMU_DEVICES.</summary>
+    public static CliResult RunWith(IReadOnlyDictionary<string, string?> environment, TimeSpan timeout, params string[] args)
     {
         var clock = Stopwatch.StartNew();
-        using var process = Start(args);
+        using var process = Start(environment, args);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(timeout))
@@ -33,7 +36,9 @@ public static class KilnCli
     }
 
     /// <summary>Starts kiln with redirected output (so it prints log lines, not a progress bar).</summary>
-    public static Process Start(params string[] args)
+    public static Process Start(params string[] args) => Start(new Dictionary<string, string?>(), args);
+
+    public static Process Start(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         TestEnvironment.RequireNative();
         var info = new ProcessStartInfo(DotnetHost())
@@ -46,6 +51,10 @@ public static class KilnCli
         info.ArgumentList.Add(Dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["KILN_LIB_DIR"] = TestEnvironment.LibDir;
+        // The emulated device only where a test asks for it.
+        info.Environment.Remove("KILN_EMU_DEVICES");
+        info.Environment.Remove("KILN_EMU_FAULTS");
+        foreach (var (name, value) in environment) info.Environment[name] = value;
         return Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
     }
 

@@ -21,9 +21,9 @@ public class ThresholdTests
           gpu:
             copy:
               h2d_gbps: { min: 48 GB/s }
-              p2p_gbps: { min: 335 GB/s }
+              p2p_ce_gbps: { min: 335 GB/s }
             launch:
-              latency_us_p99: { max: 10 us }
+              launch_latency_us_p99: { max: 10 us }
             gemm:
               bf16_tflops: { min: 0.65 PFLOP/s }
         """), "test");
@@ -31,19 +31,19 @@ public class ThresholdTests
     [Test]
     public void A_matrix_is_judged_on_its_worst_pair()
     {
-        var o = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 55, "GB/s"), ("p2p_gbps_0_1", 370, "GB/s"),
-            ("p2p_gbps_0_2", 330, "GB/s"), ("p2p_gbps_0_3", 368, "GB/s"));
+        var o = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 55, "GB/s"), ("p2p_ce_gbps_0_1", 370, "GB/s"),
+            ("p2p_ce_gbps_0_2", 330, "GB/s"), ("p2p_ce_gbps_0_3", 368, "GB/s"));
         var v = Evaluator.Judge(o, "n1", Profile);
-        Assert.That((v.Status, v.Metric, v.Value, v.Threshold, v.Unit), Is.EqualTo((VerdictStatus.FAIL, "p2p_gbps_0_2", (double?)330, (double?)335, "GB/s")));
-        Assert.That(v.Reason, Does.StartWith("p2p_gbps_0_2 330 GB/s is below the floor 335 GB/s (test.yaml:"));
+        Assert.That((v.Status, v.Metric, v.Value, v.Threshold, v.Unit), Is.EqualTo((VerdictStatus.FAIL, "p2p_ce_gbps_0_2", (double?)330, (double?)335, "GB/s")));
+        Assert.That(v.Reason, Does.StartWith("p2p_ce_gbps_0_2 330 GB/s is below the floor 335 GB/s (test.yaml:"));
     }
 
     [Test]
     public void A_matrix_without_pairs_is_not_judged_but_a_missing_metric_fails()
     {
-        var single = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 55, "GB/s"), ("p2p_gbps_pairs", 0, "count"));
+        var single = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 55, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
         Assert.That(Evaluator.Judge(single, "n1", Profile).Status, Is.EqualTo(VerdictStatus.PASS), "one GPU has no peer to copy to");
-        var missing = Outcome(kiln_test_kind.KILN_TEST_COPY, ("p2p_gbps_0_1", 370, "GB/s"));
+        var missing = Outcome(kiln_test_kind.KILN_TEST_COPY, ("p2p_ce_gbps_0_1", 370, "GB/s"));
         var v = Evaluator.Judge(missing, "n1", Profile);
         Assert.That((v.Status, v.Reason), Is.EqualTo((VerdictStatus.FAIL, "copy reported no h2d_gbps")));
     }
@@ -53,7 +53,7 @@ public class ThresholdTests
     [TestCase(10.5, VerdictStatus.FAIL)]
     public void A_ceiling_fails_above_and_warns_just_under(double p99, VerdictStatus expected)
     {
-        var v = Evaluator.Judge(Outcome(kiln_test_kind.KILN_TEST_LAUNCH, ("latency_us_p99", p99, "us")), "n1", Profile);
+        var v = Evaluator.Judge(Outcome(kiln_test_kind.KILN_TEST_LAUNCH, ("launch_latency_us_p99", p99, "us")), "n1", Profile);
         Assert.That(v.Status, Is.EqualTo(expected), v.Reason);
     }
 
@@ -62,7 +62,7 @@ public class ThresholdTests
     {
         // 0.65 PFLOP/s in the profile, TFLOP/s from the kernel; 9500 ns is 9.5 us.
         Assert.That(Evaluator.Judge(Outcome(kiln_test_kind.KILN_TEST_GEMM, ("bf16_tflops", 700, "TFLOP/s")), "n1", Profile).Status, Is.EqualTo(VerdictStatus.PASS));
-        Assert.That(Evaluator.Judge(Outcome(kiln_test_kind.KILN_TEST_LAUNCH, ("latency_us_p99", 9500, "ns")), "n1", Profile).Value, Is.EqualTo(9.5));
+        Assert.That(Evaluator.Judge(Outcome(kiln_test_kind.KILN_TEST_LAUNCH, ("launch_latency_us_p99", 9500, "ns")), "n1", Profile).Value, Is.EqualTo(9.5));
         var wrong = Evaluator.Judge(Outcome(kiln_test_kind.KILN_TEST_GEMM, ("bf16_tflops", 700, "GB/s")), "n1", Profile);
         Assert.That((wrong.Status, wrong.Reason), Is.EqualTo((VerdictStatus.PASS, "no data errors; performance not judged: bf16_tflops is in 'GB/s', not a compute rate unit: not judged")));
     }
@@ -93,14 +93,14 @@ public class ThresholdTests
     [TestCase(50.5, false)]   // 1.052: a clear PASS
     public void Borderline_is_the_warn_band_and_as_far_below_the_floor(double h2d, bool borderline)
     {
-        var o = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", h2d, "GB/s"), ("p2p_gbps_pairs", 0, "count"));
+        var o = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", h2d, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
         Assert.That(Evaluator.IsBorderline(o, Profile), Is.EqualTo(borderline));
     }
 
     [Test]
     public void A_re_measured_result_is_judged_on_its_best_attempt_and_says_so()
     {
-        var first = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 47, "GB/s"), ("p2p_gbps_pairs", 0, "count"));
+        var first = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 47, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
         Assert.That(Evaluator.Judge(first, "n1", Profile).Status, Is.EqualTo(VerdictStatus.FAIL));
         first.Absorb(Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 49, "GB/s")));
         first.Absorb(Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 52, "GB/s")));
@@ -120,7 +120,7 @@ public class ThresholdTests
                 new VerdictRow("n1", "stream", "cuda", 0, VerdictStatus.PASS, "copy_gbps_best", 3000, 2400, "GB/s", "clears"),
                 new VerdictRow("n1", "copy", "cuda", 1, VerdictStatus.FAIL, "h2d_gbps", 30, 48, "GB/s", "h2d_gbps 30 GB/s is below the floor 48 GB/s"),
                 new VerdictRow("n1", "gemm", "cpu", 0, VerdictStatus.SKIP, "", null, null, "", "unsupported: no gemm on cpu"),
-                new VerdictRow("n1", "launch", "cuda", 0, VerdictStatus.WARN, "latency_us_p99", 9.8, 10, "us", "within 5%"),
+                new VerdictRow("n1", "launch", "cuda", 0, VerdictStatus.WARN, "launch_latency_us_p99", 9.8, 10, "us", "within 5%"),
             ]);
             Assert.That(File.ReadAllBytes(path)[0], Is.EqualTo((byte)'<'), "no byte order mark");
             var suite = XDocument.Load(path).Root!.Element("testsuite")!;

@@ -26,7 +26,7 @@ public class PlanTests
     public void Quick_runs_stream_and_memtest_then_the_gpu_tests()
     {
         var quick = PlanLoader.Resolve("quick");
-        Assert.That(quick.Tests.Select(t => t.Key), Is.EqualTo(new[] { "stream", "memtest", "gemm", "copy", "launch" }));
+        Assert.That(quick.Tests.Select(t => t.Key), Is.EqualTo(new[] { "stream", "memtest", "gemm", "power", "copy", "launch" }));
         Assert.That((quick.Tests[0].Iterations, quick.Tests[1].Iterations), Is.EqualTo((5, 1)));
         Assert.That(quick.Tests[0].Size!.Resolve(16UL << 30).SizeBytes, Is.EqualTo(256UL << 20));
         Assert.That(quick.Tests[1].Size!.Resolve(1UL << 30).SizeBytes, Is.EqualTo(256UL << 20), "memtest takes at most 1/4 of available");

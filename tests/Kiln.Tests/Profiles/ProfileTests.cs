@@ -39,7 +39,7 @@ public class ProfileTests
         double Limit(string test, string metric) => h100.For(test, DeviceClass.Gpu).Single(t => t.Metric == metric).Value!.Value;
         Assert.That(Limit("stream", "copy_gbps_best"), Is.EqualTo(2400), "2.4 TB/s is 2400 GB/s");
         Assert.That(Limit("gemm", "bf16_tflops"), Is.EqualTo(650));
-        Assert.That((Limit("copy", "h2d_gbps"), Limit("copy", "p2p_gbps")), Is.EqualTo((48.0, 335.0)));
+        Assert.That((Limit("copy", "h2d_gbps"), Limit("copy", "p2p_ce_gbps")), Is.EqualTo((48.0, 335.0)));
         var latency = h100.For("launch", DeviceClass.Gpu).Single();
         Assert.That((latency.Direction, latency.Value, latency.Unit), Is.EqualTo((Direction.AtMost, (double?)15, "us")));
         Assert.That((h100.Health.ExpectedGpuCount, h100.Health.ExpectedGpuModel, h100.Health.ExpectedIbRateGbps),
@@ -67,8 +67,8 @@ public class ProfileTests
         Assert.That(Units.Parse("2 ms", QuantityKind.Time, out _)!.Value.Value, Is.EqualTo(2000), "times are kept in us");
         Assert.That(Units.Parse("1.2 PFLOP/s", QuantityKind.Compute, out _)!.Value.Value, Is.EqualTo(1200));
         Assert.That(Units.Parse("400 Gb/s", null, out _)!.Value.Kind, Is.EqualTo(QuantityKind.LinkRate), "Gb/s is bits, GB/s bytes");
-        Assert.That(Units.KindOfMetric("p2p_gbps_0_3"), Is.EqualTo(QuantityKind.Bandwidth));
-        Assert.That(Units.KindOfMetric("latency_us_p99"), Is.EqualTo(QuantityKind.Time));
+        Assert.That(Units.KindOfMetric("p2p_ce_gbps_0_3"), Is.EqualTo(QuantityKind.Bandwidth));
+        Assert.That(Units.KindOfMetric("launch_latency_us_p99"), Is.EqualTo(QuantityKind.Time));
         Assert.That(Units.KindOfMetric("power_w_mean"), Is.EqualTo(QuantityKind.Power));
     }
 
@@ -81,7 +81,8 @@ public class ProfileTests
     [TestCase("copy_gbps_best: { fraction_of_peak: 1.5 }", "thresholds.gpu.stream.copy_gbps_best.fraction_of_peak: 1.5 is not in 0..1")]
     [TestCase("copy_gbps_best: { min: 1 GB/s, max: 9 GB/s }", "thresholds.gpu.stream.copy_gbps_best.max: a threshold is a floor (min, fraction_of_peak) or a ceiling (max), not both")]
     [TestCase("copy_gbps_best: 2400 GB/s", "thresholds.gpu.stream.copy_gbps_best: expected { min: VALUE UNIT }")]
-    [TestCase("latency_us_p99: { max: 20 GB/s }", "thresholds.gpu.stream.latency_us_p99: unit 'GB/s' is not a time unit (ns, us, ms, s)")]
+    [TestCase("launch_latency_us_p99: { max: 20 us }", "thresholds.gpu.stream.launch_latency_us_p99: gpu stream emits no metric 'launch_latency_us_p99' (known: ")]
+    [TestCase("p2p_gbps: { min: 335 GB/s }", "thresholds.gpu.stream.p2p_gbps: gpu stream emits no metric 'p2p_gbps'")]
     public void A_bad_threshold_names_file_line_and_field(string entry, string problem)
     {
         var path = WriteFile("h100.yaml", $"name: mine\n# the floors\nthresholds:\n  gpu:\n    stream:\n      {entry}\n");

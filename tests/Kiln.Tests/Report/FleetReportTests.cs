@@ -90,7 +90,7 @@ public class FleetReportTests
         Assert.That(flat.Z(9), Is.GreaterThan(3.5), "with MAD 0 the mean absolute deviation stands in");
 
         var report = FleetReport.Build([Fleet("stats", new SyntheticFleetSpec { Nodes = 20 })], new FleetOptions());
-        var p2p = report.Metrics.Single(m => m.Family.Name == "p2p_gbps");
+        var p2p = report.Metrics.Single(m => m.Family.Name == "p2p_ce_gbps");
         Assert.That((p2p.Devices.Count, p2p.Nodes.Count, p2p.Family.IsMatrix), Is.EqualTo((20 * 8 * 7, 20, true)), "a matrix is one family of every pair");
         Assert.That(report.Metrics, Has.Count.EqualTo(24), "30 metrics per device, the 7 pairs as one family");
         var copy = report.Metrics.Single(m => m.Family.Name == "copy_gbps_best");
@@ -111,8 +111,8 @@ public class FleetReportTests
         var copy = baseline.For("stream", DeviceClass.Gpu).Single(t => t.Metric == "copy_gbps_best");
         var stats = healthy.Metrics.Single(m => m.Family.Name == "copy_gbps_best").Devices;
         Assert.That(copy.Value, Is.EqualTo(stats.Median - 4 * stats.Sigma).Within(10), "median - 4 robust sigmas, rounded to 3 digits");
-        Assert.That(baseline.For("copy", DeviceClass.Gpu).Select(t => t.Metric), Does.Contain("p2p_gbps"));
-        var latency = baseline.For("launch", DeviceClass.Gpu).Single(t => t.Metric == "latency_us_p99");
+        Assert.That(baseline.For("copy", DeviceClass.Gpu).Select(t => t.Metric), Does.Contain("p2p_ce_gbps"));
+        var latency = baseline.For("launch", DeviceClass.Gpu).Single(t => t.Metric == "launch_latency_us_p99");
         Assert.That((latency.Direction, latency.Unit), Is.EqualTo((Direction.AtMost, "us")));
 
         var faulty = FleetReport.Build([Fleet("faulty", new SyntheticFleetSpec { Nodes = 30, Seed = 4, SlowNodes = [9] })],
@@ -136,7 +136,7 @@ public class FleetReportTests
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
         Assert.That(File.ReadAllText(drain), Is.EqualTo("node0003\nnode0005\nnode0007\n"));
         Assert.That(run.Stdout, Does.Contain("kiln report: 12 nodes").And.Contain("hosts to drain: 3"));
-        foreach (var file in new[] { "fleet.csv", "outliers.csv", "nodes.csv", "drift.csv", "problems.csv", "report.html", "plots/p2p_gbps_cuda_matrix.png",
+        foreach (var file in new[] { "fleet.csv", "outliers.csv", "nodes.csv", "drift.csv", "problems.csv", "report.html", "plots/p2p_ce_gbps_cuda_matrix.png",
                      "plots/hist_stream_copy_gbps_best_cuda.png" })
             Assert.That(File.Exists(Path.Combine(outDir, file)), file);
         var fleetCsv = CsvFile.Read(Path.Combine(outDir, "fleet.csv"));
@@ -175,14 +175,14 @@ public class FleetReportTests
         var report = FleetReport.Build([fleet], new FleetOptions());
         var outDir = Path.Combine(_dir, "out");
         FleetOutput.Write(report, outDir);
-        AssertPng(Path.Combine(outDir, "plots", "p2p_gbps_cuda_matrix.png"));
-        Assert.That(MetricNames.Pair("p2p_gbps_3_12"), Is.EqualTo(("p2p_gbps", 3, 12)));
+        AssertPng(Path.Combine(outDir, "plots", "p2p_ce_gbps_cuda_matrix.png"));
+        Assert.That(MetricNames.Pair("p2p_ce_gbps_3_12"), Is.EqualTo(("p2p_ce_gbps", 3, 12)));
         Assert.That(MetricNames.Pair("modulo_20_gbps"), Is.Null);
 
         // One node's run report draws its own matrix.
         var node = Path.Combine(fleet, "node0000");
         RunReport.Write(node);
-        AssertPng(Path.Combine(node, "plots", "p2p_gbps_cuda_matrix.png"));
+        AssertPng(Path.Combine(node, "plots", "p2p_ce_gbps_cuda_matrix.png"));
     }
 
     internal static void AssertPng(string path)

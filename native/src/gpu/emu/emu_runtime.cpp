@@ -36,7 +36,10 @@ bool g_unit_faults = false;
 namespace {
 
 thread_local int tl_device = 0;
-thread_local cudaError_t tl_last_error = cudaSuccess;
+// The last error of each device as this thread saw it: a sticky error of one device is that
+// device's (its context's), never its neighbour's.
+constexpr int k_max_devices = 16;
+thread_local cudaError_t tl_last_error[k_max_devices] = {};
 
 constexpr double k_launch_overhead_s = 2e-6;
 constexpr size_t k_fiber_stack_bytes = 128u << 10;
@@ -71,10 +74,11 @@ void create_devices() {
     }
 }
 
-cudaError_t set_error(cudaError_t e) {
-    if (e != cudaSuccess) tl_last_error = e;
+cudaError_t set_error(cudaError_t e, int device) {
+    if (e != cudaSuccess && device >= 0 && device < k_max_devices) tl_last_error[device] = e;
     return e;
 }
+cudaError_t set_error(cudaError_t e) { return set_error(e, tl_device); }
 
 // The device whose arena holds p, or null for host memory.
 device* owner_of(const void* p) {
@@ -443,16 +447,16 @@ cudaError_t launch(cudaStream_t stream, dim3 grid, dim3 block, const char* kerne
     device* d = device_of(stream);
     if (!d) return set_error(cudaErrorInvalidDevice);
     std::lock_guard<std::mutex> lock(d->mutex);
-    if (d->sticky != cudaSuccess) return set_error(d->sticky);
+    if (d->sticky != cudaSuccess) return set_error(d->sticky, d->index);
     const uint64_t threads = static_cast<uint64_t>(block.x) * block.y * block.z;
     if (threads == 0 || threads > k_max_threads_per_block || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535)
-        return set_error(cudaErrorInvalidConfiguration);
+        return set_error(cudaErrorInvalidConfiguration, d->index);
     const int64_t number = ++d->launches;
     for (const fault& f : d->faults) {
         if (f.kind == fault_kind::sticky && f.launch == number) {
             d->sticky = cudaErrorLaunchFailure;
             d->sticky_text = std::string("launch ") + std::to_string(number) + " (" + (kernel ? kernel : "kernel") + ")";
-            return set_error(d->sticky);
+            return set_error(d->sticky, d->index);
         }
         if (f.kind == fault_kind::hang && f.launch == number) {
             d->hung = true;
@@ -503,7 +507,7 @@ cudaError_t launch(cudaStream_t stream, dim3 grid, dim3 block, const char* kerne
     if (job.deadlock) {
         d->sticky = cudaErrorLaunchFailure;
         d->sticky_text = std::string("barrier deadlock in ") + (kernel ? kernel : "kernel");
-        return set_error(d->sticky);
+        return set_error(d->sticky, d->index);
     }
     return cudaSuccess;
 }
@@ -752,8 +756,10 @@ const char* cudaGetErrorString(cudaError_t e) {
 cudaError_t cudaGetLastError() {
     // A sticky error stays: every later call on that device sees it, as on a GPU.
     device* d = kiln::emu::current_device();
-    const cudaError_t e = kiln::emu::tl_last_error;
-    kiln::emu::tl_last_error = d && d->sticky != cudaSuccess ? d->sticky : cudaSuccess;
+    if (!d) return cudaErrorInvalidDevice;
+    cudaError_t& last = kiln::emu::tl_last_error[d->index];
+    const cudaError_t e = last;
+    last = d->sticky;  // cudaSuccess unless the device is lost
     return e;
 }
 

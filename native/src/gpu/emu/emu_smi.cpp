@@ -56,8 +56,11 @@ KILN_EMU_EXPORT kiln_status kiln_emu_smi_sample(int32_t index, kiln_gpu_sample* 
     }
     int64_t corrected = 0, uncorrected = 0;
     if (const fault* f = d->find(fault_kind::ecc)) {
-        corrected = static_cast<int64_t>(f->rate_per_s * std::chrono::duration<double>(now - d->created).count());
-        uncorrected = f->count;
+        // Grown since the device came up: corrected at a steady rate, the uncorrected ones all at
+        // once a second in (so a burn's telemetry sees them appear).
+        const double up_s = std::chrono::duration<double>(now - d->created).count();
+        corrected = static_cast<int64_t>(f->rate_per_s * up_s);
+        uncorrected = up_s >= 1.0 ? f->count : 0;
     }
     out->temperature_c = temperature;
     out->power_w = power;

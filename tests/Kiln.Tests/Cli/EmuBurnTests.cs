@@ -1,0 +1,94 @@
+// The GPU path on every CI run: kiln burn --plan quick on two emulated devices (libkiln-emu.so, the
+// one GPU source compiled for the host) passes a healthy node, and each fault class planted below
+// the kernels (KILN_EMU_FAULTS, which the burn is not told about) fails it, naming the device and
+// the test. docs/METRICS.md's fault x test table points here.
+using Kiln.Tests.Core;
+
+namespace Kiln.Tests.Cli;
+
+[NonParallelizable]  // each burn takes both cores of a CI machine
+public class EmuBurnTests
+{
+    private static readonly string[] Tests = ["stream", "memtest", "gemm", "power", "copy", "launch"];
+    private string _out = "";
+
+    [SetUp]
+    public void SetUp() => _out = Path.Combine(TestEnvironment.NewTempFolder("kiln-emu"), "out");
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(Path.GetDirectoryName(_out)!, recursive: true);
+
+    private CliResult Burn(string? faults, string plan = "quick") =>
+        KilnCli.RunWith(new Dictionary<string, string?> { ["KILN_EMU_DEVICES"] = "2", ["KILN_EMU_FAULTS"] = faults },
+            TimeSpan.FromMinutes(4), "burn", "--plan", plan, "--backend", "emu", "--profile", "emu", "--out", _out);
+
+    private List<Dictionary<string, string>> Verdicts() => CsvFile.Read(Path.Combine(_out, "verdicts.csv")).Rows;
+
+    [Test]
+    public void A_healthy_emulated_node_passes_every_test_on_both_devices()
+    {
+        var run = Burn(null);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+        var rows = Verdicts().Where(v => v["backend"] == "emu" && Tests.Contains(v["test"])).ToList();
+        foreach (var device in new[] { "0", "1" })
+            foreach (var test in Tests)
+                Assert.That(rows.Single(v => v["test"] == test && v["device"] == device)["status"], Is.EqualTo("PASS"), $"{test} emu{device}\n{run}");
+        var metrics = CsvFile.Read(Path.Combine(_out, "metrics.csv")).Rows;
+        // Both directions of the peer matrix were measured and judged; the board's power came from telemetry.
+        Assert.That(metrics.Any(m => m["metric"] == "p2p_ce_gbps_0_1" && m["device"] == "0"), Is.True);
+        Assert.That(metrics.Any(m => m["metric"] == "p2p_ce_gbps_1_0" && m["device"] == "1"), Is.True);
+        Assert.That(rows.Single(v => v["test"] == "copy" && v["device"] == "0")["reason"], Does.Contain("p2p_ce_gbps_0_1"));
+        Assert.That(rows.Single(v => v["test"] == "power" && v["device"] == "1")["metric"], Is.EqualTo("power_w_mean"));
+        Assert.That(File.Exists(Path.Combine(_out, "plots", "p2p_ce_gbps_emu_matrix.png")), Is.True, "the P2P matrix is drawn from the measured pairs");
+    }
+
+    // fault, the device it is on, the test that must FAIL there, what its reason starts with
+    private static IEnumerable<TestCaseData> Faults()
+    {
+        yield return new TestCaseData("stuck:dev=1,addr=0x3000000,bit=3,value=1", "1", "memtest", "data errors, first at offset").SetName("A stuck bit fails memtest on its device");
+        yield return new TestCaseData("drop:dev=0,block=5,addr=0x100000,bytes=65536", "0", "memtest", "data errors").SetName("Dropped stores fail memtest on their device");
+        yield return new TestCaseData("slow:dev=0,sm=2,factor=10", "0", "stream", "").SetName("A slow SM fails stream on its device");
+        yield return new TestCaseData("fma:dev=1,sm=1", "1", "gemm", "data errors").SetName("A wrong FMA unit fails gemm on its device");
+        yield return new TestCaseData("mma:dev=0,sm=0", "0", "gemm", "data errors").SetName("A wrong matrix unit fails gemm on its device");
+        yield return new TestCaseData("sticky:dev=1,launch=40", "1", "memtest", "could not run:").SetName("A sticky launch failure fails the device");
+        yield return new TestCaseData("powerbrake:dev=0", "0", "power", "power_w_mean").SetName("A power brake fails the power test on its device");
+        yield return new TestCaseData("ecc:dev=1,uncorrected=3", "1", "telemetry", "3 new uncorrectable ECC errors").SetName("Uncorrectable ECC errors during the burn fail telemetry");
+    }
+
+    [TestCaseSource(nameof(Faults))]
+    public void A_planted_fault_fails_the_node_naming_the_device_and_the_test(string fault, string device, string test, string reason)
+    {
+        var run = Burn(fault);
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        var rows = Verdicts();
+        var row = rows.Single(v => v["test"] == test && v["backend"] == "emu" && v["device"] == device);
+        Assert.That(row["status"], Is.EqualTo("FAIL"), run.ToString());
+        Assert.That(row["reason"], Does.Contain(reason));
+        // The other device is untouched by a fault planted on this one.
+        var other = device == "0" ? "1" : "0";
+        Assert.That(rows.Where(v => v["backend"] == "emu" && v["device"] == other && Tests.Contains(v["test"])).Select(v => v["status"]),
+            Is.All.EqualTo("PASS"), run.ToString());
+    }
+
+    [TestCase("KILN_EMU_DEVICES", "two", "KILN_EMU_DEVICES: 'two'")]
+    [TestCase("KILN_EMU_DEVICES", "2:sms=0", "KILN_EMU_DEVICES: 'sms=0': outside 1..1024")]
+    [TestCase("KILN_EMU_FAULTS", "stuck:dev=7,addr=0", "KILN_EMU_FAULTS: 'dev=7': outside 0..1")]
+    [TestCase("KILN_EMU_FAULTS", "melt:dev=0", "KILN_EMU_FAULTS: 'melt:dev=0': unknown fault 'melt'")]
+    public void A_malformed_emulator_variable_is_exit_2_naming_it_and_the_bad_part(string variable, string value, string message)
+    {
+        var env = new Dictionary<string, string?> { ["KILN_EMU_DEVICES"] = "2", [variable] = value };
+        var run = KilnCli.RunWith(env, TimeSpan.FromMinutes(1), "burn", "--plan", "quick", "--backend", "emu", "--out", _out);
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        Assert.That(run.Stderr, Does.Contain(message));
+        Assert.That(run.Stderr.Trim().Split('\n'), Has.Length.EqualTo(1), "one line");
+    }
+
+    [Test]
+    public void Without_the_variable_no_emulated_device_is_shown()
+    {
+        var run = KilnCli.Run("inventory");
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+        Assert.That(run.Stdout, Does.Contain("KILN_EMU_DEVICES is not set"));
+        Assert.That(run.Stdout, Does.Not.Contain("Kiln Emulated GPU"));
+    }
+}

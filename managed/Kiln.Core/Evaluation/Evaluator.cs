@@ -16,7 +16,8 @@ public static class Evaluator
 {
     /// <summary>Tests whose kernels verify every value they move or compute: with no threshold, verified data is a PASS.</summary>
     private static readonly HashSet<kiln_test_kind> VerifyingTests =
-        [kiln_test_kind.KILN_TEST_STREAM, kiln_test_kind.KILN_TEST_MEMTEST, kiln_test_kind.KILN_TEST_GEMM, kiln_test_kind.KILN_TEST_COPY];
+        [kiln_test_kind.KILN_TEST_STREAM, kiln_test_kind.KILN_TEST_MEMTEST, kiln_test_kind.KILN_TEST_GEMM, kiln_test_kind.KILN_TEST_COPY,
+         kiln_test_kind.KILN_TEST_POWER];  // the burner checks every register it ends on
 
     public static VerdictRow Judge(TestOutcome o, string host, Profile profile)
     {

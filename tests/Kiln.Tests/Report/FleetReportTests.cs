@@ -151,6 +151,31 @@ public class FleetReportTests
     }
 
     [Test]
+    public void The_fleet_centre_is_the_median_so_a_wrecked_node_does_not_hide_an_8_percent_slow_one()
+    {
+        // node0003 is 8% slow; node0010 runs at a tenth of the speed. A mean would sit near 0.92 of
+        // nominal, where node0003 looks normal; the median stays at the healthy nodes.
+        var fleet = Fleet("wrecked", new SyntheticFleetSpec { Nodes = 12, Seed = 8, SlowNodes = [3] });
+        var csv = Path.Combine(fleet, "node0010", "metrics.csv");
+        var lines = File.ReadAllLines(csv);
+        for (var i = 1; i < lines.Length; i++)
+        {
+            var f = lines[i].Split(',');
+            if (f[8] is "GB/s" or "TFLOP/s" or "W")
+                f[7] = (double.Parse(f[7], CultureInfo.InvariantCulture) * 0.1).ToString("R", CultureInfo.InvariantCulture);
+            lines[i] = string.Join(',', f);
+        }
+        File.WriteAllLines(csv, lines);
+
+        var report = FleetReport.Build([fleet], new FleetOptions());
+
+        Assert.That(report.DrainHosts, Is.EqualTo(new[] { "node0003", "node0010" }));
+        var copy = report.Metrics.Single(m => m.Family.Name == "copy_gbps_best").Devices;
+        Assert.That(copy.Median, Is.EqualTo(3000).Within(30), "the median of 96 values, 16 of them slow");
+        Assert.That(report.Nodes.Single(n => n.Host == "node0003").DrainReasons[0], Does.StartWith("slow node: "));
+    }
+
+    [Test]
     public void Kiln_report_writes_tables_plots_page_and_drain_list()
     {
         var fleet = Path.Combine(_dir, "cli-fleet");

@@ -23,7 +23,7 @@ public static class ReportCommand
         var output = CommandTree.Text(OptionNames.Out, "DIR", "Report folder (default ./kiln-report/<utc time>)");
         var baseline = CommandTree.Text("--baseline", "FILE", "Compare every device against this profile's thresholds (a --generate-baseline file, or any profile)");
         var drain = CommandTree.Text("--drain-list", "FILE", "Write the hosts to drain, one per line: FAIL verdicts, baseline FAILs, slow outlier nodes");
-        var generate = CommandTree.Text("--generate-baseline", "FILE", "Write a profile YAML from this (healthy) fleet: floors at median - 4 robust sigmas");
+        var generate = CommandTree.Text("--generate-baseline", "FILE", "Write a profile YAML from this (healthy) fleet: its own spread inside PASS (docs/REPORT.md)");
         var z = CommandTree.Text("--z-threshold", "Z", "Flag values with |robust z| >= Z (default 3.5)");
         var deviation = CommandTree.Text("--min-deviation", "PERCENT", "...and at least this far from the fleet median (default 2%)");
         var command = new Command("report", "Fleet report: many nodes' results -> statistics, outliers, drift, plots, HTML, drain list")

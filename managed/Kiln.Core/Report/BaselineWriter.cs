@@ -21,10 +21,19 @@ public static class BaselineWriter
     private static readonly HashSet<QuantityKind> Judgeable =
         [QuantityKind.Bandwidth, QuantityKind.LinkRate, QuantityKind.Compute, QuantityKind.Power, QuantityKind.Time];
 
+    /// <summary>
+    /// Relative sigma assumed for a family with fewer values than a fleet statistic needs (one node's
+    /// own run): its spread is unknown, so 5% (the run-to-run noise of a bandwidth on a busy host) stands in:
+    /// PASS down to 80% of the value, FAIL below about 76%. Half speed FAILs; a fleet baseline is tighter.
+    /// </summary>
+    public const double AssumedNoise = 0.05;
+
     /// <summary>The floor (higher is better) or ceiling that leaves median -/+ K sigma exactly at the edge of PASS.</summary>
-    public static double Limit(Spread s, bool higherIsBetter, double warnBand = Profile.DefaultWarnBand) => higherIsBetter
-        ? RoundDown((s.Median - SigmasFromMedian * s.Sigma) / (1 + warnBand))
-        : RoundUp((s.Median + SigmasFromMedian * s.Sigma) * (1 + warnBand));
+    public static double Limit(Spread s, bool higherIsBetter, double warnBand = Profile.DefaultWarnBand) => Limit(s.Median, s.Sigma, higherIsBetter, warnBand);
+
+    private static double Limit(double median, double sigma, bool higherIsBetter, double warnBand = Profile.DefaultWarnBand) => higherIsBetter
+        ? RoundDown((median - SigmasFromMedian * sigma) / (1 + warnBand))
+        : RoundUp((median + SigmasFromMedian * sigma) * (1 + warnBand));
 
     public static string Generate(FleetReport report, string name)
     {
@@ -48,15 +57,18 @@ public static class BaselineWriter
 
         string? currentClass = null, currentTest = null;
         var any = false;
-        var families = report.Metrics.Where(m => m.Family.Kind is { } k && Judgeable.Contains(k) && m.Devices.Count >= report.Options.MinDevices)
+        var families = report.Metrics.Where(m => m.Family.Kind is { } k && Judgeable.Contains(k) && m.Devices.Count > 0)
             .OrderBy(m => Profile.ClassOf(m.Family.Backend)).ThenBy(m => m.Family.Test, StringComparer.Ordinal).ThenBy(m => m.Family.Name, StringComparer.Ordinal);
         foreach (var (family, s) in families.Select(m => (m.Family, m.Devices)))
         {
             var kind = family.Kind!.Value;
             var higher = Units.HigherIsBetter(kind);
-            var limit = Limit(s, higher);
+            // Too few values for a spread (a single node's run): assume one, and say so.
+            var few = s.Count < report.Options.MinDevices;
+            var limit = Limit(s.Median, few ? Math.Max(s.Sigma, AssumedNoise * Math.Abs(s.Median)) : s.Sigma, higher);
             var quantity = $"{Units.Number(limit)} {Units.Canonical(kind)}";
-            var comment = $"# {s.Count} values: median {Units.Number(s.Median)}, MAD {Units.Number(s.Mad)}, p5 {Units.Number(s.P5)}, p95 {Units.Number(s.P95)}";
+            var comment = $"# {s.Count} value{(s.Count == 1 ? "" : "s")}: median {Units.Number(s.Median)}, MAD {Units.Number(s.Mad)}, p5 {Units.Number(s.P5)}, p95 {Units.Number(s.P95)}" +
+                          (few ? $"; fewer than {report.Options.MinDevices}: spread unknown, sigma {AssumedNoise * 100:0}% of the median assumed" : "");
             var cls = Profile.ClassOf(family.Backend) == DeviceClass.Cpu ? "cpu" : "gpu";
             if (!any) text.AppendLine("thresholds:");
             any = true;
@@ -70,7 +82,7 @@ public static class BaselineWriter
             }
             text.AppendLine($"      {family.Name}: {{ {(higher ? "min" : "max")}: {quantity} }}  {comment}");
         }
-        if (!any) text.AppendLine("# no metric had enough devices for a threshold");
+        if (!any) text.AppendLine("# no rate, power or time metric to make a threshold of");
         return text.ToString();
     }
 

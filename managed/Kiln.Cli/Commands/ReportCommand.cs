@@ -68,12 +68,12 @@ public static class ReportCommand
             foreach (var p in problems.Take(ProblemLines)) console.Error.WriteLine($"kiln: warning: {p.File}: {p.Problem} ({p.Action})");
             if (problems.Count > ProblemLines) console.Error.WriteLine($"kiln: warning: {problems.Count - ProblemLines} more problems in {Path.Combine(outDir, "problems.csv")}");
             var o = console.Out;
-            o.WriteLine($"kiln report: {report.Runs.Count} nodes ({report.Superseded.Count} older runs superseded), {report.Metrics.Count} metrics, " +
+            o.WriteLine($"kiln report: {report.Runs.Count} nodes ({report.Superseded.Count} older runs superseded), {report.Checks.Count} kiln check results, {report.Metrics.Count} metrics, " +
                         $"{report.Outliers.Count(x => x.Level == "node")} node outliers, {report.Outliers.Count(x => x.Level == "device")} device outliers, " +
                         $"{report.Drift.Count} drifting component values, {problems.Count} input problems ({clock.Elapsed.TotalSeconds:0.0} s)");
             foreach (var n in report.Nodes.Where(n => n.Drain).Take(ProblemLines)) o.WriteLine($"drain {n.Host}: {string.Join(" | ", n.DrainReasons)}");
             o.WriteLine($"hosts to drain: {report.DrainHosts.Count}; report in {Path.Combine(outDir, "report.html")}");
-            if (report.Runs.Count == 0)
+            if (report.Runs.Count + report.Checks.Count == 0)
             {
                 console.Error.WriteLine("kiln: error: no usable run folder among the inputs");
                 return ExitCodes.Usage;

@@ -13,7 +13,7 @@ public sealed record InjectionSpec(kiln_test_kind Test, int? Flips, int? Corrupt
     private static readonly Dictionary<kiln_test_kind, string[]> KeysByTest = new()
     {
         [kiln_test_kind.KILN_TEST_MEMTEST] = ["flips", "seed"],
-        [kiln_test_kind.KILN_TEST_STREAM] = ["slowdown"],
+        [kiln_test_kind.KILN_TEST_STREAM] = ["slowdown", "corrupt", "seed"],
         [kiln_test_kind.KILN_TEST_GEMM] = ["corrupt", "seed"],
     };
 

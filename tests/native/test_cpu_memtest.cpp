@@ -65,6 +65,25 @@ TEST_F(memtest_fixture, InjectedFlipsAreFoundAtTheirOffsetsAndBits) {
     }
 }
 
+TEST_F(memtest_fixture, ASingleFlipIsFoundAndMarkedInjected) {
+    // One flip, not two or more: a rule such as "injected when flips > 1" must fail here.
+    kiln_test_params p = memtest(1u << 20);
+    p.pattern_mask = 1u;
+    p.inject_flips = 1;
+    p.inject_seed = 5;
+    uint64_t offset;
+    uint32_t bit;
+    ASSERT_EQ(kiln_injection_positions(5, 1, 1u << 20, &offset, &bit), KILN_OK);
+    recording_sink rec;
+    ASSERT_EQ(kiln_run(dev, &p, &rec.sink, nullptr), KILN_OK);
+    ASSERT_EQ(rec.errors.size(), 1u);
+    EXPECT_EQ(rec.errors[0].offset, offset);
+    EXPECT_EQ(rec.errors[0].expected ^ rec.errors[0].actual, 1ull << bit);
+    EXPECT_TRUE(rec.errors[0].injected);
+    EXPECT_TRUE(rec.any_injected);
+    EXPECT_EQ(rec.last("errors_total"), 1);
+}
+
 TEST_F(memtest_fixture, FlipsAtTheVeryEdgesAreFound) {
     // A tiny region: every word is near an edge of a worker's partition or of a block.
     kiln_test_params p = memtest(4096 + 64);

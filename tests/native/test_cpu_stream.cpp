@@ -1,9 +1,10 @@
 // test_cpu_stream.cpp - the cpu stream kernel: every op measured and verified, slowdown marked
-// as injected, bad sizes rejected with the limit, cancellation honoured.
+// as injected, corrupted elements found at their offsets, bad sizes rejected with the limit, cancellation honoured.
 #include "test_support.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -84,6 +85,40 @@ TEST_F(cpu_fixture, SlowdownIsMarkedInjectedAndSlower) {
     EXPECT_FALSE(full.any_injected);
     // A quarter of the speed, with a wide margin for a busy machine.
     EXPECT_LT(slowed.last("copy_gbps_best"), 0.6 * full.last("copy_gbps_best"));
+}
+
+TEST_F(cpu_fixture, CorruptedElementsAreFoundExactlyAtTheirOffsetsOneOfThemOneUlpOff) {
+    // 4 MiB per array, 2 iterations: a's expected value is the replayed recurrence.
+    kiln_test_params p = stream(4u << 20, 2);
+    p.inject_corrupt = 5;
+    p.inject_seed = 21;
+    const uint64_t bytes = p.size_bytes;
+    uint64_t offsets[5];
+    uint32_t bits[5];
+    ASSERT_EQ(kiln_injection_positions(21, 5, bytes, offsets, bits), KILN_OK);
+    recording_sink rec;
+    ASSERT_EQ(kiln_run(dev, &p, &rec.sink, nullptr), KILN_OK) << last_error_text();
+    ASSERT_EQ(rec.errors.size(), 5u);
+    EXPECT_EQ(rec.last("errors_total"), 5);
+    EXPECT_TRUE(rec.any_injected);
+    for (int k = 0; k < 5; ++k) {
+        const auto& e = rec.errors;
+        const auto it = std::find_if(e.begin(), e.end(), [&](const recorded_error& r) { return r.offset == offsets[k]; });
+        ASSERT_NE(it, e.end()) << "missed offset " << offsets[k];
+        EXPECT_EQ(it->pattern, "stream_a");
+        EXPECT_TRUE(it->injected);
+        // The first change is one unit in the last place: a verify with a tolerance would pass it.
+        EXPECT_EQ(it->expected ^ it->actual, k == 0 ? 1ull : 1ull << bits[k]) << k;
+    }
+}
+
+TEST_F(cpu_fixture, StreamWithoutCorruptionFindsNothing) {
+    kiln_test_params p = stream(4u << 20, 2);
+    p.inject_seed = 21;  // a seed alone injects nothing
+    recording_sink rec;
+    ASSERT_EQ(kiln_run(dev, &p, &rec.sink, nullptr), KILN_OK);
+    EXPECT_TRUE(rec.errors.empty());
+    EXPECT_FALSE(rec.any_injected);
 }
 
 TEST_F(cpu_fixture, StreamRejectsSizesBeyondMemoryNamingTheLimit) {

@@ -4,9 +4,39 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <string>
+
+#include <sys/stat.h>
 
 namespace {
+// A sysfs root (KILN_SYSFS_ROOT) with one PCI function of the given vendor and class, for ROCm SMI's gate.
+struct pci_root {
+    std::string root;
+    pci_root(const char* vendor, const char* cls) {
+        char tmpl[] = "/tmp/kiln-pci-XXXXXX";
+        root = mkdtemp(tmpl);
+        const std::string dev = root + "/sys/bus/pci/devices/0000:c1:00.0";
+        for (const std::string& d : {root + "/sys", root + "/sys/bus", root + "/sys/bus/pci", root + "/sys/bus/pci/devices", dev})
+            mkdir(d.c_str(), 0755);
+        write(dev + "/vendor", vendor);
+        write(dev + "/class", cls);
+        setenv("KILN_SYSFS_ROOT", root.c_str(), 1);
+    }
+    ~pci_root() {
+        unsetenv("KILN_SYSFS_ROOT");
+        std::string cmd = "rm -rf '" + root + "'";
+        if (system(cmd.c_str()) != 0) fprintf(stderr, "could not remove %s\n", root.c_str());
+    }
+    static void write(const std::string& path, const char* text) {
+        if (FILE* f = fopen(path.c_str(), "w")) {
+            fprintf(f, "%s\n", text);
+            fclose(f);
+        }
+    }
+};
+
 struct fake_nvml : ::testing::Test {
     kiln_telemetry* tel = nullptr;
     void open(const char* config) {
@@ -78,9 +108,32 @@ TEST(Telemetry, MissingDriverIsACleanSkipWithTheReason) {
     EXPECT_EQ(kiln_telemetry_open(KILN_TELEMETRY_NVML, "/nonexistent/libnvidia-ml.so.1", &tel), KILN_UNSUPPORTED);
     EXPECT_EQ(tel, nullptr);
     EXPECT_NE(last_error_text().find("no NVIDIA driver"), std::string::npos) << last_error_text();
-    EXPECT_EQ(kiln_telemetry_open(KILN_TELEMETRY_ROCM_SMI, "/nonexistent/librocm_smi64.so", &tel), KILN_UNSUPPORTED);
-    EXPECT_NE(last_error_text().find("no ROCm"), std::string::npos) << last_error_text();
+    {
+        const pci_root amd("0x1002", "0x038000");
+        EXPECT_EQ(kiln_telemetry_open(KILN_TELEMETRY_ROCM_SMI, "/nonexistent/librocm_smi64.so", &tel), KILN_UNSUPPORTED);
+        EXPECT_NE(last_error_text().find("no ROCm"), std::string::npos) << last_error_text();
+    }
     EXPECT_EQ(kiln_telemetry_open(9, nullptr, &tel), KILN_INVALID_ARGUMENT);
+}
+
+TEST(Telemetry, RocmSmiIsNotStartedWithoutAnAmdGpuOnThePciBus) {
+    const pci_root nvidia("0x10de", "0x030200");  // a GPU, but not AMD's
+    kiln_telemetry* tel = nullptr;
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(kiln_telemetry_open(KILN_TELEMETRY_ROCM_SMI, KILN_FAKE_ROCM_LIBRARY, &tel), KILN_UNSUPPORTED);
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << "rsmi_init must not have run";
+    EXPECT_NE(last_error_text().find("no AMD GPU (vendor 0x1002) on the PCI bus (" + nvidia.root + "/sys/bus/pci/devices)"), std::string::npos)
+        << last_error_text();
+}
+
+TEST(Telemetry, WhatRocmSmiPrintsWhileFailingGoesIntoTheReasonNotTheTerminal) {
+    const pci_root amd("0x1002", "0x120000");  // an Instinct accelerator
+    kiln_telemetry* tel = nullptr;
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(kiln_telemetry_open(KILN_TELEMETRY_ROCM_SMI, KILN_FAKE_ROCM_LIBRARY, &tel), KILN_UNSUPPORTED);
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+    EXPECT_NE(last_error_text().find("status 8; it printed: Failed to open drm root directory /sys/class/drm.; Exception caught: rsmi_init."),
+              std::string::npos) << last_error_text();
 }
 
 TEST(Telemetry, DriverThatFailsToStartIsACleanSkip) {

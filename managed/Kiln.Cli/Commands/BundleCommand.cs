@@ -11,7 +11,7 @@ public static class BundleCommand
 {
     public static Command Create(ServiceAccess services)
     {
-        var run = new Argument<string>("RUN_DIR") { Description = "A kiln burn result folder" };
+        var run = new Argument<string>("RUN_DIR") { Description = "A kiln burn (or kiln check) result folder" };
         var output = CommandTree.Text(OptionNames.Out, "FILE", "The bundle (default ./kiln-rma-<host>-<run id>.tar.gz)");
         var kmsg = CommandTree.Text(OptionNames.Kmsg, "FILE", "Kernel log to search (default: the run's own kmsg.log, if it has one)");
         var command = new Command("bundle", "Pack what a vendor needs for an RMA of a failing device into one tar.gz") { run, output, kmsg };

@@ -35,8 +35,8 @@ public static class CheckCommand
             var style = parse.GetValue(format)?.Trim().ToLowerInvariant() ?? "text";
             if (style is not ("text" or "json"))
                 throw new UsageException(OptionNames.Format, $"unknown format '{style}' (known: text, json)");
-            var (policy, profileName) = HealthPolicyResolver.Resolve(parse.GetValue(profile));
             var root = Root(parse.GetValue(sysfsRoot));
+            var (policy, profileName) = HealthPolicyResolver.Resolve(parse.GetValue(profile), root);
             var kmsgFile = KernelLogFile(parse.GetValue(kmsg));
             var window = parse.GetValue(since) is { } text ? Duration.Parse(text, OptionNames.Since) : (TimeSpan?)null;
             var start = DateTimeOffset.UtcNow;

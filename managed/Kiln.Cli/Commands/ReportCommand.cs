@@ -23,7 +23,7 @@ public static class ReportCommand
         var output = CommandTree.Text(OptionNames.Out, "DIR", "Report folder (default ./kiln-report/<utc time>)");
         var baseline = CommandTree.Text("--baseline", "FILE", "Compare every device against this profile's thresholds (a --generate-baseline file, or any profile)");
         var drain = CommandTree.Text("--drain-list", "FILE", "Write the hosts to drain, one per line: FAIL verdicts, baseline FAILs, slow outlier nodes");
-        var generate = CommandTree.Text("--generate-baseline", "FILE", "Write a profile YAML from this (healthy) fleet: floors at median - 4 robust sigmas");
+        var generate = CommandTree.Text("--generate-baseline", "FILE", "Write a profile YAML from this (healthy) fleet: its own spread inside PASS (docs/REPORT.md)");
         var z = CommandTree.Text("--z-threshold", "Z", "Flag values with |robust z| >= Z (default 3.5)");
         var deviation = CommandTree.Text("--min-deviation", "PERCENT", "...and at least this far from the fleet median (default 2%)");
         var command = new Command("report", "Fleet report: many nodes' results -> statistics, outliers, drift, plots, HTML, drain list")
@@ -68,12 +68,12 @@ public static class ReportCommand
             foreach (var p in problems.Take(ProblemLines)) console.Error.WriteLine($"kiln: warning: {p.File}: {p.Problem} ({p.Action})");
             if (problems.Count > ProblemLines) console.Error.WriteLine($"kiln: warning: {problems.Count - ProblemLines} more problems in {Path.Combine(outDir, "problems.csv")}");
             var o = console.Out;
-            o.WriteLine($"kiln report: {report.Runs.Count} nodes ({report.Superseded.Count} older runs superseded), {report.Metrics.Count} metrics, " +
+            o.WriteLine($"kiln report: {report.Runs.Count} nodes ({report.Superseded.Count} older runs superseded), {report.Checks.Count} kiln check results, {report.Metrics.Count} metrics, " +
                         $"{report.Outliers.Count(x => x.Level == "node")} node outliers, {report.Outliers.Count(x => x.Level == "device")} device outliers, " +
                         $"{report.Drift.Count} drifting component values, {problems.Count} input problems ({clock.Elapsed.TotalSeconds:0.0} s)");
             foreach (var n in report.Nodes.Where(n => n.Drain).Take(ProblemLines)) o.WriteLine($"drain {n.Host}: {string.Join(" | ", n.DrainReasons)}");
             o.WriteLine($"hosts to drain: {report.DrainHosts.Count}; report in {Path.Combine(outDir, "report.html")}");
-            if (report.Runs.Count == 0)
+            if (report.Runs.Count + report.Checks.Count == 0)
             {
                 console.Error.WriteLine("kiln: error: no usable run folder among the inputs");
                 return ExitCodes.Usage;

@@ -14,7 +14,7 @@ public sealed class RunOptions
     public Option<string> Size { get; } = CommandTree.Text(OptionNames.Size, "BYTES|N%|NGiB", "Memory per test: bytes (stream: per array), e.g. 512MiB, 4GiB; or N% of available memory (stream: its 3 arrays together)");
     public Option<string> Threads { get; } = CommandTree.Text(OptionNames.Threads, "N", "Worker threads of the cpu backend (0 = every allowed CPU)");
     public Option<string[]> Inject { get; } = CommandTree.Repeatable(OptionNames.Inject, "TEST:key=value[,key=value]",
-        "Fault injection, repeatable: memtest:flips=3,seed=7 or stream:slowdown=0.5");
+        "Fault injection, repeatable: memtest:flips=3,seed=7, stream:slowdown=0.5, stream:corrupt=2,seed=1, gemm:corrupt=1");
     public Option<string> Out { get; } = CommandTree.Text(OptionNames.Out, "DIR", "Result folder");
 
     public void AddTo(Command command)

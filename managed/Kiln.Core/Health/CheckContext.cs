@@ -14,12 +14,16 @@ public sealed record PciFunction(string Address, string Class, string Vendor, bo
     public bool IsGpu => (Class.StartsWith("0x0300", StringComparison.Ordinal) || Class.StartsWith("0x0302", StringComparison.Ordinal)
                           || Class.StartsWith("0x12", StringComparison.Ordinal)) && Vendor is PciVendors.Nvidia or PciVendors.Amd;
     public bool IsNic => Class.StartsWith("0x0200", StringComparison.Ordinal) || Class.StartsWith("0x0207", StringComparison.Ordinal);
+    /// <summary>An RDMA adapter: any InfiniBand controller (0x0207), or a Mellanox / NVIDIA networking Ethernet function (RoCE).</summary>
+    public bool IsHca => Class.StartsWith("0x0207", StringComparison.Ordinal)
+                         || (Class.StartsWith("0x0200", StringComparison.Ordinal) && Vendor == PciVendors.Mellanox);
 }
 
 public static class PciVendors
 {
     public const string Nvidia = "0x10de";
     public const string Amd = "0x1002";
+    public const string Mellanox = "0x15b3";
 }
 
 /// <summary>One GPU as a management library reported it, with the text that names it in findings.</summary>

@@ -36,6 +36,8 @@ public sealed record CheckCounts(int Info, int Warn, int Fail, int Skipped);
 /// <summary>summary.json of a check (and what --format json prints).</summary>
 public sealed record CheckSummary
 {
+    /// <summary>The result schema, as a burn's summary.json has it (kiln report and kiln bundle read both).</summary>
+    public int SchemaVersion { get; init; } = SummaryJson.SchemaVersion;
     public required string Host { get; init; }
     public string Command { get; init; } = "check";
     public required string KilnVersion { get; init; }

@@ -17,6 +17,9 @@ public static class FindingCodes
     public static readonly FindingCode ReadError = new("READ_ERROR", "WARN",
         "A sysfs file, counter or kernel-log line could not be read or parsed; the check it feeds is incomplete.",
         "Look at the named file or line; a driver that stopped answering, a missing module or a corrupt log is worth a ticket.");
+    public static readonly FindingCode NothingChecked = new("NOTHING_CHECKED", "WARN",
+        "Every source was skipped (no GPU library, no PCI bus, InfiniBand, EDAC, CPU/memory files or kernel log under the root): nothing on the node was checked.",
+        "Check that --sysfs-root holds the node's sys/ and proc/ (or run on the node itself); the skip reasons name the paths that were looked for.");
 
     // ---- GPUs: NVML / ROCm SMI ----
     public static readonly FindingCode GpuCountMismatch = new("GPU_COUNT_MISMATCH", "FAIL",
@@ -113,6 +116,9 @@ public static class FindingCodes
     public static readonly FindingCode IbPortCountMismatch = new("IB_PORT_COUNT_MISMATCH", "FAIL",
         "The number of InfiniBand ports differs from the profile.",
         "An HCA is missing or its driver did not load: check `ibstat` and `lspci`.");
+    public static readonly FindingCode IbDriverUnavailable = new("IB_DRIVER_UNAVAILABLE", "WARN",
+        "InfiniBand or Mellanox/NVIDIA network adapters are on the PCI bus but there are no RDMA devices under /sys/class/infiniband.",
+        "Load the HCA driver (mlx5_ib / the vendor OFED stack) and check `ibstat`; until then the InfiniBand checks cannot run.");
     public static readonly FindingCode IbRateLow = new("IB_RATE_LOW", "FAIL/WARN",
         "An active InfiniBand port runs below the profile's rate (FAIL) or below its peers of the same HCA type (WARN).",
         "Check the cable type and the switch port speed; reseat or replace the cable.");

@@ -22,7 +22,9 @@ public sealed record CheckReport(string Host, CheckRequest Request, DateTimeOffs
     public IReadOnlyDictionary<string, double> SourceSeconds { get; init; } = new Dictionary<string, double>();
 
     public bool Healthy => Findings.All(f => f.Severity != Severity.Fail);
-    public string Verdict => Healthy ? "PASS" : "FAIL";
+    /// <summary>Every source was skipped: not a FAIL (the node may be fine) but never a PASS.</summary>
+    public bool NothingChecked => Findings.Any(f => f.Code == FindingCodes.NothingChecked.Name);
+    public string Verdict => !Healthy ? "FAIL" : NothingChecked ? "WARN" : "PASS";
     public int ExitCode => Healthy ? ExitCodes.Passed : ExitCodes.Failed;
     public int CountOf(Severity severity) => Findings.Count(f => f.Severity == severity);
 }
@@ -49,6 +51,12 @@ public static class HealthCheck
         Timed(EdacCheck.Name, () => EdacCheck.Run(ctx));
         Timed(CpuMemoryCheck.Name, () => CpuMemoryCheck.Run(ctx));
         Timed(KernelLogCheck.Name, () => KernelLogCheck.Run(ctx, request.KernelLogFile, request.Since ?? request.Policy.Since));
+        // A check that could look at nothing must not read as a clean bill of health (as a plan's
+        // all-skipped health phase is WARN "nothing checked").
+        var checking = FindingCodes.Sources.Where(s => s != InventoryCheck.Name).ToList();
+        if (checking.All(s => ctx.Skipped.Any(k => k.Check == s)))
+            ctx.Add(FindingCodes.NothingChecked.At("check", "node", Severity.Warn,
+                $"nothing checked: every source was skipped ({string.Join("; ", ctx.Skipped.Select(k => $"{k.Check}: {k.Reason}"))})"));
         CheckInventory inventory = null!;
         Timed(InventoryCheck.Name, () => inventory = InventoryCheck.Run(ctx, host));
         return new CheckReport(host, request, now, clock.Elapsed, ctx.Findings, ctx.Skipped, inventory,

@@ -11,6 +11,7 @@ public static class HealthPolicyResolver
 
     /// <summary>The policy and the name it is reported under; null or "default" gives HealthPolicy.Default.</summary>
     /// <exception cref="UsageException">An unknown name, or a file that does not load (naming file, line and field).</exception>
-    public static (HealthPolicy Policy, string Name) Resolve(string? nameOrFile) =>
-        ProfileCatalog.ResolveHealth(nameOrFile, ProfileCatalog.LoadedDevices);
+    /// <param name="sysRoot">The root kiln check reads (--sysfs-root): auto looks for GPUs on its PCI bus.</param>
+    public static (HealthPolicy Policy, string Name) Resolve(string? nameOrFile, string sysRoot = "/") =>
+        ProfileCatalog.ResolveHealth(nameOrFile, ProfileCatalog.LoadedDevices, sysRoot);
 }

@@ -4,6 +4,7 @@ using System.Reflection;
 using Kiln.Core.Health.KernelLog;
 using Kiln.Core.Health.Sources;
 using Kiln.Core.Profiles;
+using Kiln.Native.Interop;
 
 namespace Kiln.Core.Plans;
 
@@ -24,6 +25,22 @@ public static class PlanLoader
     private static readonly string[] PlanKeys = ["name", "description", "loop", "duration", "retest", "health", "tests"];
     private static readonly string[] TestKeys =
         ["test", "size", "size_cap", "iterations", "threads", "ops", "patterns", "seed", "duration", "timeout", "params", "matrix_n"];
+
+    // The keys each test's kernels read (cpu and GPU backends alike), beyond test, timeout and params:
+    // a key a test ignores (ops on memtest, size on gemm) is a mistake to point out, not to run with.
+    private static readonly Dictionary<kiln_test_kind, string[]> KeysByTest = new()
+    {
+        [kiln_test_kind.KILN_TEST_STREAM] = ["size", "size_cap", "iterations", "threads", "ops", "duration"],
+        [kiln_test_kind.KILN_TEST_MEMTEST] = ["size", "size_cap", "iterations", "threads", "patterns", "seed", "duration"],
+        [kiln_test_kind.KILN_TEST_GEMM] = ["iterations", "threads", "seed", "duration"],
+        [kiln_test_kind.KILN_TEST_POWER] = ["threads", "seed", "duration"],
+        [kiln_test_kind.KILN_TEST_COPY] = ["size", "size_cap", "iterations", "seed"],
+        [kiln_test_kind.KILN_TEST_LAUNCH] = ["iterations"],
+    };
+
+    /// <summary>The plan keys a test takes (test, timeout and params always).</summary>
+    public static IReadOnlyList<string> KeysOf(kiln_test_kind test) =>
+        ["test", .. KeysByTest.GetValueOrDefault(test, []), "timeout", "params"];
 
     /// <summary>A built-in name (case-insensitive) or a YAML file; anything else is a --plan usage error.</summary>
     public static Plan Resolve(string? nameOrFile)
@@ -77,6 +94,12 @@ public static class PlanLoader
         t.Only(TestKeys);
         var testNode = t.Require("test");
         var test = Checked(t, testNode, "test", () => Catalog.ParseTest(t.Scalar(testNode, t.Field("test")), "test"));
+        var known = KeysOf(test);
+        foreach (var (key, _, keyNode) in t.Entries)
+        {
+            if (!known.Contains(key))
+                throw t.Config.Error(keyNode, t.Field(key), $"means nothing for {Catalog.Key(test)} ({Catalog.Key(test)} takes: {string.Join(", ", known)})");
+        }
         var spec = new TestSpec(test)
         {
             Iterations = t.Int("iterations", 1, 1_000_000),

@@ -69,12 +69,12 @@ public static class ProfileCatalog
     /// The HealthPolicy kiln check applies for --profile (HealthPolicyResolver calls this): null or
     /// "default" is HealthPolicy.Default; auto detects the model through the native library.
     /// </summary>
-    public static (HealthPolicy Policy, string Name) ResolveHealth(string? nameOrFile, Func<IReadOnlyList<DeviceInfo>> devices)
+    public static (HealthPolicy Policy, string Name) ResolveHealth(string? nameOrFile, Func<IReadOnlyList<DeviceInfo>> devices, string sysRoot = "/")
     {
         if (nameOrFile is null || nameOrFile.Trim().Equals(HealthPolicyResolver.DefaultName, StringComparison.OrdinalIgnoreCase))
             return (HealthPolicy.Default, HealthPolicyResolver.DefaultName);
         var isAuto = nameOrFile.Trim().Equals(Auto, StringComparison.OrdinalIgnoreCase);
-        var profile = Resolve(nameOrFile, isAuto ? devices() : []);
+        var profile = Resolve(nameOrFile, isAuto ? devices() : [], sysRoot);
         return (profile.Health, profile.Name);
     }
 

@@ -45,6 +45,12 @@ public static class FleetOutput
         var problemRows = report.Problems.Select(p => (IReadOnlyList<string>)[p.File, p.Problem, p.Action]).ToList();
         CsvOut.Write(Path.Combine(outDir, "problems.csv"), problemHeader, problemRows);
 
+        // Health findings: each host's latest kiln check, and the health phases of its burn.
+        var healthHeader = new[] { "host", "command", "run_id", "check", "component", "severity", "code", "message" };
+        var healthRows = report.HealthFindings.OrderBy(x => x.Finding.Severity == "FAIL" ? 0 : 1).Select(x => (IReadOnlyList<string>)[x.Run.Host, x.Run.Command,
+            x.Run.RunId, x.Finding.Check, x.Finding.Component, x.Finding.Severity, x.Finding.Code, x.Finding.Message]).ToList();
+        CsvOut.Write(Path.Combine(outDir, "health.csv"), healthHeader, healthRows);
+
         var verdictHeader = RunReader.VerdictColumns;
         IReadOnlyList<string> VerdictCells(VerdictRow v) => [v.Host, v.Test, v.Backend, I(v.Device), v.Status.ToString(), v.Metric,
             v.Value is { } x ? N(x) : "", v.Threshold is { } t ? N(t) : "", v.Unit, v.Reason];
@@ -56,12 +62,14 @@ public static class FleetOutput
 
         var drain = report.DrainHosts;
         var page = new HtmlPage("kiln fleet report");
-        page.Verdict(drain.Count > 0 ? "FAIL" : report.Runs.Count > 0 ? "PASS" : "INCOMPLETE",
-            $"{report.Runs.Count} nodes, {drain.Count} to drain, {report.Outliers.Count(o => o.Level == "node")} node outliers, " +
+        page.Verdict(drain.Count > 0 ? "FAIL" : report.Runs.Count + report.Checks.Count > 0 ? "PASS" : "INCOMPLETE",
+            $"{report.Runs.Count} burned nodes, {report.Checks.Count} kiln check results, {drain.Count} to drain, {report.Outliers.Count(o => o.Level == "node")} node outliers, " +
             $"{report.Outliers.Count(o => o.Level == "device")} device outliers, {report.Drift.Count} drifting components, " +
             $"{report.Problems.Count} input problems; outliers at |z| >= {report.Options.ZThreshold} and >= {report.Options.MinDeviation * 100:0.#}% from the median");
         page.Heading("Hosts to drain");
         page.Table("drain", ["host", "why"], report.Nodes.Where(n => n.Drain).Select(n => (IReadOnlyList<string>)[n.Host, string.Join(" | ", n.DrainReasons)]), PageRows);
+        page.Heading($"Health findings ({report.Checks.Count} kiln check results; burns' health phases)");
+        page.Table("health", healthHeader, healthRows, PageRows);
         page.Heading("Input problems");
         page.Table("problems", problemHeader, problemRows, PageRows);
         page.Heading("Fleet statistics per metric (device values; a node is the median of its devices)");

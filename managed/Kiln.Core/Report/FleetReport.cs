@@ -66,6 +66,13 @@ public sealed class FleetReport
     public required IReadOnlyList<RunData> Runs { get; init; }
     /// <summary>Older runs of a host that a newer one replaced.</summary>
     public required IReadOnlyList<RunData> Superseded { get; init; }
+    /// <summary>The latest kiln check result of each host (its FAIL findings drain the host).</summary>
+    public IReadOnlyList<RunData> Checks { get; init; } = [];
+
+    /// <summary>Every WARN/FAIL health finding: of the latest check of each host, and of the burns' health phases.</summary>
+    public IEnumerable<(RunData Run, HealthFinding Finding)> HealthFindings =>
+        Runs.Concat(Checks).OrderBy(r => r.Host, StringComparer.Ordinal).ThenBy(r => r.IsCheck)
+            .SelectMany(r => r.Findings.Select(f => (r, f)));
     public required IReadOnlyList<ReportProblem> Problems { get; init; }
     public required IReadOnlyList<MetricInfo> MetricInfos { get; init; }
     public required IReadOnlyList<MetricSummary> Metrics { get; init; }
@@ -80,7 +87,7 @@ public sealed class FleetReport
     public IReadOnlyList<string> DrainHosts => Nodes.Where(n => n.Drain).Select(n => n.Host).ToList();
 
     /// <summary>0 report made, nothing to drain; 1 there are hosts to drain; 2 no usable run at all.</summary>
-    public int ExitCode => Runs.Count == 0 ? ExitCodes.Usage : DrainHosts.Count > 0 ? ExitCodes.Failed : ExitCodes.Passed;
+    public int ExitCode => Runs.Count + Checks.Count == 0 ? ExitCodes.Usage : DrainHosts.Count > 0 ? ExitCodes.Failed : ExitCodes.Passed;
 
     /// <summary>Values per metric: (run index, backend, device, value) over the latest run of each host.</summary>
     public IEnumerable<(int Run, DeviceValue Value)> ValuesOf(MetricInfo metric) =>
@@ -113,9 +120,13 @@ public sealed class FleetReport
             byRunId[run.RunId] = run;
             runs.Add(run);
         }
-        var latest = runs.GroupBy(r => r.Host).Select(g => g.MaxBy(r => r.StartUtc)!).OrderBy(r => r.Host, StringComparer.Ordinal).ToList();
-        var superseded = runs.Except(latest).ToList();
-        return Analyse(latest, superseded, problems, catalog, options);
+        // A check does not supersede a burn (nor the reverse): each host's latest of each kind is used.
+        static List<RunData> Latest(IEnumerable<RunData> of) =>
+            of.GroupBy(r => r.Host).Select(g => g.MaxBy(r => r.StartUtc)!).OrderBy(r => r.Host, StringComparer.Ordinal).ToList();
+        var burns = runs.Where(r => !r.IsCheck).ToList();
+        var latest = Latest(burns);
+        var superseded = burns.Except(latest).ToList();
+        return Analyse(latest, superseded, Latest(runs.Where(r => r.IsCheck)), problems, catalog, options);
     }
 
     /// <summary>Every folder holding a summary.json at or under each input, sorted, so the first of two duplicates is stable.</summary>
@@ -137,7 +148,7 @@ public sealed class FleetReport
         return [.. folders];
     }
 
-    private static FleetReport Analyse(List<RunData> runs, List<RunData> superseded, List<ReportProblem> problems,
+    private static FleetReport Analyse(List<RunData> runs, List<RunData> superseded, List<RunData> checks, List<ReportProblem> problems,
         MetricCatalog catalog, FleetOptions options)
     {
         var metrics = catalog.All.ToList();
@@ -205,11 +216,17 @@ public sealed class FleetReport
         var outliersByHost = outliers.Where(o => DrainsHost(o, options)).ToLookup(o => o.Host);
         var driftByHost = drift.SelectMany(d => d.Hosts.Select(h => (Host: h, d.Component))).ToLookup(x => x.Host, x => x.Component);
         var baselineByHost = baselineRows.Where(b => b.Status == VerdictStatus.FAIL).ToLookup(b => b.Host);
-        var nodesSummary = runs.Select(run => Summarise(run, outliersByHost[run.Host], driftByHost[run.Host], baselineByHost[run.Host])).ToList();
+        var checkByHost = checks.ToDictionary(c => c.Host);
+        var burned = runs.Select(r => r.Host).ToHashSet();
+        var nodesSummary = runs.Select(run => Summarise(run, outliersByHost[run.Host], driftByHost[run.Host], baselineByHost[run.Host],
+                checkByHost.GetValueOrDefault(run.Host)))
+            .Concat(checks.Where(c => !burned.Contains(c.Host)).Select(c => Summarise(c, [], [], [], null)))
+            .OrderBy(n => n.Host, StringComparer.Ordinal).ToList();
         return new FleetReport
         {
             Runs = runs,
             Superseded = superseded,
+            Checks = checks,
             Problems = problems,
             MetricInfos = metrics,
             Metrics = summaries,
@@ -305,22 +322,36 @@ public sealed class FleetReport
         return (rows, pass);
     }
 
+    private static IEnumerable<string> CheckFails(RunData check) =>
+        check.Verdicts.Where(v => v.Status == VerdictStatus.FAIL).Take(3)
+            .Select(v => $"kiln check {check.StartUtc:yyyy-MM-dd HH:mm} UTC FAIL {v.Backend}: {v.Reason}");
+
     /// <summary>
     /// A host drains for: a FAIL verdict of its own run (not one made under fault injection), a FAIL
     /// against the baseline, being a slow node-level outlier, or holding a device far out (DrainsHost).
     /// Other device outliers and drift are shown, not drained: at 3.5 sigma a healthy fleet of 8,000
     /// GPUs x 30 metrics flags dozens of devices by chance.
     /// </summary>
-    private static NodeSummary Summarise(RunData run, IEnumerable<Outlier> slow, IEnumerable<string> drift, IEnumerable<VerdictRow> baselineFails)
+    /// <param name="check">The host's latest kiln check, when the run is a burn: its FAIL findings drain the host too.</param>
+    private static NodeSummary Summarise(RunData run, IEnumerable<Outlier> slow, IEnumerable<string> drift, IEnumerable<VerdictRow> baselineFails,
+        RunData? check)
     {
         var reasons = new List<string>();
         var fails = run.Verdicts.Where(v => v.Status == VerdictStatus.FAIL).ToList();
-        // A soak appends "; worst of N passes" after the injection mark, so look for it anywhere.
-        foreach (var f in fails.Where(f => !f.Reason.Contains("(injected)", StringComparison.Ordinal)).Take(3))
-            reasons.Add($"FAIL {f.Test} {f.Backend}{f.Device}: {f.Reason}");
-        // A killed or unfinished burn has no FAIL row, but it did not pass either.
-        if (fails.Count == 0 && !run.Injected && run.Verdict != nameof(NodeVerdict.PASS))
-            reasons.Add($"burn ended {run.Verdict} (summary.json) with no FAIL row to explain it");
+        if (run.IsCheck)
+        {
+            reasons.AddRange(CheckFails(run));
+        }
+        else
+        {
+            // A soak appends "; worst of N passes" after the injection mark, so look for it anywhere.
+            foreach (var f in fails.Where(f => !f.Reason.Contains("(injected)", StringComparison.Ordinal)).Take(3))
+                reasons.Add($"FAIL {f.Test} {f.Backend}{f.Device}: {f.Reason}");
+            // A killed or unfinished burn has no FAIL row, but it did not pass either.
+            if (fails.Count == 0 && !run.Injected && run.Verdict != nameof(NodeVerdict.PASS))
+                reasons.Add($"burn ended {run.Verdict} (summary.json) with no FAIL row to explain it");
+            if (check != null) reasons.AddRange(CheckFails(check));
+        }
         // Node-level findings first: they are the reason; the devices behind them are detail.
         var outliers = slow.OrderBy(o => o.Level == "node" ? 0 : 1).ThenBy(o => -Math.Abs(o.Z)).ToList();
         foreach (var o in outliers.Take(3))

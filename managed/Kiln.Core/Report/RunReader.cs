@@ -1,6 +1,8 @@
-// Reads one burn result folder (summary.json, metrics.csv, verdicts.csv) for the fleet report. A
-// folder it cannot trust (no summary, an unknown schema, missing columns) is refused with the file
-// named; a bad row (truncated, corrupt) is skipped and reported with its line; the rest is used.
+// Reads one result folder for the fleet report and the RMA bundle: a burn (summary.json, metrics.csv,
+// verdicts.csv, findings.csv of its health phases) or a kiln check (summary.json with its findings,
+// each WARN/FAIL finding a node-level verdict row of test "check"). A folder it cannot trust (no
+// summary, an unknown schema, missing columns) is refused with the file named; a bad row (truncated,
+// corrupt) is skipped and reported with its line; the rest is used.
 using System.Text.Json;
 using Kiln.Core.Profiles;
 using Kiln.Core.Results;
@@ -24,9 +26,18 @@ public sealed record MetricInfo(int Id, string Test, string Name, string Backend
     public string Key => $"{Test}/{Name} [{Backend}]";
 }
 
+/// <summary>A WARN or FAIL health finding (findings.csv / a check's summary.json).</summary>
+public sealed record HealthFinding(string Check, string Component, string Severity, string Code, string Message);
+
 public sealed class RunData
 {
+    public const string Burn = "burn";
+    public const string Check = "check";
+
     public required string Folder { get; init; }
+    /// <summary>"burn" or "check".</summary>
+    public string Command { get; init; } = Burn;
+    public bool IsCheck => Command == Check;
     public required string Host { get; init; }
     public required string RunId { get; init; }
     public required DateTime StartUtc { get; init; }
@@ -39,6 +50,8 @@ public sealed class RunData
     public required IReadOnlyList<DeviceInfo> Devices { get; init; }
     public List<DeviceValue> Values { get; } = [];
     public List<VerdictRow> Verdicts { get; } = [];
+    /// <summary>WARN and FAIL health findings: the check's, or the burn's health phases'.</summary>
+    public List<HealthFinding> Findings { get; } = [];
 
     public DeviceInfo? Device(string backend, int index) => Devices.FirstOrDefault(d => d.Backend == backend && d.Index == index);
 }
@@ -82,9 +95,10 @@ public static class RunReader
     {
         var summaryPath = Path.Combine(folder, "summary.json");
         var run = ReadSummary(summaryPath, problems);
-        if (run is null) return null;
+        if (run is null || run.IsCheck) return run;
         if (!ReadMetrics(Path.Combine(folder, "metrics.csv"), run, catalog, problems)) return null;
         ReadVerdicts(Path.Combine(folder, "verdicts.csv"), run, problems);
+        ReadFindings(Path.Combine(folder, "findings.csv"), run);
         return run;
     }
 
@@ -108,6 +122,8 @@ public static class RunReader
                 problems.Add(new(path, "not a JSON object", "folder skipped"));
                 return null;
             }
+            // A kiln check result is known by its command (checks wrote no schema_version before schema 1 had one).
+            if (Str(root, "command") == RunData.Check) return ReadCheck(path, root, problems);
             var schema = root.TryGetProperty("schema_version", out var sv) && sv.TryGetInt32(out var v) ? v : 0;
             if (schema != SummaryJson.SchemaVersion)
             {
@@ -148,6 +164,58 @@ public static class RunReader
                 Components = components,
                 Devices = Devices(root),
             };
+        }
+    }
+
+    // A check's summary.json: identity, verdict, and the findings; every WARN/FAIL finding becomes a
+    // node-level verdict row (test "check", backend the source, device -1) so drains and bundles use it.
+    private static RunData? ReadCheck(string path, JsonElement root, List<ReportProblem> problems)
+    {
+        var host = Str(root, "host");
+        if (string.IsNullOrEmpty(host) || !root.TryGetProperty("start_utc", out var start) || !start.TryGetDateTime(out var startUtc))
+        {
+            problems.Add(new(path, "kiln check result without host or start_utc", "folder skipped"));
+            return null;
+        }
+        startUtc = DateTime.SpecifyKind(startUtc, DateTimeKind.Utc);
+        var run = new RunData
+        {
+            Folder = Path.GetDirectoryName(path)!,
+            Command = RunData.Check,
+            Host = host,
+            RunId = Str(root, "run_id") ?? $"check-{startUtc:yyyyMMdd'T'HHmmss'Z'}",
+            StartUtc = startUtc,
+            Verdict = Str(root, "verdict") ?? "FAIL",
+            Profile = Str(root, "profile"),
+            Fingerprint = Str(root, "inventory_fingerprint") ?? "",
+            Components = new Dictionary<string, string>(),
+            Devices = [],
+        };
+        if (root.TryGetProperty("findings", out var findings) && findings.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var f in findings.EnumerateArray())
+            {
+                var severity = Str(f, "severity");
+                if (severity is not ("WARN" or "FAIL")) continue;
+                var finding = new HealthFinding(Str(f, "check") ?? "", Str(f, "component") ?? "", severity, Str(f, "code") ?? "", Str(f, "message") ?? "");
+                run.Findings.Add(finding);
+                run.Verdicts.Add(new VerdictRow(host, RunData.Check, finding.Check, -1,
+                    severity == "FAIL" ? VerdictStatus.FAIL : VerdictStatus.WARN, finding.Code, null, null, "",
+                    $"{finding.Code} {finding.Component}: {finding.Message}"));
+            }
+        }
+        return run;
+    }
+
+    // A burn's findings.csv (its health phases): the WARN and FAIL rows, for the fleet's health table.
+    private static void ReadFindings(string path, RunData run)
+    {
+        if (CsvText.Read(path) is not { } csv) return;
+        foreach (var r in csv.Rows)
+        {
+            var severity = csv.Cell(r, "severity");
+            if (severity is "WARN" or "FAIL")
+                run.Findings.Add(new HealthFinding(csv.Cell(r, "check"), csv.Cell(r, "component"), severity, csv.Cell(r, "code"), csv.Cell(r, "message")));
         }
     }
 

@@ -30,7 +30,15 @@ public sealed class PlanHealth(ResultFolder folder, Profile profile, string host
             kept.Add(f);
             _findings.Write(new FindingRow(host, f));
         });
-        var summary = CheckSummary.From(report, [$"burn health.{phase}", .. sources], Kiln.Native.KilnLibrary.Version);
+        // The phase's summary speaks for the listed sources only (their findings, skips and times); the
+        // inventory stays whole, as the RMA bundle reads GPU serials from it.
+        var listed = report with
+        {
+            Findings = kept,
+            Skipped = report.Skipped.Where(s => sources.Contains(s.Check)).ToList(),
+            SourceSeconds = report.SourceSeconds.Where(x => sources.Contains(x.Key)).ToDictionary(),
+        };
+        var summary = CheckSummary.From(listed, [$"burn health.{phase}", .. sources], Kiln.Native.KilnLibrary.Version);
         File.WriteAllText(folder.File($"health_{phase}.json"), summary.ToJson() + "\n");
 
         var fails = kept.Where(f => f.Severity == Severity.Fail).ToList();

@@ -2,7 +2,10 @@
 // core over arrays far larger than the last-level cache, with non-temporal stores, then a verify
 // pass that replays the recurrence on one element (kiln_patterns.h) and compares every element bit
 // for bit. The read-only op compares a with its expected value as it reads, the write-only op
-// stores c's expected value, so neither changes what the verify pass expects.
+// stores c's expected value, so neither changes what the verify pass expects. Injection:
+// inject_slowdown stretches each op's time; inject_corrupt changes that many elements of a after
+// the last op and before the verify (kiln_injection_positions predicts them; the first change is
+// one ulp, so a verify that tolerates rounding would miss it).
 #include "cpu_backend.h"
 #include "../common/kiln_patterns.h"
 
@@ -10,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -125,6 +129,10 @@ kiln_status run_stream(const topology& topo, const kiln_test_params* p, sink_wri
     const uint32_t all_ops = KILN_STREAM_ALL;
     const uint32_t mask = p->op_mask ? (p->op_mask & all_ops) : all_ops;
     const double slowdown = (p->inject_slowdown > 0 && p->inject_slowdown < 1) ? p->inject_slowdown : 1.0;
+    std::vector<uint64_t> corrupt_words(static_cast<size_t>(std::max(0, p->inject_corrupt)));
+    std::vector<uint32_t> corrupt_bits(corrupt_words.size());
+    corrupt_words.resize(static_cast<size_t>(
+        kiln_injection_positions_fill(p->inject_seed, p->inject_corrupt, n, corrupt_words.data(), corrupt_bits.data())));
     const int iterations = std::max(1, p->iterations);
     const double duration_s = p->duration_ms / 1000.0;
 
@@ -185,6 +193,15 @@ kiln_status run_stream(const topology& topo, const kiln_test_params* p, sink_wri
             if (done || stop) break;
         }
         if (stop) return;
+        if (!corrupt_words.empty()) {
+            // Every worker is past its last op: change the elements, then let everyone verify.
+            if (w == 0)
+                for (size_t k = 0; k < corrupt_words.size(); ++k) {
+                    const uint64_t flipped = bits_of(a[corrupt_words[k]]) ^ (uint64_t{1} << (k == 0 ? 0 : corrupt_bits[k]));
+                    memcpy(&a[corrupt_words[k]], &flipped, sizeof flipped);
+                }
+            team.barrier();
+        }
         // Verify: every element must equal the replayed recurrence exactly.
         kiln_stream_values expect = kiln_stream_initial();
         for (int it = 0; it < completed; ++it) expect = kiln_stream_step(expect, mask);

@@ -1,9 +1,17 @@
 // rocm_smi.cpp - AMD telemetry through librocm_smi64.so, opened with dlopen and never linked.
 // Declares only the entry points used, with ROCm SMI's documented C types. Where ROCm SMI has no
 // counterpart of an NVML reading (row remapping, NVLink, throttle bitmask) the value stays unknown.
+// rsmi_init prints to stderr on a node without amdgpu ("Failed to open drm root directory ...",
+// "Exception caught: rsmi_init"), and Debian's slurm-wlm installs the library on every Slurm node:
+// so ROCm SMI is opened only with an AMD GPU on the PCI bus, and what it prints while it starts is
+// captured into the reason instead of reaching the terminal.
 #include "telemetry_source.h"
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 
 namespace kiln::telemetry {
 namespace {
@@ -111,9 +119,88 @@ private:
     int32_t count_ = 0;
 };
 
+std::string first_line(const std::string& path) {
+    FILE* f = fopen(path.c_str(), "r");
+    if (!f) return "";
+    char buf[64] = {0};
+    const bool ok = fgets(buf, sizeof buf, f) != nullptr;
+    fclose(f);
+    return ok ? std::string(buf) : "";
+}
+
+// An AMD (0x1002) display (0x03xxxx) or processing-accelerator (0x12xxxx) function under
+// ROOT/sys/bus/pci/devices, ROOT being KILN_SYSFS_ROOT or /. Writes the folder looked at to *where.
+bool amd_gpu_on_pci_bus(std::string* where) {
+    const char* root = getenv("KILN_SYSFS_ROOT");
+    *where = std::string(root && *root ? root : "") + "/sys/bus/pci/devices";
+    DIR* dir = opendir(where->c_str());
+    if (!dir) return false;
+    bool found = false;
+    while (dirent* e = readdir(dir)) {
+        if (e->d_name[0] == '.') continue;
+        const std::string device = *where + "/" + e->d_name;
+        const std::string cls = first_line(device + "/class");
+        if (first_line(device + "/vendor").rfind("0x1002", 0) == 0 && (cls.rfind("0x03", 0) == 0 || cls.rfind("0x12", 0) == 0)) {
+            found = true;
+            break;
+        }
+    }
+    closedir(dir);
+    return found;
+}
+
+// Sends fd 2 to a temporary file for the lifetime of the object; text() restores it and returns
+// what was written, lines joined by "; ". Process-wide while it lasts: only around rsmi_init.
+class stderr_capture {
+public:
+    stderr_capture() {
+        fflush(stderr);
+        file_ = tmpfile();
+        saved_ = file_ ? dup(2) : -1;
+        if (saved_ >= 0 && dup2(fileno(file_), 2) < 0) {
+            close(saved_);
+            saved_ = -1;
+        }
+    }
+    stderr_capture(const stderr_capture&) = delete;
+    stderr_capture& operator=(const stderr_capture&) = delete;
+    ~stderr_capture() { text(); }
+
+    std::string text() {
+        std::string out;
+        if (saved_ >= 0) {
+            fflush(stderr);
+            dup2(saved_, 2);
+            close(saved_);
+            saved_ = -1;
+        }
+        if (!file_) return out;
+        rewind(file_);
+        char buf[512];
+        while (fgets(buf, sizeof buf, file_) && out.size() < 2000) {
+            std::string line(buf);
+            while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+            if (line.empty()) continue;
+            out += (out.empty() ? "" : "; ") + line;
+        }
+        fclose(file_);
+        file_ = nullptr;
+        return out;
+    }
+
+private:
+    FILE* file_ = nullptr;
+    int saved_ = -1;
+};
+
 }  // namespace
 
 std::unique_ptr<source> open_rocm_smi(const std::string& library, std::string* why) {
+    std::string bus;
+    if (!amd_gpu_on_pci_bus(&bus)) {
+        *why = "no AMD GPU (vendor 0x1002) on the PCI bus (" + bus + "): ROCm SMI not started";
+        return nullptr;
+    }
     void* lib = open_library(library, "no ROCm", why);
     if (!lib) return nullptr;
     rsmi_api api{};
@@ -137,9 +224,11 @@ std::unique_ptr<source> open_rocm_smi(const std::string& library, std::string* w
     resolve(lib, "rsmi_dev_pci_replay_counter_get", &api.replay);
     resolve(lib, "rsmi_dev_busy_percent_get", &api.busy);
     resolve(lib, "rsmi_version_str_get", &api.version_str);
+    stderr_capture capture;
     const rsmi_status r = api.init(0);
+    const std::string said = capture.text();
     if (r != k_ok) {
-        *why = "ROCm SMI could not start (amdgpu driver not loaded?): status " + std::to_string(r);
+        *why = "ROCm SMI could not start (amdgpu driver not loaded?): status " + std::to_string(r) + (said.empty() ? "" : "; it printed: " + said);
         dlclose(lib);
         return nullptr;
     }

@@ -63,6 +63,25 @@ public class BurnTests
     }
 
     [Test]
+    public void Stream_corruption_fails_with_exactly_the_changed_elements_one_of_them_one_ulp()
+    {
+        const ulong arrayBytes = 8UL << 20;
+        var run = KilnCli.Run("bench", "stream", "--size", "8MiB", "--iterations", "2",
+            "--inject", "stream:corrupt=4,seed=9", "--out", _out);
+
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        var predicted = PredictFlips(seed: 9, count: 4, arrayBytes);
+        var errors = Csv("errors.csv").Rows;
+        Assert.That(errors, Has.Count.EqualTo(4), run.ToString());
+        Assert.That(errors.Select(r => r["pattern"]), Is.All.EqualTo("stream_a"));
+        Assert.That(errors.Select(r => Hex(r["offset"])).Order(), Is.EqualTo(predicted.Select(p => p.Offset).Order()));
+        var first = errors.Single(r => Hex(r["offset"]) == predicted[0].Offset);
+        Assert.That(Hex(first["expected"]) ^ Hex(first["actual"]), Is.EqualTo(1UL), "the first change is one ulp");
+        Assert.That(Csv("metrics.csv").Rows.Single(m => m["metric"] == "errors_total")["value"], Is.EqualTo("4"));
+        Assert.That(Csv("metrics.csv").Rows.Select(m => m["injected"]), Is.All.EqualTo("true"));
+    }
+
+    [Test]
     public void A_healthy_run_passes_with_every_output_written()
     {
         var run = KilnCli.Run("burn", "--plan", "quick", "--backend", "cpu", "--size", "64MiB", "--out", _out);

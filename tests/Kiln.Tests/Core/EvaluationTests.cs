@@ -149,6 +149,33 @@ public class EvaluationTests
         Assert.That(Evaluator.ExitCode(NodeVerdict.INCOMPLETE), Is.EqualTo(1));
     }
 
+    [Test]
+    public void One_FAIL_fails_the_node_whatever_the_other_rows_are()
+    {
+        VerdictRow Row(VerdictStatus s, string test = "stream", int device = 0) => new("n", test, "cpu", device, s, "", null, null, "", "");
+        Assert.That(Evaluator.Overall([Row(VerdictStatus.WARN), Row(VerdictStatus.FAIL)], cancelled: false), Is.EqualTo(NodeVerdict.FAIL));
+        Assert.That(Evaluator.Overall([Row(VerdictStatus.FAIL), Row(VerdictStatus.WARN)], cancelled: false), Is.EqualTo(NodeVerdict.FAIL));
+        // A node-level health FAIL (device -1) among device WARNs and PASSes.
+        Assert.That(Evaluator.Overall([Row(VerdictStatus.WARN), Row(VerdictStatus.FAIL, "health_before", -1), Row(VerdictStatus.PASS), Row(VerdictStatus.WARN, "memtest")],
+            cancelled: false), Is.EqualTo(NodeVerdict.FAIL));
+        Assert.That(Evaluator.Overall([Row(VerdictStatus.WARN), Row(VerdictStatus.FAIL, "health_after", -1)], cancelled: true), Is.EqualTo(NodeVerdict.FAIL),
+            "a FAIL found before a cancel is still a FAIL");
+        Assert.That(Evaluator.ExitCode(NodeVerdict.FAIL), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_value_exactly_on_the_floor_warns_and_just_below_it_fails()
+    {
+        // peak 200 GB/s: the floor is 25% = 50 GB/s, the WARN band [50, 52.5).
+        var on = Evaluator.Judge(Stream(Device(peakGbps: 200), copy: 80, scale: 50, add: 80, triad: 80), "node1", CpuOnly);
+        Assert.That((on.Status, on.Metric, on.Value, on.Threshold), Is.EqualTo((VerdictStatus.WARN, "scale_gbps_best", (double?)50, (double?)50)));
+        var below = Evaluator.Judge(Stream(Device(peakGbps: 200), copy: 80, scale: 49.999, add: 80, triad: 80), "node1", CpuOnly);
+        Assert.That(below.Status, Is.EqualTo(VerdictStatus.FAIL));
+        var bandEnd = Evaluator.Judge(Stream(Device(peakGbps: 200), copy: 80, scale: 52.5, add: 80, triad: 80), "node1", CpuOnly);
+        Assert.That(bandEnd.Status, Is.EqualTo(VerdictStatus.PASS), "1.05 x the floor is out of the band");
+        Assert.That(Evaluator.StatusOf(1.0, 0.05), Is.EqualTo(VerdictStatus.WARN));
+    }
+
     internal static DeviceInfo Device(double peakGbps) =>
         new("cpu", "Test CPU", "", "", 0, 8, 1, 2, 32UL << 30, 16UL << 30, 32UL << 20, 3000, peakGbps, 0, 0);
 

@@ -166,4 +166,31 @@ public class PlanTests
         File.WriteAllText(path, text);
         return path;
     }
+
+    [TestCase("  - test: memtest\n    ops: [copy]\n", "t.yaml:4: tests[0].ops: means nothing for memtest (memtest takes: test, size, size_cap, iterations, threads, patterns, seed, duration, timeout, params)")]
+    [TestCase("  - test: stream\n    patterns: [walking_ones]\n", "t.yaml:4: tests[0].patterns: means nothing for stream")]
+    [TestCase("  - test: gemm\n    size: 1GiB\n", "t.yaml:4: tests[0].size: means nothing for gemm")]
+    [TestCase("  - test: launch\n    duration: 10s\n", "t.yaml:4: tests[0].duration: means nothing for launch")]
+    [TestCase("  - test: copy\n    threads: 4\n", "t.yaml:4: tests[0].threads: means nothing for copy")]
+    public void A_key_its_test_does_not_read_is_refused_with_the_line(string test, string message)
+    {
+        var e = Assert.Throws<Kiln.Core.UsageException>(() => PlanLoader.Parse(YamlConfig.Parse("t.yaml", "name: t\ntests:\n" + test), "t"));
+        Assert.That(e!.Message, Does.Contain(message));
+    }
+
+    [Test]
+    public void Keys_each_test_reads_are_accepted()
+    {
+        var plan = PlanLoader.Parse(YamlConfig.Parse("t.yaml", """
+            name: t
+            tests:
+              - { test: stream, size: 64MiB, size_cap: 10%, iterations: 2, threads: 1, ops: [triad], duration: 1s, timeout: 10s }
+              - { test: memtest, size: 64MiB, iterations: 1, threads: 1, patterns: [walking_ones], seed: 3, duration: 1s }
+              - { test: gemm, iterations: 1, threads: 1, seed: 1, duration: 1s, params: { block: 128 } }
+              - { test: power, threads: 1, seed: 1, duration: 1s }
+              - { test: copy, size: 64MiB, iterations: 2, seed: 1 }
+              - { test: launch, iterations: 100 }
+            """), "t");
+        Assert.That(plan.Tests, Has.Count.EqualTo(6));
+    }
 }

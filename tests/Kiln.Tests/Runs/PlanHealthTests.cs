@@ -41,4 +41,21 @@ public class PlanHealthTests
         Assert.That(row.Reason, Does.Not.StartWith("nothing checked"));
         Assert.That(row.Reason, Does.Contain("skipped: rocm_smi"));
     }
+
+    [Test]
+    public void The_phase_summary_lists_only_the_plan_sources()
+    {
+        using var health = new PlanHealth(ResultFolder.Create(_dir), ProfileCatalog.BuiltIn("cpu-only"), "testhost", DateTimeOffset.UtcNow);
+
+        health.Run("before", ["inventory", "rocm_smi"]);
+
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "health_before.json")));
+        var root = json.RootElement;
+        Assert.That(root.GetProperty("findings").EnumerateArray().Select(f => f.GetProperty("check").GetString()).Distinct(),
+            Is.SubsetOf(new[] { "inventory", "rocm_smi" }));
+        Assert.That(root.GetProperty("skipped").EnumerateArray().Select(f => f.GetProperty("check").GetString()), Is.EqualTo(new[] { "rocm_smi" }),
+            "nvml, sysfs_* and kmsg were not asked for");
+        Assert.That(root.GetProperty("source_seconds").EnumerateObject().Select(p => p.Name), Is.SubsetOf(new[] { "inventory", "rocm_smi" }));
+        Assert.That(root.GetProperty("arguments").EnumerateArray().Select(a => a.GetString()), Is.EqualTo(new[] { "burn health.before", "inventory", "rocm_smi" }));
+    }
 }

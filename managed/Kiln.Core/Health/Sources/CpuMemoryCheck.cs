@@ -15,7 +15,7 @@ public static class CpuMemoryCheck
         var meminfoPath = ctx.Path("proc/meminfo");
         if (!Directory.Exists(cpuDir) && !File.Exists(meminfoPath))
         {
-            ctx.Skip(Name, $"neither {ctx.Display(cpuDir)} nor {ctx.Display(meminfoPath)} exists");
+            ctx.Skip(Name, $"neither {cpuDir} nor {meminfoPath} exists");
             return;
         }
         var online = CpuList(ctx, System.IO.Path.Combine(cpuDir, "online"));

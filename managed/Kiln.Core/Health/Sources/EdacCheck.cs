@@ -15,7 +15,7 @@ public static class EdacCheck
         var controllers = SysfsFile.Folders(root).Where(d => System.IO.Path.GetFileName(d).StartsWith("mc", StringComparison.Ordinal)).ToList();
         if (controllers.Count == 0)
         {
-            ctx.Skip(Name, $"no memory controllers under {ctx.Display(root)} (EDAC driver not loaded, or a virtual machine)");
+            ctx.Skip(Name, $"no memory controllers under {root} (EDAC driver not loaded, or a virtual machine)");
             return;
         }
         var uptime = Uptime(ctx);

@@ -16,7 +16,15 @@ public static class InfinibandCheck
         var hcaDirs = SysfsFile.Folders(root);
         if (hcaDirs.Count == 0)
         {
-            ctx.Skip(Name, $"no RDMA devices under {ctx.Display(root)} (no HCA, or its driver is not loaded)");
+            ctx.Skip(Name, $"no RDMA devices under {root} (no HCA, or its driver is not loaded)");
+            // As for GPUs without their library: adapters on the bus that the RDMA stack does not show
+            // mean a driver that did not load, not a node without InfiniBand.
+            var onBus = ctx.PciFunctions.Where(f => f.IsHca && !f.IsVirtualFunction).ToList();
+            if (onBus.Count > 0)
+                ctx.Add(FindingCodes.IbDriverUnavailable.At(Name, "node", Severity.Warn,
+                    $"{CheckContext.Count(onBus.Count, "RDMA adapter")} on the PCI bus ({string.Join(", ", onBus.Take(3).Select(f => f.Address))}" +
+                    $"{(onBus.Count > 3 ? ", ..." : "")}) but no RDMA devices under {root}"));
+            JudgePortCount(ctx);
             return;
         }
         foreach (var dir in hcaDirs)
@@ -33,6 +41,12 @@ public static class InfinibandCheck
             JudgeNetdevs(ctx, hca, dir, ports);
         }
         JudgeRates(ctx);
+        JudgePortCount(ctx);
+    }
+
+    // With no RDMA devices at all this still runs: "0 of 8 expected ports" is the worst mismatch.
+    private static void JudgePortCount(CheckContext ctx)
+    {
         var ibPorts = ctx.Hcas.Sum(h => h.Ports.Count(IsInfiniband));
         if (ctx.Policy.ExpectedIbPorts is { } expected && ibPorts != expected)
             ctx.Add(FindingCodes.IbPortCountMismatch.At(Name, "node", Severity.Fail,

@@ -14,7 +14,7 @@ public static class PcieCheck
         var devices = ctx.Path("sys/bus/pci/devices");
         if (!Directory.Exists(devices))
         {
-            ctx.Skip(Name, $"{ctx.Display(devices)} does not exist (no PCI bus visible)");
+            ctx.Skip(Name, $"{devices} does not exist (no PCI bus visible)");
             return;
         }
         foreach (var dir in SysfsFile.Folders(devices))

@@ -30,7 +30,7 @@ public static class PciVendors
 public sealed record GpuRecord(string Source, Kiln.Native.GpuHealth Health)
 {
     /// <summary>"gpu3 GPU-8f0c… 0000:5d:00.0" (rocm_smi GPUs: "amdgpu3 …").</summary>
-    public string Component => $"{(Source == "rocm_smi" ? "amdgpu" : "gpu")}{Health.Index} {Health.Uuid} {Health.PciBusId}".TrimEnd();
+    public string Component => $"{Sources.GpuCheck.ComponentPrefix(Source)}{Health.Index} {Health.Uuid} {Health.PciBusId}".TrimEnd();
 }
 
 public sealed class CheckContext

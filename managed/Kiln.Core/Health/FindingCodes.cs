@@ -197,5 +197,5 @@ public static class FindingCodes
 
     /// <summary>The sources that can be skipped, as they appear in findings.csv's check column.</summary>
     public static IReadOnlyList<string> Sources { get; } =
-        ["nvml", "rocm_smi", "sysfs_pcie", "sysfs_ib", "sysfs_edac", "sysfs_cpu_memory", "kmsg", "inventory"];
+        ["nvml", "rocm_smi", "emu", "sysfs_pcie", "sysfs_ib", "sysfs_edac", "sysfs_cpu_memory", "kmsg", "inventory"];
 }

@@ -45,6 +45,7 @@ public static class HealthCheck
         }
         Timed(GpuCheck.Nvml, () => GpuCheck.Run(ctx, TelemetrySource.Nvml));
         Timed(GpuCheck.RocmSmi, () => GpuCheck.Run(ctx, TelemetrySource.RocmSmi));
+        Timed(GpuCheck.Emu, () => GpuCheck.Run(ctx, TelemetrySource.Emu));
         Timed(PcieCheck.Name, () => PcieCheck.Run(ctx));
         Timed(PcieCheck.Name, () => GpuCheck.JudgeCount(ctx));
         Timed(InfinibandCheck.Name, () => InfinibandCheck.Run(ctx));
@@ -53,7 +54,7 @@ public static class HealthCheck
         Timed(KernelLogCheck.Name, () => KernelLogCheck.Run(ctx, request.KernelLogFile, request.Since ?? request.Policy.Since));
         // A check that could look at nothing must not read as a clean bill of health (as a plan's
         // all-skipped health phase is WARN "nothing checked").
-        var checking = FindingCodes.Sources.Where(s => s != InventoryCheck.Name).ToList();
+        var checking = FindingCodes.Sources.Where(s => s != InventoryCheck.Name && (s != GpuCheck.Emu || GpuCheck.EmuRequested)).ToList();
         if (checking.All(s => ctx.Skipped.Any(k => k.Check == s)))
             ctx.Add(FindingCodes.NothingChecked.At("check", "node", Severity.Warn,
                 $"nothing checked: every source was skipped ({string.Join("; ", ctx.Skipped.Select(k => $"{k.Check}: {k.Reason}"))})"));

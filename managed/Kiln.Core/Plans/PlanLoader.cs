@@ -18,7 +18,7 @@ public static class PlanLoader
     /// <summary>kiln check's source names a plan may list under health.before / health.after ("all" = every one).</summary>
     public static IReadOnlyList<string> HealthSources { get; } =
     [
-        InventoryCheck.Name, GpuCheck.Nvml, GpuCheck.RocmSmi, PcieCheck.Name, InfinibandCheck.Name, EdacCheck.Name,
+        InventoryCheck.Name, GpuCheck.Nvml, GpuCheck.RocmSmi, GpuCheck.Emu, PcieCheck.Name, InfinibandCheck.Name, EdacCheck.Name,
         CpuMemoryCheck.Name, KernelLogCheck.Name,
     ];
 

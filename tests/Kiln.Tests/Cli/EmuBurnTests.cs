@@ -84,6 +84,21 @@ public class EmuBurnTests
     }
 
     [Test]
+    public void Kiln_check_reads_the_emulated_devices_and_finds_their_planted_state()
+    {
+        var env = new Dictionary<string, string?> { ["KILN_EMU_DEVICES"] = "2" };
+        var healthy = KilnCli.RunWith(env, TimeSpan.FromMinutes(1), "check", "--profile", "emu", "--out", _out);
+        Assert.That(healthy.Stdout, Does.Contain("2 GPUs (2x Kiln Emulated GPU"), healthy.ToString());
+        Assert.That(healthy.Stdout, Does.Not.Contain("FAIL GPU_"), healthy.ToString());
+
+        env["KILN_EMU_FAULTS"] = "remap:dev=1,pending=1;thermal:dev=0,temp=97";
+        var run = KilnCli.RunWith(env, TimeSpan.FromMinutes(1), "check", "--profile", "emu", "--out", _out + "-faults");
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Stdout, Does.Match(@"FAIL GPU_ROW_REMAP_PENDING\s+emu1 GPU-4b494c4e-454d-5500-0000-000000000001 00ee:02:00.0"));
+        Assert.That(run.Stdout, Does.Match(@"FAIL GPU_TEMPERATURE_HIGH\s+emu0 "));
+    }
+
+    [Test]
     public void Without_the_variable_no_emulated_device_is_shown()
     {
         var run = KilnCli.Run("inventory");

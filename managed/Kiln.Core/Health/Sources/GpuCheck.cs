@@ -9,11 +9,25 @@ public static class GpuCheck
 {
     public const string Nvml = "nvml";
     public const string RocmSmi = "rocm_smi";
+    /// <summary>The emulated devices' SMI (KILN_EMU_DEVICES): the same checks, run only when the emulator is on.</summary>
+    public const string Emu = "emu";
+
+    /// <summary>KILN_EMU_DEVICES is set: the emulated devices are asked for.</summary>
+    public static bool EmuRequested => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("KILN_EMU_DEVICES"));
+
+    public static string CheckOf(TelemetrySource source) => source switch
+    {
+        TelemetrySource.Nvml => Nvml,
+        TelemetrySource.RocmSmi => RocmSmi,
+        _ => Emu,
+    };
 
     /// <summary>Reads one source's GPUs into ctx.Gpus and judges them; an absent library is a skip.</summary>
     public static void Run(CheckContext ctx, TelemetrySource source)
     {
-        var check = source == TelemetrySource.Nvml ? Nvml : RocmSmi;
+        var check = CheckOf(source);
+        // A node that did not ask for emulated devices has none: not even a skip line.
+        if (source == TelemetrySource.Emu && !EmuRequested) return;
         GpuTelemetry? telemetry;
         string reason;
         try
@@ -42,7 +56,7 @@ public static class GpuCheck
                 }
                 catch (KilnException e)
                 {
-                    ctx.Add(FindingCodes.GpuUnreadable.At(check, $"{(check == RocmSmi ? "amdgpu" : "gpu")}{i}", Severity.Fail,
+                    ctx.Add(FindingCodes.GpuUnreadable.At(check, $"{ComponentPrefix(check)}{i}", Severity.Fail,
                         $"reading GPU {i} failed: {e.Message}"));
                 }
             }
@@ -50,6 +64,14 @@ public static class GpuCheck
             Judge(ctx, check, telemetry.DriverVersion, records);
         }
     }
+
+    /// <summary>How a GPU of this source is named in findings: gpu0 (NVML), amdgpu0 (ROCm SMI), emu0.</summary>
+    public static string ComponentPrefix(string check) => check switch
+    {
+        RocmSmi => "amdgpu",
+        Emu => "emu",
+        _ => "gpu",
+    };
 
     /// <summary>The per-GPU judgement, separate from the library so it can be tested on any record.</summary>
     public static void Judge(CheckContext ctx, string check, string driverVersion, IReadOnlyList<GpuRecord> gpus)

@@ -81,7 +81,8 @@ KILN_EMU_EXPORT kiln_status kiln_emu_smi_health(int32_t index, kiln_gpu_health* 
     if (!d) return KILN_NOT_FOUND;
     copy(out->name, sizeof out->name, d->cfg.name);
     char uuid[64];
-    const unsigned char* u = reinterpret_cast<const unsigned char*>(uuid_bytes(index).data());
+    const std::string id = uuid_bytes(index);
+    const unsigned char* u = reinterpret_cast<const unsigned char*>(id.data());
     snprintf(uuid, sizeof uuid, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4],
              u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
     copy(out->uuid, sizeof out->uuid, uuid);

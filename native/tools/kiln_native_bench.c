@@ -63,7 +63,7 @@ static void on_error(void* opaque, const kiln_data_error* e) {
 
 static int usage(const char* what) {
     fprintf(stderr, "kiln-native-bench: error: %s\n"
-                    "usage: kiln-native-bench stream|memtest|gemm|power|copy|launch [--backend cpu|cuda|hip]\n"
+                    "usage: kiln-native-bench stream|memtest|gemm|power|copy|launch [--backend cpu|cuda|hip|emu]\n"
                     "       [--device N] [--size BYTES] [--threads N] [--iterations N] [--duration MS]\n"
                     "       [--ops MASK] [--patterns MASK] [--n N] [--dtypes MASK] [--seed N]\n"
                     "       [--block N] [--grid N] [--vec N] [--unroll N] [--flips N] [--corrupt N]\n"

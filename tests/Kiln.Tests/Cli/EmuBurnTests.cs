@@ -70,6 +70,32 @@ public class EmuBurnTests
             Is.All.EqualTo("PASS"), run.ToString());
     }
 
+    [Test]
+    public void A_transient_flip_between_a_write_and_its_verify_fails_memtest_at_its_address()
+    {
+        // A plan of memtest alone, so the device's launches are known: launch 1 writes phase 0,
+        // launch 2 verifies it and writes phase 1; the bit flips after launch 2, launch 3 sees it.
+        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "memtest.yaml");
+        File.WriteAllText(plan, "name: memtest-only\ntests:\n  - test: memtest\n    size: 64MiB\n    patterns: [walking_ones]\n");
+        var run = Burn("flip:dev=1,addr=0x1000000,bit=5,launch=2", plan);
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        var row = Verdicts().Single(v => v["test"] == "memtest" && v["device"] == "1");
+        Assert.That(row["reason"], Does.StartWith("1 data error, first at offset 0x").And.Contain("bits 5"), run.ToString());
+        Assert.That(Verdicts().Single(v => v["test"] == "memtest" && v["device"] == "0")["status"], Is.EqualTo("PASS"));
+        var error = CsvFile.Read(Path.Combine(_out, "errors.csv")).Rows.Single();
+        // The region starts where the allocator put it, after the device's error log: the same place every run.
+        Assert.That(Convert.ToUInt64(error["offset"], 16) % 8, Is.EqualTo(0));
+        Assert.That(error["device"], Is.EqualTo("1"));
+    }
+
+    [Test, Explicit("about 5 minutes on 2 cores: run by hand (docs/PERFORMANCE.md has its result)")]
+    public void The_standard_plan_passes_a_healthy_emulated_node()
+    {
+        var run = KilnCli.RunWith(new Dictionary<string, string?> { ["KILN_EMU_DEVICES"] = "2" }, TimeSpan.FromMinutes(15),
+            "burn", "--plan", "standard", "--backend", "emu", "--profile", "emu", "--out", _out);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+    }
+
     [TestCase("KILN_EMU_DEVICES", "two", "KILN_EMU_DEVICES: 'two'")]
     [TestCase("KILN_EMU_DEVICES", "2:sms=0", "KILN_EMU_DEVICES: 'sms=0': outside 1..1024")]
     [TestCase("KILN_EMU_FAULTS", "stuck:dev=7,addr=0", "KILN_EMU_FAULTS: 'dev=7': outside 0..1")]

@@ -58,7 +58,9 @@ class numa_binding {
 public:
     explicit numa_binding(const std::string& pci_bus_id) {
         if (pci_bus_id.empty()) return;
-        node_ = atoi(read_line("/sys/bus/pci/devices/" + pci_bus_id + "/numa_node").c_str());
+        // A missing file is an unknown node, not node 0 (the emulated devices have none).
+        const std::string text = read_line("/sys/bus/pci/devices/" + pci_bus_id + "/numa_node");
+        node_ = text.empty() ? -1 : atoi(text.c_str());
         if (node_ < 0) return;
         const std::string list = read_line("/sys/devices/system/node/node" + std::to_string(node_) + "/cpulist");
         cpu_set_t set;

@@ -5,6 +5,8 @@
 #include <kiln/kiln.h>
 #include <kiln/kiln_plugin.h>
 
+#include <dlfcn.h>
+
 #include <atomic>
 #include <cstdarg>
 #include <cstdint>
@@ -22,6 +24,18 @@ inline kiln_status fail_through(const kiln_host_services* host, kiln_status stat
     vsnprintf(buf, sizeof buf, format, args);
     if (host && host->set_error) host->set_error(buf);
     return status;
+}
+
+// The folder of the shared library that holds `symbol` (libkiln.so, a plugin): where the plugins
+// sit beside it. "." when the loader cannot say.
+inline std::string folder_of_library(const void* symbol) {
+    Dl_info info{};
+    if (dladdr(symbol, &info) && info.dli_fname) {
+        const std::string path = info.dli_fname;
+        const size_t slash = path.rfind('/');
+        if (slash != std::string::npos) return path.substr(0, slash);
+    }
+    return ".";
 }
 
 // Human-readable byte counts for error messages ("23.1 GiB").

@@ -12,6 +12,9 @@
 
 namespace kiln {
 
+// Where the plugins are looked for: $KILN_PLUGIN_DIR, else the folder libkiln.so was loaded from.
+std::string default_plugin_dir();
+
 // Sets the calling thread's last error (printf-style) and returns status, so a failing path
 // reads `return fail(KILN_INVALID_ARGUMENT, "size_bytes: ...")`.
 kiln_status fail(kiln_status status, const char* format, ...) __attribute__((format(printf, 2, 3)));

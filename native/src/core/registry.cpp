@@ -43,16 +43,6 @@ struct kiln_device {
 
 namespace {
 
-std::string default_plugin_dir() {
-    if (const char* env = getenv("KILN_PLUGIN_DIR"); env && *env) return env;
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&kiln_registry_create), &info) && info.dli_fname) {
-        std::string path = info.dli_fname;
-        const size_t slash = path.rfind('/');
-        return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
-    }
-    return ".";
-}
 
 // Files named libkiln-<name>.so in dir, sorted so the load order is stable.
 std::vector<std::string> plugin_candidates(const std::string& dir, std::string* error) {
@@ -120,6 +110,11 @@ void load_plugin(kiln_registry* r, const std::string& path) {
 
 }  // namespace
 
+std::string kiln::default_plugin_dir() {
+    if (const char* env = getenv("KILN_PLUGIN_DIR"); env && *env) return env;
+    return folder_of_library(reinterpret_cast<const void*>(&kiln_registry_create));
+}
+
 extern "C" {
 
 kiln_status kiln_registry_create(const char* plugin_dir, kiln_registry** out_registry) {
@@ -135,7 +130,7 @@ kiln_status kiln_registry_create(const char* plugin_dir, kiln_registry** out_reg
     else
         registry->skips.push_back({"(built-in cpu)", why, KILN_UNSUPPORTED});
 
-    const std::string dir = plugin_dir && *plugin_dir ? plugin_dir : default_plugin_dir();
+    const std::string dir = plugin_dir && *plugin_dir ? plugin_dir : kiln::default_plugin_dir();
     std::string error;
     for (const std::string& path : plugin_candidates(dir, &error)) load_plugin(registry.get(), path);
     if (!error.empty()) registry->skips.push_back({dir, error, KILN_UNSUPPORTED});

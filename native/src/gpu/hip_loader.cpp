@@ -5,6 +5,8 @@
 // The kernels library is never unloaded: the HIP runtime does not expect to be.
 #include <kiln/kiln_plugin.h>
 
+#include "../common/kiln_host_util.h"
+
 #include <dlfcn.h>
 
 #include <cstdio>
@@ -20,15 +22,7 @@ struct loader_state {
     void* state;
 };
 
-std::string own_folder() {
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&own_folder), &info) && info.dli_fname) {
-        const std::string path = info.dli_fname;
-        const size_t slash = path.rfind('/');
-        if (slash != std::string::npos) return path.substr(0, slash);
-    }
-    return ".";
-}
+std::string own_folder() { return kiln::folder_of_library(reinterpret_cast<const void*>(&own_folder)); }
 
 kiln_status init(const kiln_host_services* host, void** out_state, char* reason, size_t reason_bytes) {
     const std::string path = own_folder() + "/" + k_kernels_library;

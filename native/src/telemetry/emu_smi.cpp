@@ -33,20 +33,10 @@ private:
     emu_api api_;
 };
 
-// The folder libkiln.so was loaded from: the plugins sit beside it.
-std::string own_folder() {
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&own_folder), &info) && info.dli_fname) {
-        const std::string path = info.dli_fname;
-        const size_t slash = path.rfind('/');
-        if (slash != std::string::npos) return path.substr(0, slash);
-    }
-    return ".";
-}
-
 }  // namespace
 
-std::string default_emu_library() { return own_folder() + "/libkiln-emu.so"; }
+// The plugin the registry loads (the same folder, $KILN_PLUGIN_DIR included), so both share one emulator.
+std::string default_emu_library() { return kiln::default_plugin_dir() + "/libkiln-emu.so"; }
 
 std::unique_ptr<source> open_emu(const std::string& library, std::string* why) {
     void* lib = open_library(library, "no emulated device", why);

@@ -31,8 +31,8 @@ public static class Evaluator
             TestEnd.Unsupported => Skip($"unsupported: {o.Detail}"),
             _ => new Judgement(VerdictStatus.FAIL, "", null, null, "", $"could not run: {o.Detail}"),
         };
+        if (o.Attempts > 1 && o.End == TestEnd.Completed && DataErrors(o) == 0) j = EveryAttempt(o, profile);
         var reason = j.Reason;
-        if (o.Attempts > 1) reason += $"; re-measured: best of {o.Attempts} attempts";
         if (o.Injected) reason += " (injected)";
         return new VerdictRow(host, o.TestKey, o.Device.Backend, o.Device.Index, j.Status, j.Metric, j.Value,
             j.Threshold, j.Unit, reason);
@@ -173,8 +173,37 @@ public static class Evaluator
             reason += "; all: " + string.Join(", ", judged.Select(a => $"{a.Metric} {Units.Format(a.Value, a.Threshold.Kind)}"));
         if (verified.Length > 0 && o.Test != kiln_test_kind.KILN_TEST_MEMTEST) reason += $"; {verified}";
         if (notes.Count > 0) reason += "; " + string.Join("; ", notes);
-        return new(status, worst.Metric, worst.Value, worst.Limit, t.Unit, reason);
+        return new(status, worst.Metric, worst.Value, worst.Limit, t.Unit, reason, worst.Margin);
     }
+
+    /// <summary>
+    /// A re-measured result is judged on every attempt, never on the best one alone: a FAIL that a
+    /// later attempt did not repeat is WARN "intermittent" with both values (slowness that comes and
+    /// goes is a finding); otherwise the worst attempt decides.
+    /// </summary>
+    private static Judgement EveryAttempt(TestOutcome o, Profile profile)
+    {
+        var attempts = o.AttemptOutcomes.Select(a => a.End == TestEnd.Completed ? JudgeCompleted(a, profile) : (Judgement?)null)
+            .Where(j => j != null).Select(j => j!.Value).ToList();
+        string Value(Judgement j) => j.Value is { } v ? $"{j.Metric} {v:G4} {j.Unit}".TrimEnd() : j.Status.ToString();
+        var list = string.Join(", ", attempts.Select((j, i) => $"attempt {i + 1} {j.Status} ({Value(j)})"));
+        var worst = attempts.OrderBy(j => Rank(j.Status)).ThenBy(j => j.Margin).First();
+        if (worst.Status == VerdictStatus.FAIL && attempts.Any(j => j.Status != VerdictStatus.FAIL))
+        {
+            var fail = worst;
+            return fail with { Status = VerdictStatus.WARN, Reason = $"intermittent: {list}; {fail.Reason}" };
+        }
+        return worst with { Reason = $"{worst.Reason}; judged on every attempt: {list}" };
+    }
+
+    // FAIL first, then WARN, PASS, SKIP.
+    private static int Rank(VerdictStatus s) => s switch
+    {
+        VerdictStatus.FAIL => 0,
+        VerdictStatus.WARN => 1,
+        VerdictStatus.PASS => 2,
+        _ => 3,
+    };
 
     /// <summary>Wrong words a test found: every one is counted natively, even past the reporting cap.</summary>
     public static long DataErrors(TestOutcome o) =>
@@ -192,6 +221,7 @@ public static class Evaluator
 
     private static Judgement Skip(string reason) => new(VerdictStatus.SKIP, "", null, null, "", reason);
 
+    /// <param name="Margin">How far the judged value cleared its limit (below 1 fails); infinite when nothing was judged.</param>
     private readonly record struct Judgement(VerdictStatus Status, string Metric, double? Value, double? Threshold,
-        string Unit, string Reason);
+        string Unit, string Reason, double Margin = double.PositiveInfinity);
 }

@@ -39,6 +39,10 @@ public sealed class TestOutcome(kiln_test_kind test, DeviceInfo device, TestPara
     public DataError? FirstError { get; private set; }
 
     private bool _anyInjected;
+    private readonly List<TestOutcome> _attempts = [];
+
+    /// <summary>Each attempt as it was measured (this outcome alone until a re-measurement is absorbed).</summary>
+    public IReadOnlyList<TestOutcome> AttemptOutcomes => _attempts.Count > 0 ? _attempts : [this];
 
     public void Add(in Metric metric) => Add(metric.Name, metric.Value, metric.Unit, metric.Injected);
 
@@ -67,6 +71,8 @@ public sealed class TestOutcome(kiln_test_kind test, DeviceInfo device, TestPara
     /// </summary>
     public void Absorb(TestOutcome repeat)
     {
+        if (_attempts.Count == 0) _attempts.Add(Snapshot());
+        _attempts.Add(repeat);
         foreach (var (name, values) in repeat._metrics)
         {
             foreach (var v in values) Add(name, v, repeat._units[name]);
@@ -75,6 +81,18 @@ public sealed class TestOutcome(kiln_test_kind test, DeviceInfo device, TestPara
         DataErrorsReported += repeat.DataErrorsReported;
         _anyInjected |= repeat._anyInjected;
         Attempts++;
+    }
+
+    // This outcome as it stands: the first attempt, before any re-measurement joins it.
+    private TestOutcome Snapshot()
+    {
+        var copy = new TestOutcome(Test, Device, Parameters) { End = End, Detail = Detail };
+        foreach (var (name, values) in _metrics)
+            foreach (var v in values) copy.Add(name, v, _units[name]);
+        copy.DataErrorsReported = DataErrorsReported;
+        copy.FirstError = FirstError;
+        copy._anyInjected = _anyInjected;
+        return copy;
     }
 
     /// <summary>The last value reported for a metric (counters like errors_total), or null.</summary>

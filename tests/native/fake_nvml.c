@@ -13,6 +13,7 @@ typedef struct fake_gpu {
     long long persistence, ecc_mode, pcie_gen, pcie_gen_max, pcie_width, pcie_width_max;
     long long ecc_volatile_corrected, ecc_volatile_uncorrected, ecc_aggregate_corrected, ecc_aggregate_uncorrected;
     long long ecc_uncorrected_step; /* added to the volatile uncorrected count on every read */
+    long long ecc_corrected_step;   /* added to the volatile corrected count on every read */
     long long retired_sbe, retired_dbe, retired_pending;
     long long remap_correctable, remap_uncorrectable, remap_pending, remap_failed;
     long long nvlinks, nvlinks_down, nvlink_crc, nvlink_replay, nvlink_recovery;
@@ -50,7 +51,7 @@ static void set_field(fake_gpu* g, const char* key, const char* value) {
     TEXT(name) TEXT(uuid) TEXT(serial) TEXT(bus_id) TEXT(vbios)
     NUM(persistence) NUM(ecc_mode) NUM(pcie_gen) NUM(pcie_gen_max) NUM(pcie_width) NUM(pcie_width_max)
     NUM(ecc_volatile_corrected) NUM(ecc_volatile_uncorrected) NUM(ecc_aggregate_corrected) NUM(ecc_aggregate_uncorrected)
-    NUM(ecc_uncorrected_step) NUM(retired_sbe) NUM(retired_dbe) NUM(retired_pending)
+    NUM(ecc_uncorrected_step) NUM(ecc_corrected_step) NUM(retired_sbe) NUM(retired_dbe) NUM(retired_pending)
     NUM(remap_correctable) NUM(remap_uncorrectable) NUM(remap_pending) NUM(remap_failed)
     NUM(nvlinks) NUM(nvlinks_down) NUM(nvlink_crc) NUM(nvlink_replay) NUM(nvlink_recovery)
     NUM(processes) NUM(throttle) NUM(temperature) NUM(slowdown) NUM(power_mw) NUM(power_limit_mw)
@@ -123,6 +124,7 @@ nvmlReturn_t nvmlDeviceGetEccMode(void* d, int* c, int* p) { *c = *p = (int)DEV(
 nvmlReturn_t nvmlDeviceGetTotalEccErrors(void* d, int type, int counter, unsigned long long* v) {
     fake_gpu* g = DEV(d);
     if (counter == 0 && type == 1) g->ecc_volatile_uncorrected += g->ecc_uncorrected_step;
+    if (counter == 0 && type == 0) g->ecc_volatile_corrected += g->ecc_corrected_step;
     *v = (unsigned long long)(counter == 0 ? (type == 0 ? g->ecc_volatile_corrected : g->ecc_volatile_uncorrected)
                                            : (type == 0 ? g->ecc_aggregate_corrected : g->ecc_aggregate_uncorrected));
     return 0;

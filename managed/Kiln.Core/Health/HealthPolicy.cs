@@ -158,6 +158,12 @@ public sealed record HealthPolicy
 
     public TimeSpan SustainedThrottleWindow { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Correctable ECC errors a GPU may add during one burn before it FAILs (DCGM's max_sbe_errors):
+    /// HBM corrects a single bad cell, so the pattern compare never sees a stuck bit, only this count.
+    /// </summary>
+    public long EccCorrectedMaxNew { get; init; } = 100;
+
     /// <summary>The built-in policy: any inventory, the REFERENCE.md thresholds.</summary>
     public static HealthPolicy Default { get; } = new();
 
@@ -176,6 +182,7 @@ public sealed record HealthPolicy
         if (MinMemoryBytes is 0) problems.Add("min_memory: must be positive");
         if (ExpectedCpusOnline is <= 0) problems.Add($"expected_cpus_online: {ExpectedCpusOnline} must be positive");
         if (Since is { } since && since <= TimeSpan.Zero) problems.Add("since: must be positive");
+        if (EccCorrectedMaxNew < 0) problems.Add($"ecc_corrected_max_new: {EccCorrectedMaxNew} is negative");
         if (SustainedThrottleWindow < TimeSpan.FromSeconds(1) || SustainedThrottleWindow > TimeSpan.FromDays(1))
             problems.Add($"sustained_throttle_window: {SustainedThrottleWindow} is not in 1 s..1 day");
         foreach (var (size, count) in MinHugepages)

@@ -16,6 +16,8 @@ public sealed class TelemetryRules(HealthPolicy policy)
     {
         public long? BaselineEcc;
         public long NewEcc;
+        public long? BaselineCorrected;
+        public long NewCorrected;
         public DateTimeOffset? StreakStart;
         public TimeSpan LongestStreak;
         public ThrottleReasons StreakReasons;
@@ -42,6 +44,11 @@ public sealed class TelemetryRules(HealthPolicy policy)
             {
                 d.BaselineEcc ??= sample.EccVolatileUncorrected;
                 d.NewEcc = Math.Max(d.NewEcc, sample.EccVolatileUncorrected - d.BaselineEcc.Value);
+            }
+            if (sample.EccVolatileCorrected >= 0)
+            {
+                d.BaselineCorrected ??= sample.EccVolatileCorrected;
+                d.NewCorrected = Math.Max(d.NewCorrected, sample.EccVolatileCorrected - d.BaselineCorrected.Value);
             }
             var reasons = sample.Throttle & policy.SustainedThrottleReasons;
             if (reasons != ThrottleReasons.None)
@@ -80,6 +87,10 @@ public sealed class TelemetryRules(HealthPolicy policy)
                 if (d.NewEcc > 0)
                     rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.FAIL, "ecc_volatile_uncorrected_new", d.NewEcc, 0, "count",
                         $"{d.NewEcc} new uncorrectable ECC errors during the run"));
+                if (d.NewCorrected > policy.EccCorrectedMaxNew)
+                    rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.FAIL, "ecc_volatile_corrected_new", d.NewCorrected,
+                        policy.EccCorrectedMaxNew, "count",
+                        $"{d.NewCorrected} new correctable ECC errors during the run, more than the policy's {policy.EccCorrectedMaxNew} (ecc_corrected_max_new): memory that corrects itself this often is failing"));
                 var window = policy.SustainedThrottleWindow;
                 if (d.LongestStreak >= window)
                     rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.FAIL, "throttle_sustained_s", Math.Round(d.LongestStreak.TotalSeconds, 1),
@@ -88,7 +99,7 @@ public sealed class TelemetryRules(HealthPolicy policy)
                     rows.Add(EventRow(host, source, index, g.Key.Xid, g.Key.Severity, g.Count(), g.First().Text));
                 if (rows.Count == before)
                     rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.PASS, "samples", d.Samples, null, "count",
-                        $"{d.Samples} samples: no new uncorrectable ECC error, no sustained throttling, no Xid"));
+                        $"{d.Samples} samples: no new uncorrectable ECC error, {d.NewCorrected} new correctable (at most {policy.EccCorrectedMaxNew}), no sustained throttling, no Xid"));
             }
             foreach (var g in _events.Where(e => e.Index < 0).GroupBy(e => (e.Xid, e.Severity)))
                 rows.Add(EventRow(host, "kmsg", -1, g.Key.Xid, g.Key.Severity, g.Count(), g.First().Text));

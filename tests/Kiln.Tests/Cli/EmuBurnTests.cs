@@ -53,6 +53,8 @@ public class EmuBurnTests
         yield return new TestCaseData("sticky:dev=1,launch=40", "1", "memtest", "could not run:").SetName("A sticky launch failure fails the device");
         yield return new TestCaseData("powerbrake:dev=0", "0", "power", "power_w_mean").SetName("A power brake fails the power test on its device");
         yield return new TestCaseData("ecc:dev=1,uncorrected=3", "1", "telemetry", "3 new uncorrectable ECC errors").SetName("Uncorrectable ECC errors during the burn fail telemetry");
+        yield return new TestCaseData("ecc:dev=0,corrected_per_s=20", "0", "telemetry", "new correctable ECC errors during the run, more than the policy's 100")
+            .SetName("Correctable ECC growth during the burn fails telemetry (a stuck bit that HBM corrects)");
     }
 
     [TestCaseSource(nameof(Faults))]

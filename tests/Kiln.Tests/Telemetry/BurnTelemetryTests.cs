@@ -69,6 +69,22 @@ public class BurnTelemetryTests
     }
 
     [Test]
+    public void Correctable_ecc_growing_past_the_policy_during_the_run_fails_that_gpu()
+    {
+        // 50 per sample at 10 Hz: past the default 100 within a second. A single bad cell that HBM
+        // corrects never shows in a pattern compare: this count is the only evidence.
+        using var telemetry = Start("gpu5.ecc_corrected_step=50");
+        Thread.Sleep(600);
+        var verdicts = telemetry.Finish();
+
+        var gpu5 = verdicts.Single(v => v.Device == 5);
+        Assert.That((gpu5.Status, gpu5.Metric, gpu5.Threshold), Is.EqualTo((VerdictStatus.FAIL, "ecc_volatile_corrected_new", (double?)100)));
+        Assert.That(gpu5.Value, Is.GreaterThan(100));
+        Assert.That(gpu5.Reason, Does.Contain("new correctable ECC errors during the run, more than the policy's 100"));
+        Assert.That(verdicts.Where(v => v.Device != 5).Select(v => v.Status), Is.All.EqualTo(VerdictStatus.PASS));
+    }
+
+    [Test]
     public void New_uncorrectable_ecc_during_the_run_fails_that_gpu()
     {
         using var telemetry = Start("gpu2.ecc_uncorrected_step=1");

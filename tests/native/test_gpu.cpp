@@ -243,6 +243,22 @@ TEST_P(gpu_fixture, PowerBurnsAndVerifiesItsRegisters) {
     EXPECT_EQ(rec.last("errors_total"), 0);
 }
 
+TEST_P(gpu_fixture, PowerFindsEveryCorruptedRegisterAtItsPredictedWord) {
+    // fp64 on the FMA units: register word = thread x 8 chains + chain, 8 bytes each.
+    kiln_test_params p = params(KILN_TEST_POWER);
+    p.duration_ms = 300;
+    p.dtype_mask = KILN_DTYPE_FP64;
+    p.block = 256;
+    p.grid = 8;
+    p.inject_corrupt = 4;
+    p.inject_seed = 11;
+    recording_sink rec;
+    ASSERT_EQ(kiln_run(dev, &p, &rec.sink, nullptr), KILN_OK) << last_error_text();
+    ASSERT_EQ(rec.errors.size(), 4u);
+    EXPECT_EQ(rec.last("errors_total"), 4);
+    expect_injected(rec, 11, 4, 8ull * 256 * 8, 8, "fp64");
+}
+
 TEST_P(gpu_fixture, CopiesAreMeasuredAndVerified) {
     kiln_test_params p = params(KILN_TEST_COPY);
     p.size_bytes = 64u << 20;

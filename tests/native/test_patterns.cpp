@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -135,6 +137,39 @@ TEST(Patterns, PowerBurnerPairsReturnExactly) {
         ASSERT_EQ(std::fma(-af, bf, std::fma(af, bf, xf)), xf) << j;
         ASSERT_NE(std::fma(af, bf, xf), xf);
     }
+}
+
+namespace {
+uint64_t bits64(double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    return u;
+}
+uint32_t bits32(float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return u;
+}
+}  // namespace
+
+TEST(Patterns, PowerClosingStepIsKnownFromIntegersAndCatchesAMultiplierThatCancels) {
+    for (uint64_t seed : {1ull, 99ull, 0x4B494C4Eull})
+        for (uint32_t j = 0; j < 4096; ++j) {
+            const double a = kiln_power_fp64_operand(seed, j, 0), b = kiln_power_fp64_operand(seed, j, 1);
+            const double x = kiln_power_fp64_operand(seed, j, 2);
+            ASSERT_EQ(kiln_power_fp64_final_bits(bits64(x), bits64(a), bits64(b)), bits64(std::fma(a, b, x))) << seed << "/" << j;
+            const float af = kiln_power_fp32_operand(seed, j, 0), bf = kiln_power_fp32_operand(seed, j, 1);
+            const float xf = kiln_power_fp32_operand(seed, j, 2);
+            ASSERT_EQ(kiln_power_fp32_final_bits(bits32(xf), bits32(af), bits32(bf)), bits32(std::fma(af, bf, xf))) << seed << "/" << j;
+        }
+    // A multiplier that misreads a bit of b the same way for both signs: the pair still returns x
+    // (the old check passed it), the closing step does not land on the known value.
+    const double a = kiln_power_fp64_operand(7, 3, 0), b = kiln_power_fp64_operand(7, 3, 1), x = kiln_power_fp64_operand(7, 3, 2);
+    uint64_t wrong_bits = bits64(b) ^ (1ull << 40);
+    double wrong;
+    memcpy(&wrong, &wrong_bits, 8);
+    EXPECT_EQ(std::fma(-a, wrong, std::fma(a, wrong, x)), x);
+    EXPECT_NE(bits64(std::fma(a, wrong, x)), kiln_power_fp64_final_bits(bits64(x), bits64(a), bits64(b)));
 }
 
 TEST(Patterns, MemtestScheduleWalksEveryPhaseOfTheSelectedPatterns) {

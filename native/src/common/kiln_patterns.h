@@ -267,4 +267,25 @@ KILN_HD float kiln_power_fp32_operand(uint64_t seed, uint32_t j, uint32_t which)
     return 1.0f + (float)(r >> 54) / 1024.0f;                              /* [1, 2), 11 bits */
 }
 
+/* The burner's closing step, x0 -> fma(a, b, x0), whose exact result is known: computed here with
+ * integers only, so no floating-point unit (the one under test, or a twin with the same fault) takes
+ * part. Every pair before it returns x0, so a wrong multiplier that errs the same way for a*b and
+ * -a*b (and cancels in the pairs), a unit that returns 0 or leaves x unchanged, all miss this value.
+ * fp64: a, b = a_int / 2^24 (25 bits), x0 = x_int / 2^49 in [8, 12); x0 + a*b = (x_int + 2 a_int b_int) / 2^49 < 16.
+ * fp32: a, b = a_int / 2^10 (11 bits), x0 = x_int / 2^20 in [8, 12); x0 + a*b = (x_int + a_int b_int) / 2^20 < 16. */
+KILN_HD uint64_t kiln_power_fp64_final_bits(uint64_t x0_bits, uint64_t a_bits, uint64_t b_bits) {
+    const uint64_t frac = (1ull << 52) - 1;
+    const uint64_t a_int = ((1ull << 52) | (a_bits & frac)) >> 28, b_int = ((1ull << 52) | (b_bits & frac)) >> 28;
+    const uint64_t x_int = (1ull << 52) | (x0_bits & frac);
+    const uint64_t sum = x_int + 2 * a_int * b_int; /* in [2^52, 2^53): exponent 3 */
+    return ((uint64_t)(1023 + 3) << 52) | (sum & frac);
+}
+KILN_HD uint32_t kiln_power_fp32_final_bits(uint32_t x0_bits, uint32_t a_bits, uint32_t b_bits) {
+    const uint32_t frac = (1u << 23) - 1;
+    const uint32_t a_int = ((1u << 23) | (a_bits & frac)) >> 13, b_int = ((1u << 23) | (b_bits & frac)) >> 13;
+    const uint32_t x_int = (1u << 23) | (x0_bits & frac);
+    const uint32_t sum = x_int + a_int * b_int; /* in [2^23, 2^24): exponent 3 */
+    return ((uint32_t)(127 + 3) << 23) | (sum & frac);
+}
+
 #endif /* KILN_PATTERNS_H */

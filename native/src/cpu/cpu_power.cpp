@@ -1,8 +1,9 @@
 // cpu_power.cpp - the FMA burner: every core runs register-resident chains of fused multiply-adds
 // (AVX2/FMA when the CPU has it) for duration_ms, fp64 and then fp32, and reports the rate
-// reached. The chains are kiln_patterns.h's exact pairs x -> x + a*b -> x, so after the burn every
-// register must hold the value it started from; the pair is replayed once per operand triple to
-// prove that, and every register that differs is a data error.
+// reached. The chains are kiln_patterns.h's exact pairs x -> x + a*b -> x, then one closing step
+// x -> x + a*b whose result is computed with integers alone (kiln_power_*_final_bits): a multiplier
+// wrong the same way for a*b and -a*b cancels in the pairs but not there. Every register that does
+// not end on that value is a data error.
 #include "cpu_backend.h"
 #include "../common/kiln_names.h"
 #include "../common/kiln_patterns.h"
@@ -113,6 +114,26 @@ uint64_t bits_of(T v) {
     }
 }
 
+// x + a*b for burner operands, from their bits with integers only.
+template <typename T>
+T closing_value(T x, T a, T b) {
+    if constexpr (sizeof(T) == 8) {
+        uint64_t xb, ab, bb;
+        memcpy(&xb, &x, 8), memcpy(&ab, &a, 8), memcpy(&bb, &b, 8);
+        const uint64_t r = kiln_power_fp64_final_bits(xb, ab, bb);
+        T out;
+        memcpy(&out, &r, 8);
+        return out;
+    } else {
+        uint32_t xb, ab, bb;
+        memcpy(&xb, &x, 4), memcpy(&ab, &a, 4), memcpy(&bb, &b, 4);
+        const uint32_t r = kiln_power_fp32_final_bits(xb, ab, bb);
+        T out;
+        memcpy(&out, &r, 4);
+        return out;
+    }
+}
+
 // One dtype on every worker for seconds: KILN_OK, KILN_CANCELLED, or KILN_INTERNAL.
 template <typename T>
 kiln_status burn_dtype(const topology& topo, const kiln_test_params* p, int threads, double seconds, const char* dtype,
@@ -120,12 +141,17 @@ kiln_status burn_dtype(const topology& topo, const kiln_test_params* p, int thre
     constexpr int lanes = lanes_of<T>();
     burn_state<T> start_state;
     init_state(start_state, p->seed);
-    // The replay: one pair on every operand triple must give back x exactly.
+    // The replay: one pair on every operand triple must give back x exactly; the closing step's
+    // known result (integers only) is what every register must end on.
+    burn_state<T> want = start_state;
     for (int c = 0; c < k_chains; ++c)
         for (int l = 0; l < lanes; ++l) {
             const T x = start_state.x[c][l], a = start_state.a[l], b = start_state.b[l];
             if (bits_of<T>(std::fma(-a, b, std::fma(a, b, x))) != bits_of<T>(x))
                 return fail(KILN_INTERNAL, "power: %s burner operands of chain %d lane %d are not exact", dtype, c, l);
+            want.x[c][l] = closing_value(x, a, b);
+            if (bits_of<T>(want.x[c][l]) != bits_of<T>(std::fma(a, b, x)))
+                return fail(KILN_INTERNAL, "power: %s closing step of chain %d lane %d is not exact", dtype, c, l);
         }
     const bool avx2 = have_avx2_fma();
     std::vector<burn_state<T>> states(static_cast<size_t>(threads), start_state);
@@ -142,6 +168,9 @@ kiln_status burn_dtype(const topology& topo, const kiln_test_params* p, int thre
             if (*cancel) stop = true;
             if (now_seconds() >= deadline) break;
         }
+        // The closing step: x0 + a*b, which the host knows without a floating-point unit.
+        for (int c = 0; c < k_chains; ++c)
+            for (int l = 0; l < lanes; ++l) s.x[c][l] = std::fma(s.a[l], s.b[l], s.x[c][l]);
         pairs_done[static_cast<size_t>(w)] = done;
     });
     const double elapsed = now_seconds() - begin;
@@ -167,11 +196,11 @@ kiln_status burn_dtype(const topology& topo, const kiln_test_params* p, int thre
     for (int w = 0; w < threads; ++w)
         for (int c = 0; c < k_chains; ++c)
             for (int l = 0; l < lanes; ++l) {
-                const T got = states[static_cast<size_t>(w)].x[c][l], want = start_state.x[c][l];
-                if (bits_of<T>(got) == bits_of<T>(want)) continue;
+                const T got = states[static_cast<size_t>(w)].x[c][l], expected = want.x[c][l];
+                if (bits_of<T>(got) == bits_of<T>(expected)) continue;
                 ++wrong;
                 const uint64_t index = (static_cast<uint64_t>(w) * k_chains + c) * lanes + l;
-                out.data_error(dtype, index * sizeof(T), bits_of<T>(want), bits_of<T>(got), sizeof(T));
+                out.data_error(dtype, index * sizeof(T), bits_of<T>(expected), bits_of<T>(got), sizeof(T));
             }
     name = std::string("errors_") + dtype;
     out.metric(name.c_str(), static_cast<double>(wrong), "count");

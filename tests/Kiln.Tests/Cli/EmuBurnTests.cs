@@ -50,6 +50,8 @@ public class EmuBurnTests
         yield return new TestCaseData("slow:dev=0,sm=2,factor=10", "0", "stream", "").SetName("A slow SM fails stream on its device");
         yield return new TestCaseData("fma:dev=1,sm=1", "1", "gemm", "data errors").SetName("A wrong FMA unit fails gemm on its device");
         yield return new TestCaseData("mma:dev=0,sm=0", "0", "gemm", "data errors").SetName("A wrong matrix unit fails gemm on its device");
+        // SM 3 is outside gemm's grid at n = 256; the burner fills every SM, and its closing step sees it.
+        yield return new TestCaseData("mma:dev=1,sm=3", "1", "power", "data errors").SetName("A wrong matrix unit fails the power burner's closing check on its device");
         yield return new TestCaseData("sticky:dev=1,launch=40", "1", "memtest", "could not run:").SetName("A sticky launch failure fails the device");
         yield return new TestCaseData("powerbrake:dev=0", "0", "power", "power_w_mean").SetName("A power brake fails the power test on its device");
         yield return new TestCaseData("ecc:dev=1,uncorrected=3", "1", "telemetry", "3 new uncorrectable ECC errors").SetName("Uncorrectable ECC errors during the burn fail telemetry");

@@ -15,6 +15,8 @@ public sealed record InjectionSpec(kiln_test_kind Test, int? Flips, int? Corrupt
         [kiln_test_kind.KILN_TEST_MEMTEST] = ["flips", "seed"],
         [kiln_test_kind.KILN_TEST_STREAM] = ["slowdown", "corrupt", "seed"],
         [kiln_test_kind.KILN_TEST_GEMM] = ["corrupt", "seed"],
+        [kiln_test_kind.KILN_TEST_POWER] = ["corrupt", "seed"],
+        [kiln_test_kind.KILN_TEST_LAUNCH] = ["slowdown"],
     };
 
     /// <summary>Parses one "TEST:key=value[,key=value]".</summary>

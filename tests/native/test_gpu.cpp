@@ -159,6 +159,33 @@ TEST_P(gpu_fixture, StreamMeasuresEveryOpAndVerifies) {
     EXPECT_TRUE(rec.errors.empty());
 }
 
+TEST_P(gpu_fixture, StreamFindsEveryCorruptedElementOneUlpIncluded) {
+    kiln_test_params p = params(KILN_TEST_STREAM);
+    p.size_bytes = 16u << 20;
+    p.iterations = 2;
+    p.inject_corrupt = 3;
+    p.inject_seed = 5;
+    recording_sink rec;
+    ASSERT_EQ(kiln_run(dev, &p, &rec.sink, nullptr), KILN_OK) << last_error_text();
+    ASSERT_EQ(rec.errors.size(), 3u);
+    EXPECT_EQ(rec.last("errors_total"), 3);
+    const uint64_t elements = p.size_bytes / 8;
+    std::vector<uint64_t> offsets(3);
+    std::vector<uint32_t> bits(3);
+    ASSERT_EQ(kiln_injection_positions(5, 3, elements * 8, offsets.data(), bits.data()), KILN_OK);
+    for (int k = 0; k < 3; ++k) {
+        bool found = false;
+        for (const auto& e : rec.errors) {
+            if (e.offset != offsets[static_cast<size_t>(k)]) continue;
+            found = true;
+            EXPECT_EQ(e.pattern, "stream_a");
+            EXPECT_EQ(e.expected ^ e.actual, 1ull << (k == 0 ? 0 : bits[static_cast<size_t>(k)])) << "the first change is one ulp";
+            EXPECT_TRUE(e.injected);
+        }
+        EXPECT_TRUE(found) << "missed offset " << offsets[static_cast<size_t>(k)];
+    }
+}
+
 TEST_P(gpu_fixture, StreamKnobsAreUsedAndVerified) {
     for (int32_t vec : {1, 2})
         for (int32_t unroll : {1, 8}) {

@@ -323,7 +323,7 @@ uint32_t power_dtypes_available(const device_props&) {
 
 kiln_status run_power(const run_context& ctx, const kiln_test_params* p, sink_writer& out, const volatile int32_t* cancel) {
     // Default: bf16 on the tensor/matrix cores, the format that draws the most power.
-    const uint32_t mask = p->dtype_mask ? p->dtype_mask : KILN_DTYPE_BF16;
+    const uint32_t bf16 = KILN_DTYPE_BF16, mask = p->dtype_mask ? p->dtype_mask : bf16;
     int count = 0;
     for (uint32_t bit = 1; bit <= KILN_DTYPE_FP16; bit <<= 1) count += (mask & bit) != 0;
     const double seconds = (p->duration_ms ? p->duration_ms : 10000) / 1000.0 / count;

@@ -166,7 +166,7 @@ kiln_status run_stream(const run_context& ctx, const kiln_test_params* p, sink_w
                           n, now));
     KILN_GPU_CHECK(stream.sync());
 
-    const uint32_t mask = p->op_mask ? (p->op_mask & KILN_STREAM_ALL) : KILN_STREAM_ALL;
+    const uint32_t all = KILN_STREAM_ALL, mask = p->op_mask ? (p->op_mask & all) : all;
     const double slowdown = (p->inject_slowdown > 0 && p->inject_slowdown < 1) ? p->inject_slowdown : 1.0;
     const int iterations = std::max(1, p->iterations);
     const double duration_s = p->duration_ms / 1000.0;
@@ -207,6 +207,20 @@ kiln_status run_stream(const run_context& ctx, const kiln_test_params* p, sink_w
     }
 
     if (!cancelled) {
+        // stream:corrupt=N: N elements of a changed after the last op, before the verify, at the
+        // positions kiln_injection_positions predicts; the first by one ulp (as on the CPU), so a
+        // verify that tolerated rounding would miss it.
+        std::vector<uint64_t> corrupt_words(static_cast<size_t>(std::max(0, p->inject_corrupt)));
+        std::vector<uint32_t> corrupt_bits(corrupt_words.size());
+        corrupt_words.resize(static_cast<size_t>(
+            kiln_injection_positions_fill(p->inject_seed, p->inject_corrupt, n, corrupt_words.data(), corrupt_bits.data())));
+        for (size_t k = 0; k < corrupt_words.size(); ++k) {
+            uint64_t value = 0;
+            double* at = a.as<double>() + corrupt_words[k];
+            KILN_GPU_TRY(cudaMemcpy(&value, at, 8, cudaMemcpyDeviceToHost));
+            value ^= uint64_t{1} << (k == 0 ? 0 : corrupt_bits[k]);
+            KILN_GPU_TRY(cudaMemcpy(at, &value, 8, cudaMemcpyHostToDevice));
+        }
         // Every element of every array against the replayed recurrence.
         const double expected[3] = {now.a, now.b, now.c};
         const double* arrays[3] = {a.as<double>(), b.as<double>(), c.as<double>()};

@@ -77,11 +77,11 @@ public class EmuBurnTests
     [Test]
     public void A_transient_flip_between_a_write_and_its_verify_fails_memtest_at_its_address()
     {
-        // A plan of memtest alone, so the device's launches are known: launch 1 writes phase 0,
-        // launch 2 verifies it and writes phase 1; the bit flips after launch 2, launch 3 sees it.
+        // A plan of memtest alone with walking_ones (one phase), so the device's launches are known:
+        // launch 1 writes the pattern, launch 2 verifies it; the bit flips between the two.
         var plan = Path.Combine(Path.GetDirectoryName(_out)!, "memtest.yaml");
         File.WriteAllText(plan, "name: memtest-only\ntests:\n  - test: memtest\n    size: 64MiB\n    patterns: [walking_ones]\n");
-        var run = Burn("flip:dev=1,addr=0x1000000,bit=5,launch=2", plan);
+        var run = Burn("flip:dev=1,addr=0x1000000,bit=5,launch=1", plan);
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
         var row = Verdicts().Single(v => v["test"] == "memtest" && v["device"] == "1");
         Assert.That(row["reason"], Does.StartWith("1 data error, first at offset 0x").And.Contain("bits 5"), run.ToString());
@@ -90,6 +90,21 @@ public class EmuBurnTests
         // The region starts where the allocator put it, after the device's error log: the same place every run.
         Assert.That(Convert.ToUInt64(error["offset"], 16) % 8, Is.EqualTo(0));
         Assert.That(error["device"], Is.EqualTo("1"));
+    }
+
+    [Test]
+    public void Dropped_stores_in_a_later_product_fail_gemm_because_its_output_is_poisoned_first()
+    {
+        // fp64 at n = 256 on emu: launches 1-2 fill A and B, 3 is the first product, 4 its verify, 5
+        // the second product. Block 0 of launch 5 stores nothing into C: without the poison, C kept
+        // the first product's correct values and this passed.
+        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "gemm.yaml");
+        File.WriteAllText(plan, "name: gemm-only\ntests:\n  - test: gemm\n    duration: 2s\n");
+        var run = Burn("drop:dev=1,block=0,addr=0x100000,bytes=0x100000,from=5,to=5", plan);
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        var row = Verdicts().Single(v => v["test"] == "gemm" && v["device"] == "1");
+        Assert.That(row["reason"], Does.StartWith("8192 data errors, first at offset 0x0 (fp64"), "one 128 x 64 block tile");
+        Assert.That(Verdicts().Single(v => v["test"] == "gemm" && v["device"] == "0")["status"], Is.EqualTo("PASS"));
     }
 
     [Test, Explicit("about 5 minutes on 2 cores: run by hand (docs/PERFORMANCE.md has its result)")]

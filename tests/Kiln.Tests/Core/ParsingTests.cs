@@ -101,7 +101,7 @@ public class InjectionParsingTests
     [TestCase("memtest", "is not TEST:key=value")]
     [TestCase("memtest:", "is not TEST:key=value")]
     [TestCase("memtest:flips", "'flips' in 'memtest:flips' is not key=value")]
-    [TestCase("power:flips=1", "test 'power' has no fault injection")]
+    [TestCase("copy:flips=1", "test 'copy' has no fault injection")]
     public void Bad_injections_name_the_option_and_the_mistake(string text, string problem)
     {
         var e = Assert.Throws<UsageException>(() => InjectionSpec.Parse(text))!;

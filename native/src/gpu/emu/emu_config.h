@@ -44,7 +44,8 @@ struct fault {
     uint64_t bytes = 8;     // drop: the range's length
     int bit = 0;            // stuck, flip: bit of the byte at address (0..7); fma/mma: fraction bit of b that goes wrong
     int value = 1;          // stuck: the value the bit is stuck at
-    int64_t launch = 1;     // flip: after this launch (1-based); hang, sticky: this launch
+    int64_t launch = 1;     // flip: after this launch (1-based); hang, sticky: this launch; drop: the first launch it hits
+    int64_t last_launch = INT64_MAX;  // drop: the last launch it hits
     int64_t block = 0;      // drop: linear block index
     int sm = 0;             // fma, mma, slow: the SM (linear block index modulo the SM count)
     int low_bits = 0;       // fma, mma: fault only when one of a's lowest low_bits fraction bits is set (0: always)

@@ -475,7 +475,7 @@ cudaError_t launch(cudaStream_t stream, dim3 grid, dim3 block, const char* kerne
     job.sm_seconds.assign(static_cast<size_t>(d->cfg.sms), 0.0);
     const fault* drop = nullptr;
     for (const fault& f : d->faults)
-        if (f.kind == fault_kind::drop && static_cast<uint64_t>(f.block) < job.blocks) drop = &f;
+        if (f.kind == fault_kind::drop && static_cast<uint64_t>(f.block) < job.blocks && number >= f.launch && number <= f.last_launch) drop = &f;
     if (drop) job.skip_block = drop->block;
 
     const auto wall0 = std::chrono::steady_clock::now();

@@ -117,21 +117,16 @@ uint64_t bits_of(T v) {
 // x + a*b for burner operands, from their bits with integers only.
 template <typename T>
 T closing_value(T x, T a, T b) {
+    T out;
     if constexpr (sizeof(T) == 8) {
-        uint64_t xb, ab, bb;
-        memcpy(&xb, &x, 8), memcpy(&ab, &a, 8), memcpy(&bb, &b, 8);
-        const uint64_t r = kiln_power_fp64_final_bits(xb, ab, bb);
-        T out;
+        const uint64_t r = kiln_power_fp64_final_bits(bits_of<T>(x), bits_of<T>(a), bits_of<T>(b));
         memcpy(&out, &r, 8);
-        return out;
     } else {
-        uint32_t xb, ab, bb;
-        memcpy(&xb, &x, 4), memcpy(&ab, &a, 4), memcpy(&bb, &b, 4);
-        const uint32_t r = kiln_power_fp32_final_bits(xb, ab, bb);
-        T out;
+        const uint32_t r = kiln_power_fp32_final_bits(static_cast<uint32_t>(bits_of<T>(x)), static_cast<uint32_t>(bits_of<T>(a)),
+                                                      static_cast<uint32_t>(bits_of<T>(b)));
         memcpy(&out, &r, 4);
-        return out;
     }
+    return out;
 }
 
 // One dtype on every worker for seconds: KILN_OK, KILN_CANCELLED, or KILN_INTERNAL.

@@ -18,8 +18,9 @@ public interface ITestSink
 
 public readonly record struct Metric(string Test, string Name, double Value, string Unit, bool Injected);
 
+/// <param name="Sm">The SM (or CU) that made or found the wrong word; -1 when the host checked, or on the CPU.</param>
 public readonly record struct DataError(string Test, string Pattern, ulong OffsetBytes, ulong Expected,
-    ulong Actual, uint WordBytes, bool Injected)
+    ulong Actual, uint WordBytes, bool Injected, int Sm = -1)
 {
     /// <summary>Bit numbers set in Expected ^ Actual, ascending.</summary>
     public IReadOnlyList<int> FlippedBits
@@ -79,7 +80,7 @@ internal sealed unsafe class SinkBridge(ITestSink sink, int* cancelFlag)
         try
         {
             var row = new DataError(bridge.Text(error->test), bridge.Text(error->pattern), error->offset_bytes,
-                error->expected, error->actual, error->word_bytes, error->injected != 0);
+                error->expected, error->actual, error->word_bytes, error->injected != 0, error->sm);
             bridge.Sink.OnDataError(in row);
         }
         catch (Exception e)

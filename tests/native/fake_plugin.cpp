@@ -45,7 +45,7 @@ kiln_status validate(void*, int32_t, const kiln_test_params* p) {
 kiln_status run(void*, int32_t, const kiln_test_params* p, const kiln_sink* sink, const volatile int32_t*) {
     const kiln_metric m = {"stream", "copy_gbps", "GB/s", 1234.5, 0, 0};
     if (sink->on_metric) sink->on_metric(sink->ctx, &m);
-    const kiln_data_error e = {"memtest", "walking_ones", 4096, 1, 3, 8, 0};
+    const kiln_data_error e = {"memtest", "walking_ones", 4096, 1, 3, 8, 0, -1, 0};
     if (p->test == KILN_TEST_MEMTEST && sink->on_data_error) sink->on_data_error(sink->ctx, &e);
     return KILN_OK;
 }

@@ -36,6 +36,14 @@ const plugin& plugin_of(const std::string& backend) {
     return k_plugins[0];
 }
 
+int device_count_of(const kiln_registry* reg, const std::string& name) {
+    for (int i = 0; i < kiln_registry_backend_count(reg); ++i) {
+        kiln_backend_info info;
+        if (kiln_registry_backend_info(reg, i, &info) == KILN_OK && name == info.name) return info.device_count;
+    }
+    return 0;
+}
+
 bool has_backend(const kiln_registry* reg, const std::string& name) {
     for (int i = 0; i < kiln_registry_backend_count(reg); ++i) {
         kiln_backend_info info;
@@ -203,6 +211,12 @@ TEST_P(gpu_fixture, MemtestFindsInjectedFlipsOnDeviceMemory) {
         ASSERT_EQ(rec.errors.size(), 3u) << patterns[pat];
         EXPECT_EQ(rec.last(std::string("errors_") + patterns[pat]), 3);
         expect_injected(rec, 7, 3, p.size_bytes / 8, 8, patterns[pat]);
+        // Reported lowest address first, whichever block found each, and with the SM that found it.
+        for (size_t k = 1; k < rec.errors.size(); ++k) EXPECT_LT(rec.errors[k - 1].offset, rec.errors[k].offset) << patterns[pat];
+        for (const auto& e : rec.errors) {
+            EXPECT_GE(e.sm, 0) << patterns[pat];
+            EXPECT_LT(e.sm, info.compute_units) << patterns[pat];
+        }
     }
 }
 
@@ -243,6 +257,33 @@ TEST_P(gpu_fixture, GemmFindsEveryCorruptedElement) {
         const bool fp64 = dtype == KILN_DTYPE_FP64;
         expect_injected(rec, 9, 5, 300 * 300, fp64 ? 8 : 4, fp64 ? "fp64" : "bf16");
     }
+}
+
+// Random full-mantissa products: every one repeats bit for bit on the device, and the digest is a
+// property of (seed, size, format), equal on every healthy device of the node, not a constant.
+TEST_P(gpu_fixture, GemmRandomProductsRepeatAndAgreeAcrossDevices) {
+    if (device_count_of(reg, GetParam()) < 2) GTEST_SKIP() << "one device: nothing to compare it with";
+    kiln_device* other = nullptr;
+    ASSERT_EQ(kiln_device_open(reg, GetParam().c_str(), 1, &other), KILN_OK) << last_error_text();
+    auto run = [&](kiln_device* d, uint64_t seed) {
+        kiln_test_params p = params(KILN_TEST_GEMM);
+        p.matrix_n = 200;
+        p.dtype_mask = KILN_DTYPE_FP32 | KILN_DTYPE_BF16;
+        p.iterations = 2;
+        p.seed = seed;
+        recording_sink rec;
+        EXPECT_EQ(kiln_run(d, &p, &rec.sink, nullptr), KILN_OK) << last_error_text();
+        EXPECT_EQ(rec.last("errors_total"), 0);
+        EXPECT_TRUE(rec.errors.empty()) << (rec.errors.empty() ? "" : rec.errors[0].pattern);
+        for (const char* dtype : {"fp32", "bf16"}) EXPECT_GE(rec.last(std::string("random_products_") + dtype), 2) << dtype;
+        return std::make_pair(rec.last("digest_fp32"), rec.last("digest_bf16"));
+    };
+    const auto here = run(dev, 5), there = run(other, 5), reseeded = run(dev, 6);
+    kiln_device_destroy(other);
+    EXPECT_GT(here.first, 0);
+    EXPECT_EQ(here, there);
+    EXPECT_NE(here.first, reseeded.first);
+    EXPECT_NE(here.second, reseeded.second);
 }
 
 TEST_P(gpu_fixture, PowerBurnsAndVerifiesItsRegisters) {

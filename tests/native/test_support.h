@@ -17,6 +17,7 @@ struct recorded_error {
     uint64_t offset, expected, actual;
     bool injected;
     uint32_t word_bytes;
+    int32_t sm;
 };
 
 struct recording_sink {
@@ -45,7 +46,7 @@ struct recording_sink {
         self->metric_count.fetch_add(1);
     }
     static void on_error(void* ctx, const kiln_data_error* e) {
-        static_cast<recording_sink*>(ctx)->errors.push_back({e->pattern, e->offset_bytes, e->expected, e->actual, e->injected != 0, e->word_bytes});
+        static_cast<recording_sink*>(ctx)->errors.push_back({e->pattern, e->offset_bytes, e->expected, e->actual, e->injected != 0, e->word_bytes, e->sm});
     }
     static void on_progress(void* ctx, double f) { static_cast<recording_sink*>(ctx)->progress.push_back(f); }
 };

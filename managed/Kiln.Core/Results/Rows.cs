@@ -9,8 +9,10 @@ public sealed record MetricRow(DateTimeOffset Timestamp, string Host, string Run
     int Device, string Metric, double Value, string Unit, bool Injected);
 
 /// <summary>One wrong word a verify pass found; offset in bytes from the start of the tested region.</summary>
+/// <param name="Sm">The SM (or CU) that made or found the word; null when the host checked, or on the CPU.</param>
+/// <param name="SmClockMhz">The device's SM clock in the telemetry sample before the error came; null when not sampled.</param>
 public sealed record ErrorRow(DateTimeOffset Timestamp, string Host, string Test, string Backend, int Device,
-    string Pattern, ulong OffsetBytes, ulong Expected, ulong Actual, IReadOnlyList<int> Bits);
+    string Pattern, ulong OffsetBytes, ulong Expected, ulong Actual, IReadOnlyList<int> Bits, int? Sm = null, double? SmClockMhz = null);
 
 public enum VerdictStatus { PASS, WARN, FAIL, SKIP }
 
@@ -50,6 +52,9 @@ public sealed class ErrorRowMap : ClassMap<ErrorRow>
         Map(r => r.Expected).Name("expected").TypeConverter<CsvFormats.HexWord>();
         Map(r => r.Actual).Name("actual").TypeConverter<CsvFormats.HexWord>();
         Map(r => r.Bits).Name("bits").TypeConverter<CsvFormats.BitList>();
+        // Appended after the contract's columns so readers that index by position keep working.
+        Map(r => r.Sm).Name("sm");
+        Map(r => r.SmClockMhz).Name("sm_clock_mhz").TypeConverter<CsvFormats.Number>();
     }
 }
 

@@ -1,6 +1,7 @@
 // A burn: the plan's health checks, then the planned tests one after another (a soak plan: pass
 // after pass until its duration is spent), re-measuring borderline results and stopping a test at
-// its timeout, each verdict written as its test ends; then the closing health checks, the plots,
+// its timeout, each verdict written as its test ends; then the devices compared with each other
+// (Consensus), the closing health checks, the plots,
 // junit.xml, kiln.prom, the final summary and report.html.
 // Cancellation stops the running test and skips the rest.
 using Kiln.Core.Evaluation;
@@ -37,6 +38,10 @@ public static class BurnRunner
         var (outcomes, tested, passes) = settings.Plan.Loop
             ? Soak(tests, context, settings, before, cancel)
             : OnePass(tests, context, settings, before, cancel);
+        // The devices against each other: gemm's random product must be the same bytes on each.
+        var compared = Consensus.Verdicts(outcomes, context.Host);
+        if (!settings.Plan.Loop) foreach (var row in compared) files.Verdicts!.Write(row);
+        tested.AddRange(compared);
         // Telemetry's verdicts (test=telemetry: new ECC, Xids, sustained throttling) join the tests'.
         var watched = telemetry.Finish();
         if (settings.Plan.Loop) VerdictFile.Write(files.Folder.File("verdicts.csv"), [.. before is null ? [] : new[] { before }, .. tested, .. watched]);

@@ -40,14 +40,15 @@ public static class TestExecutor
         if (cancel.IsCancellationRequested) return outcome;   // NotRun
 
         context.Observer.TestStarted(outcome, ordinal, total);
-        // The burner's power draw is the board's, read by telemetry while it runs.
-        using var window = planned.Spec.Test == kiln_test_kind.KILN_TEST_POWER ? context.Telemetry?.Watch(planned.Device.Info.PciBusId) : null;
-        var recorder = new Recorder(context, outcome);
+        // What telemetry sees of the device while the test runs: the burner's power draw is the
+        // board's, and every data error cites the SM clock of its moment.
+        using var window = context.Telemetry?.Watch(planned.Device.Info.PciBusId);
+        var recorder = new Recorder(context, outcome, window);
         try
         {
             var status = planned.Device.Run(planned.Parameters, recorder, cancel);
             outcome.End = status == kiln_status.KILN_CANCELLED ? TestEnd.Cancelled : TestEnd.Completed;
-            if (window != null)
+            if (window != null && planned.Spec.Test == kiln_test_kind.KILN_TEST_POWER)
                 foreach (var (name, value, unit) in window.Metrics())
                     recorder.OnMetric(new Metric(Catalog.Key(planned.Spec.Test), name, value, unit, outcome.Injected));
         }
@@ -63,7 +64,7 @@ public static class TestExecutor
     }
 
     /// <summary>The sink handed to the native test: each callback becomes a flushed row at once.</summary>
-    private sealed class Recorder(RunContext context, TestOutcome outcome) : ITestSink
+    private sealed class Recorder(RunContext context, TestOutcome outcome, Kiln.Core.Telemetry.TelemetryWindow? window) : ITestSink
     {
         public void OnMetric(in Metric metric)
         {
@@ -77,7 +78,8 @@ public static class TestExecutor
         {
             outcome.Add(error);
             context.Files?.Errors.Write(new ErrorRow(DateTimeOffset.UtcNow, context.Host, error.Test, outcome.Device.Backend,
-                outcome.Device.Index, error.Pattern, error.OffsetBytes, error.Expected, error.Actual, error.FlippedBits));
+                outcome.Device.Index, error.Pattern, error.OffsetBytes, error.Expected, error.Actual, error.FlippedBits,
+                error.Sm >= 0 ? error.Sm : null, window?.LatestSmClockMhz));
             context.Observer.DataErrorFound(outcome, error);
         }
 

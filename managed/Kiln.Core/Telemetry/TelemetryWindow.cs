@@ -16,6 +16,10 @@ public sealed class TelemetryWindow(Action<TelemetryWindow> close) : IDisposable
 
     public int Samples { get { lock (_gate) return _power; } }
 
+    /// <summary>The SM clock of the latest sample, MHz; null before the first one that had it.</summary>
+    public double? LatestSmClockMhz { get { lock (_gate) return _latestClock; } }
+    private double? _latestClock;
+
     internal void Add(in GpuSample s)
     {
         lock (_gate)
@@ -31,6 +35,7 @@ public sealed class TelemetryWindow(Action<TelemetryWindow> close) : IDisposable
             {
                 _clockSum += s.SmClockMhz;
                 _clock++;
+                _latestClock = s.SmClockMhz;
             }
         }
     }

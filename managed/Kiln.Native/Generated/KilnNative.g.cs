@@ -11,7 +11,7 @@ namespace Kiln.Native.Interop;
 public enum kiln_constants : int
 {
     /// <summary>bumped on any incompatible change of this header</summary>
-    KILN_ABI_VERSION = 3,
+    KILN_ABI_VERSION = 4,
     /// <summary>version a backend plugin must report from its entry point</summary>
     KILN_PLUGIN_API_VERSION = 1,
     /// <summary>size of the fixed name buffers below, NUL included</summary>
@@ -318,6 +318,13 @@ public unsafe struct kiln_data_error
     public uint word_bytes;
     /// <summary>1 when fault injection was active</summary>
     public int injected;
+    /// <summary>
+    /// the SM (CUDA %smid) or CU (AMD hardware id) whose check found it; -1 when
+    /// the host checked, or on the CPU
+    /// </summary>
+    public int sm;
+    /// <summary>zero</summary>
+    public int reserved;
 }
 
 /// <summary>Where a test streams its results. Any callback may be NULL.</summary>

@@ -18,7 +18,7 @@ extern "C" {
 
 /* Constants the managed side needs; an enum so the binding generator sees their values. */
 typedef enum kiln_constants {
-    KILN_ABI_VERSION = 3,         /* bumped on any incompatible change of this header */
+    KILN_ABI_VERSION = 4,         /* bumped on any incompatible change of this header */
     KILN_PLUGIN_API_VERSION = 1,  /* version a backend plugin must report from its entry point */
     KILN_NAME_BYTES = 128,        /* size of the fixed name buffers below, NUL included */
     KILN_SHORT_BYTES = 32,        /* size of short fixed buffers (backend name, PCI address) */
@@ -167,6 +167,9 @@ typedef struct kiln_data_error {
     uint64_t actual;        /* the word that was read */
     uint32_t word_bytes;    /* width of expected/actual in bytes (8; 4 for an fp32 gemm result) */
     int32_t injected;       /* 1 when fault injection was active */
+    int32_t sm;             /* the SM (CUDA %smid) or CU (AMD hardware id) whose check found it; -1 when
+                               the host checked, or on the CPU */
+    int32_t reserved;       /* zero */
 } kiln_data_error;
 
 /* Callbacks may come from any thread, never concurrently; they must be cheap and must not call

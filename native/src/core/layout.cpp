@@ -97,6 +97,8 @@ const field_entry k_layout[] = {
     KILN_FIELD(kiln_data_error, actual),
     KILN_FIELD(kiln_data_error, word_bytes),
     KILN_FIELD(kiln_data_error, injected),
+    KILN_FIELD(kiln_data_error, sm),
+    KILN_FIELD(kiln_data_error, reserved),
 
     KILN_SIZE(kiln_sink),
     KILN_FIELD(kiln_sink, ctx),

@@ -117,6 +117,8 @@ private:
 // One wrong word a verify kernel found; offset in bytes from the start of the tested region.
 struct error_record {
     unsigned long long offset_bytes, expected, actual;
+    int sm;  // the SM (or CU) whose thread found it
+    int reserved;
 };
 
 // Device side of the error log: every error is counted, the first `capacity` are kept.
@@ -127,10 +129,29 @@ struct error_log_ref {
 };
 
 #if defined(__CUDACC__) || defined(__HIPCC__) || defined(KILN_GPU_EMU)
+// The multiprocessor the calling thread runs on: %smid on NVIDIA, the hardware id (shader engine
+// and CU) on AMD, the emulated SM on emu. Recorded with every error, so a bad SM is named.
+__device__ __forceinline__ int current_sm() {
+#if defined(KILN_GPU_EMU)
+    return ::kiln::emu::tl_place.sm;
+#elif defined(__HIPCC__)
+    return static_cast<int>(__smid());
+#else
+    unsigned int id;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+    return static_cast<int>(id);
+#endif
+}
+
+// sm: the SM that made the wrong value, where the check knows it (gemm's tiles); else the checker's.
+__device__ __forceinline__ void record_error(const error_log_ref& log, uint64_t offset_bytes, uint64_t expected, uint64_t actual,
+                                             int sm) {
+    const unsigned long long slot = atomicAdd(log.count, 1ull);
+    if (slot < log.capacity) log.records[slot] = {offset_bytes, expected, actual, sm, 0};
+}
 __device__ __forceinline__ void record_error(const error_log_ref& log, uint64_t offset_bytes, uint64_t expected,
                                              uint64_t actual) {
-    const unsigned long long slot = atomicAdd(log.count, 1ull);
-    if (slot < log.capacity) log.records[slot] = {offset_bytes, expected, actual};
+    record_error(log, offset_bytes, expected, actual, current_sm());
 }
 #endif
 

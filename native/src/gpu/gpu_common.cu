@@ -122,7 +122,7 @@ kiln_status error_log::drain(cudaStream_t stream, const char* pattern, sink_writ
         KILN_GPU_TRY(cudaMemcpyAsync(records.data(), records_.as<void>(), keep * sizeof(error_record), cudaMemcpyDeviceToHost, stream));
         KILN_GPU_TRY(cudaStreamSynchronize(stream));
     }
-    for (const error_record& r : records) out.data_error(pattern, r.offset_bytes, r.expected, r.actual, word_bytes);
+    for (const error_record& r : records) out.data_error(pattern, r.offset_bytes, r.expected, r.actual, word_bytes, r.sm);
     out.count_unreported(count - keep);  // counted, past the device log's or the sink's cap
     return reset(stream);
 }

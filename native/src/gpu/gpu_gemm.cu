@@ -4,6 +4,8 @@
 // cores through MFMA builtins (HIP, gfx90a: bf16 and fp16; gfx90a has no tf32). The inputs are the
 // small integers of kiln_patterns.h, so every element of C has one exact value in every format and
 // accumulation order; a verify kernel compares all n^2 elements bit for bit after every product.
+// Every other product is on random full-mantissa inputs instead (every multiplier bit driven): it
+// must repeat bit for bit on the device, and its digest must match the node's other devices.
 // Products are split into launches of about 25 ms at the device's peak, so a cancel stops soon.
 #include "gpu_backend.h"
 #include "../common/kiln_names.h"
@@ -74,6 +76,42 @@ __global__ void gemm_fill_kernel(S* x, uint64_t rows_pad, uint64_t k_pad, uint64
     }
 }
 
+// Which SM computed each block tile of C (tile (row block, column block), row-major over the
+// padded product): a wrong element found by the verify is reported with the SM that made it.
+__device__ __forceinline__ void note_tile_sm(int* tile_sm, int row_block0) {
+    if (threadIdx.x == 0) tile_sm[(blockIdx.y + row_block0) * gridDim.x + blockIdx.x] = current_sm();
+}
+
+// Random inputs with every fraction bit of the storage format driven: uniform in [-1, 1), from
+// (seed, matrix, element); zero outside n x n. bf16 keeps the top half of the float (truncation:
+// the same bits on every device), fp16 rounds to nearest, tf32 is fp32 storage (the kernel rounds).
+__device__ __forceinline__ double random_unit(uint64_t seed, int matrix, uint64_t r, uint64_t k) {
+    const uint64_t bits = kiln_mix64(seed ^ (0x72616E646F6D0000ull + static_cast<uint64_t>(matrix)) ^ (r * 0x9E3779B97F4A7C15ull) ^ (k << 32));
+    return static_cast<double>(bits >> 11) * (2.0 / 9007199254740992.0) - 1.0;  // 53 random bits
+}
+template <typename S>
+__device__ __forceinline__ S random_storage(double v, uint32_t dtype);
+template <>
+__device__ __forceinline__ double random_storage<double>(double v, uint32_t) { return v; }
+template <>
+__device__ __forceinline__ float random_storage<float>(double v, uint32_t) { return static_cast<float>(v); }
+template <>
+__device__ __forceinline__ uint16_t random_storage<uint16_t>(double v, uint32_t dtype) {
+    const float f = static_cast<float>(v);
+    if (dtype == KILN_DTYPE_BF16) return static_cast<uint16_t>(static_cast<uint32_t>(__float_as_int(f)) >> 16);
+    return __half_as_ushort(__float2half_rn(f));
+}
+
+template <typename S>
+__global__ void gemm_random_fill_kernel(S* x, uint64_t rows_pad, uint64_t k_pad, uint64_t n, int matrix, uint32_t dtype, uint64_t seed) {
+    const uint64_t total = rows_pad * k_pad;
+    const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+    for (uint64_t idx = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += stride) {
+        const uint64_t r = idx / k_pad, k = idx % k_pad;
+        x[idx] = (r < n && k < n) ? random_storage<S>(random_unit(seed, matrix, r, k), dtype) : random_storage<S>(0.0, dtype);
+    }
+}
+
 // ---- fp64 / fp32 on the FMA units -------------------------------------------------------------
 
 template <typename T, int N>
@@ -86,7 +124,7 @@ struct alignas(16) pack {
 // (k-major) into shared memory.
 template <typename T, int BM, int BN, int TM, int TN>
 __global__ void __launch_bounds__(k_threads) gemm_fma_kernel(const T* __restrict__ a, const T* __restrict__ bt, T* __restrict__ c,
-                                                             int k_pad, int ldc, int row_block0) {
+                                                             int k_pad, int ldc, int row_block0, int* __restrict__ tile_sm) {
     constexpr int BK = 8;
     constexpr int LA = BM * BK / k_threads, LB = BN * BK / k_threads;  // elements each thread loads
     static_assert((BM / TM) * (BN / TN) == k_threads, "one thread per TM x TN tile");
@@ -95,6 +133,7 @@ __global__ void __launch_bounds__(k_threads) gemm_fma_kernel(const T* __restrict
     const int tid = threadIdx.x;
     const int tx = tid % (BN / TN), ty = tid / (BN / TN);
     const int64_t bm = static_cast<int64_t>(blockIdx.y + row_block0) * BM, bn = static_cast<int64_t>(blockIdx.x) * BN;
+    note_tile_sm(tile_sm, row_block0);
     const int a_row = tid / (BK / LA), a_col = (tid % (BK / LA)) * LA;
     const int b_row = tid / (BK / LB), b_col = (tid % (BK / LB)) * LB;
     const T* a_src = a + (bm + a_row) * k_pad + a_col;
@@ -225,13 +264,14 @@ struct fragment_pointer<tf32_format> {
 template <typename F>
 __global__ void __launch_bounds__(k_threads) gemm_tc_kernel(const typename F::storage* __restrict__ a,
                                                             const typename F::storage* __restrict__ bt, float* __restrict__ c,
-                                                            int k_pad, int ldc, int row_block0) {
+                                                            int k_pad, int ldc, int row_block0, int* __restrict__ tile_sm) {
     using S = typename F::storage;
     constexpr int BK = F::bk, LDS = BK + 16 / static_cast<int>(sizeof(S));  // rows padded by 16 bytes
     __shared__ __align__(128) S as[2][k_tc_bm * LDS];
     __shared__ __align__(128) S bs[2][k_tc_bn * LDS];
     const int warp = threadIdx.x / 32, wm = warp / 4, wn = warp % 4;
     const int64_t bm = static_cast<int64_t>(blockIdx.y + row_block0) * k_tc_bm, bn = static_cast<int64_t>(blockIdx.x) * k_tc_bn;
+    note_tile_sm(tile_sm, row_block0);
 
     wmma::fragment<wmma::accumulator, 16, 16, F::wk, float> acc[4][2];
 #pragma unroll
@@ -278,7 +318,7 @@ typedef _Float16 mfma_fp16x4 __attribute__((ext_vector_type(4)));
 // accumulator element v of lane l is D[8 (v / 4) + 4 (l / 32) + v % 4][l % 32].
 template <uint32_t DTYPE>
 __global__ void __launch_bounds__(k_threads) gemm_tc_kernel(const uint16_t* __restrict__ a, const uint16_t* __restrict__ bt,
-                                                            float* __restrict__ c, int k_pad, int ldc, int row_block0) {
+                                                            float* __restrict__ c, int k_pad, int ldc, int row_block0, int* __restrict__ tile_sm) {
     constexpr int BK = 32, LDS = BK + 8;
     // The 4 inputs of a lane for one instruction, as its builtin takes them.
     using operand = std::conditional_t<DTYPE == KILN_DTYPE_BF16, mfma_bf16x4, mfma_fp16x4>;
@@ -286,6 +326,7 @@ __global__ void __launch_bounds__(k_threads) gemm_tc_kernel(const uint16_t* __re
     __shared__ __align__(128) uint16_t bs[2][k_tc_bn * LDS];
     const int wave = threadIdx.x / 64, lane = threadIdx.x % 64, wm = wave / 2, wn = wave % 2;
     const int64_t bm = static_cast<int64_t>(blockIdx.y + row_block0) * k_tc_bm, bn = static_cast<int64_t>(blockIdx.x) * k_tc_bn;
+    note_tile_sm(tile_sm, row_block0);
     mfma_acc acc[2][2];
 #pragma unroll
     for (int i = 0; i < 2; ++i)
@@ -333,17 +374,48 @@ __device__ __forceinline__ uint64_t bits_of(float v) { return static_cast<uint32
 
 // Row i of C against E; blocks stride over rows (y) and columns (x). Offsets are of the n x n
 // row-major product: (i n + j) x element bytes.
+// The SM that computed element (i, j), from the product's tile table.
+struct tile_map {
+    const int* sm;
+    int bm, bn, per_row;
+    __device__ __forceinline__ int at(int i, int j) const { return sm[(i / bm) * per_row + j / bn]; }
+};
+
 template <typename O>
-__global__ void gemm_verify_kernel(const O* __restrict__ c, int n, int ldc, const int64_t* __restrict__ expected, error_log_ref log) {
+__global__ void gemm_verify_kernel(const O* __restrict__ c, int n, int ldc, const int64_t* __restrict__ expected, tile_map tiles,
+                                   error_log_ref log) {
     for (int i = blockIdx.y; i < n; i += gridDim.y) {
         const uint32_t rp = kiln_gemm_row_phase(static_cast<uint64_t>(i));
         for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < n; j += gridDim.x * blockDim.x) {
             const O want = static_cast<O>(expected[rp * KILN_GEMM_PERIOD + kiln_gemm_col_phase(static_cast<uint64_t>(j))]);
             const O got = c[static_cast<int64_t>(i) * ldc + j];
             if (bits_of(got) != bits_of(want))
-                record_error(log, (static_cast<uint64_t>(i) * n + j) * sizeof(O), bits_of(want), bits_of(got));
+                record_error(log, (static_cast<uint64_t>(i) * n + j) * sizeof(O), bits_of(want), bits_of(got), tiles.at(i, j));
         }
     }
+}
+
+// The random product against the first one computed on this device: any bit that differs is an error
+// (pattern <dtype>_repeat), with the SM that computed the element now.
+template <typename O>
+__global__ void gemm_repeat_kernel(const O* __restrict__ c, const O* __restrict__ first, int n, int ldc, tile_map tiles, error_log_ref log) {
+    for (int i = blockIdx.y; i < n; i += gridDim.y)
+        for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < n; j += gridDim.x * blockDim.x) {
+            const int64_t at = static_cast<int64_t>(i) * ldc + j;
+            if (bits_of(c[at]) != bits_of(first[at]))
+                record_error(log, (static_cast<uint64_t>(i) * n + j) * sizeof(O), bits_of(first[at]), bits_of(c[at]), tiles.at(i, j));
+        }
+}
+
+// An order-free digest of the n x n product's bits: the sum mod 2^64 of a mix of (element, bits),
+// one atomic per thread. Equal on every healthy device of one model for one seed and size.
+template <typename O>
+__global__ void gemm_digest_kernel(const O* __restrict__ c, int n, int ldc, unsigned long long* digest) {
+    unsigned long long sum = 0;
+    for (int i = blockIdx.y; i < n; i += gridDim.y)
+        for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < n; j += gridDim.x * blockDim.x)
+            sum += kiln_mix64(bits_of(c[static_cast<int64_t>(i) * ldc + j]) ^ ((static_cast<uint64_t>(i) * n + j) * 0x9E3779B97F4A7C15ull));
+    atomicAdd(digest, sum);
 }
 
 // One product's launches: which kernel, its block tile, and launches of at most `rows` rows.
@@ -354,8 +426,8 @@ struct gemm_plan {
     int rows_per_launch;
 };
 
-kiln_status launch_product(const gemm_plan& g, const void* a, const void* bt, void* c, cudaStream_t stream, const volatile int32_t* cancel,
-                           bool* cancelled) {
+kiln_status launch_product(const gemm_plan& g, const void* a, const void* bt, void* c, int* tile_sm, cudaStream_t stream,
+                           const volatile int32_t* cancel, bool* cancelled) {
     for (int row0 = 0; row0 < g.m_pad; row0 += g.rows_per_launch) {
         if (was_cancelled(cancel)) {
             *cancelled = true;
@@ -367,33 +439,33 @@ kiln_status launch_product(const gemm_plan& g, const void* a, const void* bt, vo
         switch (g.dtype) {
         case KILN_DTYPE_FP64:
             KILN_GPU_CHECK(launch("gemm_fma_kernel<fp64>", gemm_fma_kernel<double, 128, 64, 8, 4>, grid, block, stream,
-                                  static_cast<const double*>(a), static_cast<const double*>(bt), static_cast<double*>(c), g.k_pad, g.m_pad, block0));
+                                  static_cast<const double*>(a), static_cast<const double*>(bt), static_cast<double*>(c), g.k_pad, g.m_pad, block0, tile_sm));
             break;
         case KILN_DTYPE_FP32:
             KILN_GPU_CHECK(launch("gemm_fma_kernel<fp32>", gemm_fma_kernel<float, 128, 128, 8, 8>, grid, block, stream,
-                                  static_cast<const float*>(a), static_cast<const float*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
+                                  static_cast<const float*>(a), static_cast<const float*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0, tile_sm));
             break;
 #if defined(KILN_GPU_WMMA)
         case KILN_DTYPE_TF32:
             KILN_GPU_CHECK(launch("gemm_tc_kernel<tf32>", gemm_tc_kernel<tf32_format>, grid, block, stream, static_cast<const float*>(a),
-                                  static_cast<const float*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
+                                  static_cast<const float*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0, tile_sm));
             break;
         case KILN_DTYPE_BF16:
             KILN_GPU_CHECK(launch("gemm_tc_kernel<bf16>", gemm_tc_kernel<bf16_format>, grid, block, stream, static_cast<const uint16_t*>(a),
-                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
+                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0, tile_sm));
             break;
         default:
             KILN_GPU_CHECK(launch("gemm_tc_kernel<fp16>", gemm_tc_kernel<fp16_format>, grid, block, stream, static_cast<const uint16_t*>(a),
-                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
+                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0, tile_sm));
             break;
 #else
         case KILN_DTYPE_BF16:
             KILN_GPU_CHECK(launch("gemm_tc_kernel<bf16>", gemm_tc_kernel<KILN_DTYPE_BF16>, grid, block, stream, static_cast<const uint16_t*>(a),
-                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
+                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0, tile_sm));
             break;
         default:
             KILN_GPU_CHECK(launch("gemm_tc_kernel<fp16>", gemm_tc_kernel<KILN_DTYPE_FP16>, grid, block, stream, static_cast<const uint16_t*>(a),
-                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0));
+                                  static_cast<const uint16_t*>(bt), static_cast<float*>(c), g.k_pad, g.m_pad, block0, tile_sm));
             break;
 #endif
         }
@@ -403,7 +475,36 @@ kiln_status launch_product(const gemm_plan& g, const void* a, const void* bt, vo
     return KILN_OK;
 }
 
-// Runs one format: fill, products (each verified), metrics. *cancelled when stopped early.
+// Fills x (A, or B transposed) with the integer inputs or, with random, full-mantissa ones.
+kiln_status fill_input(void* x, uint32_t dtype, const gemm_plan& g, int matrix, bool random, uint64_t seed, const gemm_tables& tables,
+                       int grid, cudaStream_t stream) {
+    const uint64_t rows_pad = static_cast<uint64_t>(g.m_pad), kp = static_cast<uint64_t>(g.k_pad), n = static_cast<uint64_t>(g.n);
+    switch (input_bytes(dtype)) {
+    case 8:
+        return random ? launch("gemm_random_fill_kernel", gemm_random_fill_kernel<double>, grid, k_threads, stream, static_cast<double*>(x), rows_pad,
+                               kp, n, matrix, dtype, seed)
+                      : launch("gemm_fill_kernel", gemm_fill_kernel<double>, grid, k_threads, stream, static_cast<double*>(x), rows_pad, kp, n,
+                               matrix, dtype, tables);
+    case 4:
+        return random ? launch("gemm_random_fill_kernel", gemm_random_fill_kernel<float>, grid, k_threads, stream, static_cast<float*>(x), rows_pad,
+                               kp, n, matrix, dtype, seed)
+                      : launch("gemm_fill_kernel", gemm_fill_kernel<float>, grid, k_threads, stream, static_cast<float*>(x), rows_pad, kp, n,
+                               matrix, dtype, tables);
+    default:
+        return random ? launch("gemm_random_fill_kernel", gemm_random_fill_kernel<uint16_t>, grid, k_threads, stream, static_cast<uint16_t*>(x),
+                               rows_pad, kp, n, matrix, dtype, seed)
+                      : launch("gemm_fill_kernel", gemm_fill_kernel<uint16_t>, grid, k_threads, stream, static_cast<uint16_t*>(x), rows_pad, kp,
+                               n, matrix, dtype, tables);
+    }
+}
+
+// The low 48 bits of a digest: exact in a double, so the metric carries it without rounding.
+double digest_value(unsigned long long d) { return static_cast<double>(d & ((1ull << 48) - 1)); }
+
+// Runs one format: products alternate between the integer inputs, each verified against its exact
+// value, and random full-mantissa inputs, each compared bit for bit with the first random product
+// of this device (at least two of those, so every run checks a repeat); then metrics, with the
+// random product's digest for the comparison across the node's devices. *cancelled when stopped.
 kiln_status run_dtype(const run_context& ctx, const kiln_test_params* p, uint32_t dtype, double seconds_budget, sink_writer& out,
                       const volatile int32_t* cancel, bool* cancelled) {
     const char* key = kiln_dtype_key(dtype);
@@ -424,12 +525,21 @@ kiln_status run_dtype(const run_context& ctx, const kiln_test_params* p, uint32_
     KILN_GPU_CHECK(stream.create());
     error_log log;
     KILN_GPU_CHECK(log.allocate(std::max(1u, std::min(p->max_error_reports, 4096u))));
-    device_buffer a, bt, c, expected;
+    device_buffer a, bt, ra, rbt, c, first, expected, tile_sm, digest;
     const uint64_t in_bytes = input_bytes(dtype), out_bytes = output_bytes(dtype);
-    KILN_GPU_CHECK(a.allocate(uint64_t{static_cast<uint64_t>(g.m_pad)} * g.k_pad * in_bytes, "gemm matrix A"));
-    KILN_GPU_CHECK(bt.allocate(uint64_t{static_cast<uint64_t>(g.m_pad)} * g.k_pad * in_bytes, "gemm matrix B"));
-    KILN_GPU_CHECK(c.allocate(uint64_t{static_cast<uint64_t>(g.m_pad)} * g.m_pad * out_bytes, "gemm matrix C"));
+    const uint64_t input_size = uint64_t{static_cast<uint64_t>(g.m_pad)} * g.k_pad * in_bytes;
+    const uint64_t output_size = uint64_t{static_cast<uint64_t>(g.m_pad)} * g.m_pad * out_bytes;
+    KILN_GPU_CHECK(a.allocate(input_size, "gemm matrix A"));
+    KILN_GPU_CHECK(bt.allocate(input_size, "gemm matrix B"));
+    KILN_GPU_CHECK(c.allocate(output_size, "gemm matrix C"));
+    KILN_GPU_CHECK(ra.allocate(input_size, "gemm random matrix A"));
+    KILN_GPU_CHECK(rbt.allocate(input_size, "gemm random matrix B"));
+    KILN_GPU_CHECK(first.allocate(output_size, "gemm first random product"));
     KILN_GPU_CHECK(expected.allocate(KILN_GEMM_PERIOD * KILN_GEMM_PERIOD * sizeof(int64_t), "gemm expected table"));
+    const int tiles_per_row = g.m_pad / g.bn;
+    KILN_GPU_CHECK(tile_sm.allocate(static_cast<uint64_t>(g.m_pad / g.bm) * tiles_per_row * sizeof(int), "gemm tile table"));
+    KILN_GPU_CHECK(digest.allocate(sizeof(unsigned long long), "gemm digest"));
+    const tile_map tiles{tile_sm.as<int>(), g.bm, g.bn, tiles_per_row};
 
     gemm_tables tables;
     kiln_gemm_tables(p->seed, tables.a, tables.b);
@@ -438,17 +548,8 @@ kiln_status run_dtype(const run_context& ctx, const kiln_test_params* p, uint32_
     KILN_GPU_TRY(cudaMemcpyAsync(expected.as<void>(), table.data(), table.size() * sizeof(int64_t), cudaMemcpyHostToDevice, stream.get()));
     const int fill_grid = ctx.props->sms * 4;
     for (int m = 0; m < 2; ++m) {
-        void* dst = m == 0 ? a.as<void>() : bt.as<void>();
-        const uint64_t rows_pad = static_cast<uint64_t>(g.m_pad), kp = static_cast<uint64_t>(g.k_pad), n = static_cast<uint64_t>(g.n);
-        if (in_bytes == 8)
-            KILN_GPU_CHECK(launch("gemm_fill_kernel", gemm_fill_kernel<double>, fill_grid, k_threads, stream.get(), static_cast<double*>(dst),
-                                  rows_pad, kp, n, m, dtype, tables));
-        else if (in_bytes == 4)
-            KILN_GPU_CHECK(launch("gemm_fill_kernel", gemm_fill_kernel<float>, fill_grid, k_threads, stream.get(), static_cast<float*>(dst),
-                                  rows_pad, kp, n, m, dtype, tables));
-        else
-            KILN_GPU_CHECK(launch("gemm_fill_kernel", gemm_fill_kernel<uint16_t>, fill_grid, k_threads, stream.get(),
-                                  static_cast<uint16_t*>(dst), rows_pad, kp, n, m, dtype, tables));
+        KILN_GPU_CHECK(fill_input(m == 0 ? a.as<void>() : bt.as<void>(), dtype, g, m, false, p->seed, tables, fill_grid, stream.get()));
+        KILN_GPU_CHECK(fill_input(m == 0 ? ra.as<void>() : rbt.as<void>(), dtype, g, m, true, p->seed, tables, fill_grid, stream.get()));
     }
     KILN_GPU_CHECK(stream.sync());
 
@@ -463,19 +564,23 @@ kiln_status run_dtype(const run_context& ctx, const kiln_test_params* p, uint32_
 
     const int iterations = std::max(1, p->iterations);
     const double slowdown = (p->inject_slowdown > 0 && p->inject_slowdown < 1) ? p->inject_slowdown : 1.0;
-    const dim3 verify_grid(static_cast<unsigned>(std::min<int>((g.n + k_threads - 1) / k_threads, 64)),
-                           static_cast<unsigned>(std::min(g.n, 4096)));
+    const dim3 check_grid(static_cast<unsigned>(std::min<int>((g.n + k_threads - 1) / k_threads, 64)),
+                          static_cast<unsigned>(std::min(g.n, 4096)));
     const double flops = 2.0 * g.n * static_cast<double>(g.n) * g.n;
     double best = 0;
     uint64_t errors = 0;
-    int completed = 0;
+    int exact_done = 0, random_done = 0;
+    unsigned long long first_digest = 0;
     const auto start = std::chrono::steady_clock::now();
-    for (;;) {
+    for (int product = 0;; ++product) {
+        // Odd products are the random ones; the first product is always an exact one (the injection's).
+        const bool random = product % 2 == 1;
         // Poisoned before every product (all bits set: NaN in every format, never an expected
         // value), so a block that stores nothing cannot leave the last product's correct values.
         KILN_GPU_TRY(cudaMemsetAsync(c.as<void>(), 0xFF, c.bytes(), stream.get()));
         KILN_GPU_CHECK(stream.start());
-        KILN_GPU_CHECK(launch_product(g, a.as<void>(), bt.as<void>(), c.as<void>(), stream.get(), cancel, cancelled));
+        KILN_GPU_CHECK(launch_product(g, random ? ra.as<void>() : a.as<void>(), random ? rbt.as<void>() : bt.as<void>(), c.as<void>(),
+                                      tile_sm.as<int>(), stream.get(), cancel, cancelled));
         double seconds = 0;
         KILN_GPU_CHECK(stream.stop(&seconds));
         if (*cancelled) break;
@@ -483,7 +588,7 @@ kiln_status run_dtype(const run_context& ctx, const kiln_test_params* p, uint32_
         const double tflops = flops / seconds / 1e12;
         best = std::max(best, tflops);
         out.metric(std::string(key) + "_tflops", tflops, "TFLOP/s");
-        if (completed == 0)
+        if (product == 0)
             for (size_t k = 0; k < corrupt_words.size(); ++k) {
                 const uint64_t i = corrupt_words[k] / static_cast<uint64_t>(g.n), j = corrupt_words[k] % static_cast<uint64_t>(g.n);
                 char* addr = c.as<char>() + (i * static_cast<uint64_t>(g.m_pad) + j) * out_bytes;
@@ -492,18 +597,42 @@ kiln_status run_dtype(const run_context& ctx, const kiln_test_params* p, uint32_
                 value ^= 1ull << corrupt_bits[k];
                 KILN_GPU_TRY(cudaMemcpy(addr, &value, out_bytes, cudaMemcpyHostToDevice));
             }
-        if (out_bytes == 8)
-            KILN_GPU_CHECK(launch("gemm_verify_kernel", gemm_verify_kernel<double>, verify_grid, k_threads, stream.get(), c.as<double>(), g.n,
-                                  g.m_pad, expected.as<int64_t>(), log.ref()));
-        else
-            KILN_GPU_CHECK(launch("gemm_verify_kernel", gemm_verify_kernel<float>, verify_grid, k_threads, stream.get(), c.as<float>(), g.n,
-                                  g.m_pad, expected.as<int64_t>(), log.ref()));
+        std::string pattern = key;
+        if (!random) {
+            if (out_bytes == 8)
+                KILN_GPU_CHECK(launch("gemm_verify_kernel", gemm_verify_kernel<double>, check_grid, k_threads, stream.get(), c.as<double>(), g.n,
+                                      g.m_pad, expected.as<int64_t>(), tiles, log.ref()));
+            else
+                KILN_GPU_CHECK(launch("gemm_verify_kernel", gemm_verify_kernel<float>, check_grid, k_threads, stream.get(), c.as<float>(), g.n,
+                                      g.m_pad, expected.as<int64_t>(), tiles, log.ref()));
+            ++exact_done;
+        } else if (random_done == 0) {
+            // The device's own reference for the repeats, and its digest for the node's comparison.
+            KILN_GPU_TRY(cudaMemcpyAsync(first.as<void>(), c.as<void>(), c.bytes(), cudaMemcpyDeviceToDevice, stream.get()));
+            KILN_GPU_TRY(cudaMemsetAsync(digest.as<void>(), 0, sizeof(unsigned long long), stream.get()));
+            if (out_bytes == 8)
+                KILN_GPU_CHECK(launch("gemm_digest_kernel", gemm_digest_kernel<double>, check_grid, k_threads, stream.get(), c.as<double>(), g.n,
+                                      g.m_pad, digest.as<unsigned long long>()));
+            else
+                KILN_GPU_CHECK(launch("gemm_digest_kernel", gemm_digest_kernel<float>, check_grid, k_threads, stream.get(), c.as<float>(), g.n,
+                                      g.m_pad, digest.as<unsigned long long>()));
+            KILN_GPU_TRY(cudaMemcpyAsync(&first_digest, digest.as<void>(), sizeof first_digest, cudaMemcpyDeviceToHost, stream.get()));
+            ++random_done;
+        } else {
+            pattern += "_repeat";
+            if (out_bytes == 8)
+                KILN_GPU_CHECK(launch("gemm_repeat_kernel", gemm_repeat_kernel<double>, check_grid, k_threads, stream.get(), c.as<double>(),
+                                      first.as<double>(), g.n, g.m_pad, tiles, log.ref()));
+            else
+                KILN_GPU_CHECK(launch("gemm_repeat_kernel", gemm_repeat_kernel<float>, check_grid, k_threads, stream.get(), c.as<float>(),
+                                      first.as<float>(), g.n, g.m_pad, tiles, log.ref()));
+            ++random_done;
+        }
         uint64_t found = 0;
-        KILN_GPU_CHECK(log.drain(stream.get(), key, out, &found, out_bytes));
+        KILN_GPU_CHECK(log.drain(stream.get(), pattern.c_str(), out, &found, out_bytes));
         errors += found;
-        ++completed;
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (completed >= iterations && (seconds_budget <= 0 || elapsed >= seconds_budget)) break;
+        if (exact_done >= iterations && random_done >= 2 && (seconds_budget <= 0 || elapsed >= seconds_budget)) break;
         if (was_cancelled(cancel)) {
             *cancelled = true;
             break;
@@ -511,10 +640,14 @@ kiln_status run_dtype(const run_context& ctx, const kiln_test_params* p, uint32_
     }
     if (peak > 0) out.metric(std::string("peak_") + key + "_tflops", peak, "TFLOP/s");
     // Zero errors only where a product was computed and verified: no row is evidence of nothing.
-    if (completed > 0) {
+    if (exact_done > 0) {
         out.metric(std::string(key) + "_tflops_best", best, "TFLOP/s");
         out.metric(std::string("errors_") + key, static_cast<double>(errors), "count");
-        out.metric(std::string("products_") + key, completed, "count");
+        out.metric(std::string("products_") + key, exact_done + random_done, "count");
+    }
+    if (random_done > 0) {
+        out.metric(std::string("random_products_") + key, random_done, "count");
+        out.metric(std::string("digest_") + key, digest_value(first_digest), "digest");
     }
     return KILN_OK;
 }
@@ -546,7 +679,8 @@ uint32_t gemm_dtypes_available(const device_props&) {
 
 uint64_t gemm_bytes_needed(int n, uint32_t dtype) {
     const uint64_t m = round_up(static_cast<uint64_t>(n), k_pad_mn), k = round_up(static_cast<uint64_t>(n), k_pad_k);
-    return 2 * m * k * input_bytes(dtype) + m * m * output_bytes(dtype) + (64u << 20);  // + error log, table and slack
+    // A and B twice (integer and random inputs), C and the first random product, + log, tables and slack.
+    return 4 * m * k * input_bytes(dtype) + 2 * m * m * output_bytes(dtype) + (64u << 20);
 }
 
 kiln_status run_gemm(const run_context& ctx, const kiln_test_params* p, sink_writer& out, const volatile int32_t* cancel) {

@@ -95,16 +95,58 @@ public class EmuBurnTests
     [Test]
     public void Dropped_stores_in_a_later_product_fail_gemm_because_its_output_is_poisoned_first()
     {
-        // fp64 at n = 256 on emu: launches 1-2 fill A and B, 3 is the first product, 4 its verify, 5
-        // the second product. Block 0 of launch 5 stores nothing into C: without the poison, C kept
-        // the first product's correct values and this passed.
+        // fp64 at n = 256 on emu: launches 1-4 fill A, random A, B and random B; 5 is the first
+        // (exact) product, 6 its verify, 7 the random product, 8 its digest, 9 the second exact
+        // product. Block 0 of launch 9 stores nothing into C: without the poison, C kept the first
+        // product's correct values and this passed.
         var plan = Path.Combine(Path.GetDirectoryName(_out)!, "gemm.yaml");
         File.WriteAllText(plan, "name: gemm-only\ntests:\n  - test: gemm\n    duration: 2s\n");
-        var run = Burn("drop:dev=1,block=0,addr=0x100000,bytes=0x100000,from=5,to=5", plan);
+        var run = Burn("drop:dev=1,block=0,addr=0x100000,bytes=0x100000,from=9,to=9", plan);
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
         var row = Verdicts().Single(v => v["test"] == "gemm" && v["device"] == "1");
         Assert.That(row["reason"], Does.StartWith("8192 data errors, first at offset 0x0 (fp64"), "one 128 x 64 block tile");
         Assert.That(Verdicts().Single(v => v["test"] == "gemm" && v["device"] == "0")["status"], Is.EqualTo("PASS"));
+    }
+
+    [Test]
+    public void A_wrong_FMA_unit_is_named_by_its_SM_in_errors_csv_lowest_address_first()
+    {
+        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "gemm.yaml");
+        File.WriteAllText(plan, "name: gemm-only\ntests:\n  - test: gemm\n    duration: 2s\n");
+        var run = Burn("fma:dev=1,sm=1", plan);
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        var errors = CsvFile.Read(Path.Combine(_out, "errors.csv")).Rows;
+        Assert.That(errors, Is.Not.Empty);
+        Assert.That(errors.Select(e => e["device"]), Is.All.EqualTo("1"));
+        // The SM that computed each wrong element, not the one whose verify found it.
+        Assert.That(errors.Select(e => e["sm"]), Is.All.EqualTo("1"), run.ToString());
+        Assert.That(errors.Select(e => e["sm_clock_mhz"]), Is.All.Not.Empty, "each error cites the device's sampled SM clock");
+        // Within one verify pass, lowest offset first: the verdict's "first error" is the same on every backend.
+        var fp64 = errors.Where(e => e["pattern"] == "fp64").Select(e => Convert.ToUInt64(e["offset"], 16)).ToList();
+        Assert.That(fp64, Is.Not.Empty);
+        Assert.That(fp64[0], Is.EqualTo(fp64.Min()));
+    }
+
+    [Test]
+    public void A_core_wrong_only_for_full_mantissa_inputs_is_named_by_the_other_devices()
+    {
+        // The FMA unit of SM 0 on emu2 misreads b when one of a's lowest 8 fraction bits is set:
+        // the integer inputs never set them, so every exact product passes (and did, before the
+        // random product). The random product is wrong the same way every time, so emu2 repeats
+        // itself faithfully; only its neighbours, computing the same seed, can tell.
+        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "gemm.yaml");
+        File.WriteAllText(plan, "name: gemm-only\ntests:\n  - test: gemm\n    duration: 2s\n");
+        var run = KilnCli.RunWith(new Dictionary<string, string?> { ["KILN_EMU_DEVICES"] = "3", ["KILN_EMU_FAULTS"] = "fma:dev=2,sm=0,lowbits=8" },
+            TimeSpan.FromMinutes(4), "burn", "--plan", plan, "--backend", "emu", "--profile", "emu", "--out", _out);
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        var rows = Verdicts();
+        Assert.That(rows.Where(v => v["test"] == "gemm").Select(v => v["status"]), Is.All.EqualTo("PASS"), "every exact product and repeat is right");
+        var consensus = rows.Where(v => v["test"] == "gemm_consensus").ToDictionary(v => v["device"]);
+        Assert.That(consensus.Keys, Is.EquivalentTo(new[] { "0", "1", "2" }));
+        Assert.That(consensus["2"]["status"], Is.EqualTo("FAIL"), run.ToString());
+        Assert.That(consensus["2"]["reason"], Does.Contain("digest_fp64").And.Contain("(emu0, emu1)"));
+        Assert.That(consensus["0"]["status"], Is.EqualTo("PASS"));
+        Assert.That(consensus["1"]["status"], Is.EqualTo("PASS"));
     }
 
     [Test, Explicit("about 5 minutes on 2 cores: run by hand (docs/PERFORMANCE.md has its result)")]

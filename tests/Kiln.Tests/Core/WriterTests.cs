@@ -35,10 +35,12 @@ public class WriterTests
     {
         using var table = new CsvTable<ErrorRow, ErrorRowMap>(Path.Combine(_dir, "errors.csv"));
         table.Write(new ErrorRow(At, "node1", "memtest", "cpu", 0, "walking_ones", 0x1f40, 0xff, 0x200ff ^ 0x8, [3, 17]));
+        table.Write(new ErrorRow(At, "node1", "gemm", "cuda", 2, "fp32", 0x40, 0x3f800000, 0x3f800001, [0], Sm: 37, SmClockMhz: 1980));
         Assert.That(ReadWhileOpen("errors.csv"), Is.EqualTo(new[]
         {
-            "timestamp,host,test,backend,device,pattern,offset,expected,actual,bits",
-            "2025-01-31T12:00:00.123Z,node1,memtest,cpu,0,walking_ones,0x1f40,0x00000000000000ff,0x00000000000200f7,3;17",
+            "timestamp,host,test,backend,device,pattern,offset,expected,actual,bits,sm,sm_clock_mhz",
+            "2025-01-31T12:00:00.123Z,node1,memtest,cpu,0,walking_ones,0x1f40,0x00000000000000ff,0x00000000000200f7,3;17,,",
+            "2025-01-31T12:00:00.123Z,node1,gemm,cuda,2,fp32,0x40,0x000000003f800000,0x000000003f800001,0,37,1980",
         }));
     }
 

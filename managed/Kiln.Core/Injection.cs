@@ -1,5 +1,7 @@
 // Fault injection as written on the command line: --inject TEST:key=value[,key=value], e.g.
-// "memtest:flips=3,seed=7" or "stream:slowdown=0.5". It proves the detection path on real hardware.
+// "memtest:flips=3,seed=7", "stream:slowdown=0.5" or "memtest:hang=1,device=2". It proves the
+// detection path on real hardware. hang and crash go with every test, and device=N limits any
+// injection to one device of the backend.
 using System.Globalization;
 using Kiln.Native;
 using Kiln.Native.Interop;
@@ -8,6 +10,14 @@ namespace Kiln.Core;
 
 public sealed record InjectionSpec(kiln_test_kind Test, int? Flips, int? Corrupt, ulong? Seed, double? Slowdown)
 {
+    /// <summary>hang=1: the test never returns after its first metric; crash=1: the process dies of SIGSEGV there.</summary>
+    public bool Hang { get; init; }
+    public bool Crash { get; init; }
+    /// <summary>device=N: only that device (its index within the backend); null = every device.</summary>
+    public int? Device { get; init; }
+
+    // Keys every test takes.
+    private static readonly string[] Common = ["hang", "crash", "device"];
 
     // Which knob of kiln_test_params each test reacts to; anything else is a usage error.
     private static readonly Dictionary<kiln_test_kind, string[]> KeysByTest = new()
@@ -16,6 +26,7 @@ public sealed record InjectionSpec(kiln_test_kind Test, int? Flips, int? Corrupt
         [kiln_test_kind.KILN_TEST_STREAM] = ["slowdown", "corrupt", "seed"],
         [kiln_test_kind.KILN_TEST_GEMM] = ["corrupt", "seed"],
         [kiln_test_kind.KILN_TEST_POWER] = ["corrupt", "seed"],
+        [kiln_test_kind.KILN_TEST_COPY] = ["corrupt", "seed"],
         [kiln_test_kind.KILN_TEST_LAUNCH] = ["slowdown"],
     };
 
@@ -27,8 +38,7 @@ public sealed record InjectionSpec(kiln_test_kind Test, int? Flips, int? Corrupt
             throw new UsageException(OptionNames.Inject, $"'{text}' is not TEST:key=value[,key=value] (e.g. memtest:flips=3,seed=7)");
         var test = Catalog.ParseTest(text[..colon], OptionNames.Inject);
         var testKey = Catalog.Key(test);
-        if (!KeysByTest.TryGetValue(test, out var allowed))
-            throw new UsageException(OptionNames.Inject, $"test '{testKey}' has no fault injection (tests with injection: {string.Join(", ", KeysByTest.Keys.Select(Catalog.Key))})");
+        string[] allowed = [.. KeysByTest.GetValueOrDefault(test, []), .. Common];
 
         var spec = new InjectionSpec(test, null, null, null, null);
         foreach (var pair in text[(colon + 1)..].Split(',', StringSplitOptions.TrimEntries))
@@ -47,15 +57,21 @@ public sealed record InjectionSpec(kiln_test_kind Test, int? Flips, int? Corrupt
                 "seed" => spec with { Seed = ulong.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seed)
                     ? seed : throw new UsageException(OptionNames.Inject, $"{what}: '{value}' is not a whole number >= 0") },
                 "slowdown" => spec with { Slowdown = Fraction(value, what) },
+                "hang" => spec with { Hang = Flag(value, what) },
+                "crash" => spec with { Crash = Flag(value, what) },
+                "device" => spec with { Device = Count(value, what) },
                 _ => throw new InvalidOperationException($"key '{key}' allowed but not handled"),
             };
         }
         return spec;
     }
 
-    /// <summary>Sets the injection fields of p; only the keys this spec names.</summary>
-    public void ApplyTo(TestParams p)
+    /// <summary>Sets the injection fields of p for device (its index in the backend); only the keys this spec names.</summary>
+    public void ApplyTo(TestParams p, int device)
     {
+        if (Device is { } only && only != device) return;
+        if (Hang) p.InjectHang = 1;
+        if (Crash) p.InjectCrash = 1;
         if (Flips is { } flips) p.InjectFlips = flips;
         if (Corrupt is { } corrupt) p.InjectCorrupt = corrupt;
         if (Seed is { } seed) p.InjectSeed = seed;
@@ -70,6 +86,9 @@ public sealed record InjectionSpec(kiln_test_kind Test, int? Flips, int? Corrupt
         if (Corrupt is { } corrupt) keys.Add($"corrupt={corrupt}");
         if (Seed is { } seed) keys.Add($"seed={seed}");
         if (Slowdown is { } slowdown) keys.Add(FormattableString.Invariant($"slowdown={slowdown}"));
+        if (Hang) keys.Add("hang=1");
+        if (Crash) keys.Add("crash=1");
+        if (Device is { } device) keys.Add($"device={device}");
         return $"{Catalog.Key(Test)}:{string.Join(',', keys)}";
     }
 
@@ -81,6 +100,13 @@ public sealed record InjectionSpec(kiln_test_kind Test, int? Flips, int? Corrupt
         if (n > int.MaxValue) throw new UsageException(OptionNames.Inject, $"{what}: {n} is too large");
         return (int)n;
     }
+
+    private static bool Flag(string value, string what) => value switch
+    {
+        "1" => true,
+        "0" => false,
+        _ => throw new UsageException(OptionNames.Inject, $"{what}: '{value}' is not 0 or 1"),
+    };
 
     private static double Fraction(string value, string what)
     {

@@ -30,9 +30,13 @@ public sealed class TestParams
     public int MatrixN;
     /// <summary>gemm, power: kiln_dtype bits; 0 = the backend's default set.</summary>
     public uint DtypeMask;
+    /// <summary>1: after its first metric the test never returns and ignores cancel (a hung kernel).</summary>
+    public int InjectHang;
+    /// <summary>1: after its first metric the process dies of SIGSEGV.</summary>
+    public int InjectCrash;
 
     /// <summary>True when any fault injection is set, so every result of the run must say so.</summary>
-    public bool Injected => InjectFlips != 0 || InjectCorrupt != 0 || InjectSlowdown is not (0 or 1);
+    public bool Injected => InjectFlips != 0 || InjectCorrupt != 0 || InjectSlowdown is not (0 or 1) || InjectHang != 0 || InjectCrash != 0;
 
     /// <summary>The library's defaults for a test (kiln_test_params_init).</summary>
     public static unsafe TestParams Defaults(kiln_test_kind test)
@@ -48,7 +52,7 @@ public sealed class TestParams
             DurationMs = native.duration_ms, Block = native.block, Grid = native.grid, Vec = native.vec,
             Unroll = native.unroll, InjectFlips = native.inject_flips, InjectCorrupt = native.inject_corrupt,
             InjectSeed = native.inject_seed, InjectSlowdown = native.inject_slowdown,
-            MatrixN = native.matrix_n, DtypeMask = native.dtype_mask,
+            MatrixN = native.matrix_n, DtypeMask = native.dtype_mask, InjectHang = native.inject_hang, InjectCrash = native.inject_crash,
         };
     }
 
@@ -58,6 +62,6 @@ public sealed class TestParams
         iterations = Iterations, op_mask = OpMask, pattern_mask = PatternMask, max_error_reports = MaxErrorReports,
         seed = Seed, duration_ms = DurationMs, block = Block, grid = Grid, vec = Vec, unroll = Unroll,
         inject_flips = InjectFlips, inject_corrupt = InjectCorrupt, inject_seed = InjectSeed,
-        inject_slowdown = InjectSlowdown, matrix_n = MatrixN, dtype_mask = DtypeMask,
+        inject_slowdown = InjectSlowdown, matrix_n = MatrixN, dtype_mask = DtypeMask, inject_hang = InjectHang, inject_crash = InjectCrash,
     };
 }

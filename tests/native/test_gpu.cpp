@@ -322,6 +322,21 @@ TEST_P(gpu_fixture, CopiesAreMeasuredAndVerified) {
     for (const char* m : {"h2d_gbps_best", "d2h_gbps_best", "bidir_gbps_best", "d2d_gbps_best"}) EXPECT_GT(rec.last(m), hardware ? 1 : 0) << m;
     EXPECT_EQ(rec.last("errors_total"), 0);
     EXPECT_TRUE(rec.errors.empty());
+    // Every repetition of every path verified: h2d, d2h, bidir (both ends), d2d, and each peer path.
+    const double reps = std::max(3, p.iterations), paths = 5 + rec.last("p2p_ce_gbps_pairs") + rec.last("p2p_sm_gbps_pairs");
+    EXPECT_EQ(rec.last("bytes_verified"), static_cast<double>(p.size_bytes) * reps * paths);
+}
+
+TEST_P(gpu_fixture, CopyFindsEveryCorruptedWordAtItsPredictedOffset) {
+    kiln_test_params p = params(KILN_TEST_COPY);
+    p.size_bytes = 16u << 20;
+    p.inject_corrupt = 4;
+    p.inject_seed = 11;
+    recording_sink rec;
+    ASSERT_EQ(kiln_run(dev, &p, &rec.sink, nullptr), KILN_OK) << last_error_text();
+    ASSERT_EQ(rec.errors.size(), 4u);
+    EXPECT_EQ(rec.last("errors_total"), 4);
+    expect_injected(rec, 11, 4, p.size_bytes / 8, 8, "h2d");
 }
 
 TEST_P(gpu_fixture, LaunchLatencyHasMinMedianP99) {

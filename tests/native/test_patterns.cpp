@@ -85,11 +85,49 @@ TEST(Patterns, InjectionPositionsAreDistinctDeterministicAndExported) {
     EXPECT_EQ(kiln_injection_positions(7, 600, 4096, offsets, bits), KILN_INVALID_ARGUMENT);
 }
 
-TEST(Patterns, StreamRecurrenceStaysBounded) {
-    kiln_stream_values v = kiln_stream_initial();
-    for (int i = 0; i < 100000; ++i) v = kiln_stream_step(v, 15);
-    EXPECT_GT(v.a, 0.1);
-    EXPECT_LT(v.a, 10.0);
+TEST(Patterns, StreamRecurrenceStaysBoundedAndNeverRepeatsTheLastIteration) {
+    for (uint32_t mask : {15u, 63u}) {
+        kiln_stream_values v = kiln_stream_initial();
+        for (uint64_t k = 0; k < 1000000; ++k) {
+            const kiln_stream_values next = kiln_stream_step(v, mask, k);
+            // Every array moves by far more than rounding: a lost store leaves a wrong value.
+            ASSERT_GT(std::fabs(next.a - v.a), 0.1 * std::fabs(next.a)) << k;
+            ASSERT_GT(std::fabs(next.b - v.b), 0.1 * std::fabs(next.b)) << k;
+            ASSERT_NE(next.c, v.c) << k;
+            v = next;
+        }
+        EXPECT_GT(v.a, 0.1);
+        EXPECT_LT(v.a, 10.0);
+    }
+}
+
+// One element's recurrence with one store lost (op, at iteration k): the loss must still show in
+// the arrays after 100 iterations, at every k. With the single scalar sqrt(2)-1, a lost scale
+// store vanished by rounding at about half of the iterations.
+TEST(Patterns, AStreamStoreLostAtAnyIterationStaysVisible) {
+    auto run = [](int lost_op, uint64_t lost_at) {
+        kiln_stream_values v = kiln_stream_initial();
+        for (uint64_t k = 0; k < 100; ++k) {
+            const kiln_stream_values before = v, after = kiln_stream_step(v, 15, k);
+            v = after;
+            if (k != lost_at) continue;
+            // Replay the iteration with that op's store lost.
+            const double q = kiln_stream_scalar(k);
+            kiln_stream_values w = before;
+            if (lost_op != 0) w.c = w.a;
+            if (lost_op != 1) w.b = kiln_stream_scale(q, w.c);
+            if (lost_op != 2) w.c = kiln_stream_add(w.a, w.b);
+            if (lost_op != 3) w.a = kiln_stream_triad(q, w.b, w.c);
+            v = w;
+        }
+        return v;
+    };
+    const kiln_stream_values good = run(-1, 0);
+    for (int op = 0; op < 4; ++op)
+        for (uint64_t k = 0; k < 99; ++k) {
+            const kiln_stream_values bad = run(op, k);
+            EXPECT_FALSE(bad.a == good.a && bad.b == good.b && bad.c == good.c) << "op " << op << " lost at iteration " << k;
+        }
 }
 
 TEST(Patterns, GemmExpectedTableEqualsTheNaiveIntegerProduct) {

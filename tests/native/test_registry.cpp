@@ -4,8 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace {
 struct registry_fixture : ::testing::Test {
@@ -86,4 +92,54 @@ TEST_F(registry_fixture, PluginDeviceRunsThroughTheSinkAndValidates) {
     EXPECT_NE(last_error_text().find("limit of 1024"), std::string::npos);
     EXPECT_EQ(kiln_run(dev, &p, &rec.sink, nullptr), KILN_INVALID_ARGUMENT);
     kiln_device_destroy(dev);
+}
+
+// --inject TEST:hang=1 / crash=1 on any backend: the test's first metric goes out, then the process
+// dies of SIGSEGV, or the call never returns even when cancelled. Each runs in a death-test child.
+TEST(InjectedFailures, CrashDiesOfSigsegvAfterTheFirstMetric) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            kiln_registry* reg = nullptr;
+            kiln_device* dev = nullptr;
+            if (kiln_registry_create("/nonexistent", &reg) != KILN_OK || kiln_device_open(reg, "cpu", 0, &dev) != KILN_OK) _exit(3);
+            kiln_test_params p;
+            kiln_test_params_init(KILN_TEST_STREAM, &p);
+            p.size_bytes = 1 << 20;
+            p.inject_crash = 1;
+            recording_sink rec;
+            kiln_run(dev, &p, &rec.sink, nullptr);
+            _exit(4);  // never reached
+        },
+        ::testing::KilledBySignal(SIGSEGV), "");
+}
+
+TEST(InjectedFailures, HangNeverReturnsAndIgnoresCancel) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            kiln_registry* reg = nullptr;
+            kiln_device* dev = nullptr;
+            if (kiln_registry_create("/nonexistent", &reg) != KILN_OK || kiln_device_open(reg, "cpu", 0, &dev) != KILN_OK) _exit(3);
+            kiln_test_params p;
+            kiln_test_params_init(KILN_TEST_STREAM, &p);
+            p.size_bytes = 1 << 20;
+            p.inject_hang = 1;
+            static recording_sink rec;
+            static volatile int32_t cancel = 0;
+            static std::atomic<bool> returned{false};
+            std::thread runner([&] {
+                kiln_run(dev, &p, &rec.sink, &cancel);
+                returned = true;
+            });
+            runner.detach();
+            const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+            while (rec.metric_count.load() == 0 && std::chrono::steady_clock::now() < give_up)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (rec.metric_count.load() == 0) _exit(5);  // the first metric never came
+            cancel = 1;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+            _exit(returned ? 6 : 7);  // 7: still hung after the cancel
+        },
+        ::testing::ExitedWithCode(7), "");
 }

@@ -89,7 +89,7 @@ public sealed record TestSpec(kiln_test_kind Test)
         if (DurationMs is { } duration) p.DurationMs = duration;
         if (MatrixN is { } n) p.MatrixN = n;
         Kernel.ApplyTo(p);
-        foreach (var injection in Injections) injection.ApplyTo(p);
+        foreach (var injection in Injections) injection.ApplyTo(p, device.Index);
         return p;
     }
 }

@@ -271,7 +271,7 @@ public unsafe struct kiln_test_params
     public int unroll;
     /// <summary>memtest: bits flipped between the first write and verify</summary>
     public int inject_flips;
-    /// <summary>gemm: output elements corrupted</summary>
+    /// <summary>stream, gemm, power, copy: result words corrupted before their check</summary>
     public int inject_corrupt;
     /// <summary>seed choosing the injected positions</summary>
     public ulong inject_seed;
@@ -281,6 +281,13 @@ public unsafe struct kiln_test_params
     public int matrix_n;
     /// <summary>gemm, power: kiln_dtype bits; 0 = the backend's default set</summary>
     public uint dtype_mask;
+    /// <summary>
+    /// 1: the test reports its start, then never returns and ignores cancel
+    /// (a hung kernel or driver call), for the burn engine's deadline
+    /// </summary>
+    public int inject_hang;
+    /// <summary>1: the test reports its start, then the process dies of SIGSEGV</summary>
+    public int inject_crash;
 }
 
 /// <summary>One measured value, as it is measured.</summary>

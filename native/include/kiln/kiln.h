@@ -54,8 +54,8 @@ typedef enum kiln_stream_op {
     KILN_STREAM_SCALE = 2,  /* b = s*c      : 16 bytes */
     KILN_STREAM_ADD = 4,    /* c = a+b      : 24 bytes */
     KILN_STREAM_TRIAD = 8,  /* a = b+s*c    : 24 bytes */
-    KILN_STREAM_READ = 16,  /* read a, compare with its expected value: 8 bytes */
-    KILN_STREAM_WRITE = 32, /* c = its expected value, written without reading: 8 bytes */
+    KILN_STREAM_READ = 16,  /* read c, compare with its expected value (the write op's): 8 bytes; runs last */
+    KILN_STREAM_WRITE = 32, /* c = a value new each iteration, written without reading: 8 bytes */
     KILN_STREAM_ALL = 63
 } kiln_stream_op;
 
@@ -141,11 +141,14 @@ typedef struct kiln_test_params {
     int32_t vec;                  /* elements per access; 0 = backend default */
     int32_t unroll;               /* independent accesses in flight per thread; 0 = default */
     int32_t inject_flips;         /* memtest: bits flipped between the first write and verify */
-    int32_t inject_corrupt;       /* gemm: output elements corrupted */
+    int32_t inject_corrupt;       /* stream, gemm, power, copy: result words corrupted before their check */
     uint64_t inject_seed;         /* seed choosing the injected positions */
     double inject_slowdown;       /* run at this fraction of full speed; 0 or 1 = no slowdown */
     int32_t matrix_n;             /* gemm: rows = columns = inner dimension of the n x n product; 0 = default */
     uint32_t dtype_mask;          /* gemm, power: kiln_dtype bits; 0 = the backend's default set */
+    int32_t inject_hang;          /* 1: the test reports its start, then never returns and ignores cancel
+                                     (a hung kernel or driver call), for the burn engine's deadline */
+    int32_t inject_crash;         /* 1: the test reports its start, then the process dies of SIGSEGV */
 } kiln_test_params;
 
 /* One measured value, as it is measured. */

@@ -159,10 +159,16 @@ KILN_HD int kiln_injection_positions_fill(uint64_t seed, int count, uint64_t wor
     return placed;
 }
 
-/* The stream recurrence on one element: copy c=a, scale b=s*c, add c=a+b, triad a=b+s*c.
- * The scalar s = sqrt(2)-1 makes s*(2+s) ~ 1, so values stay near 1 over millions of
- * iterations and the expected result can be replayed exactly on one element. */
-#define KILN_STREAM_SCALAR 0.41421356237309515
+/* The stream recurrence on one element: copy c=a, scale b=q*c, add c=a+b, triad a=b+q*c, write
+ * c=w, read (checks c). Iteration k's scalar q alternates between sqrt(5/2)-1 and sqrt(5/3)-1:
+ * q*(2+q) is then 3/2 and 2/3, so a grows by half and shrinks back, staying near 1 over millions of
+ * iterations, while every value differs from the last iteration's by a tenth or more. A store that
+ * is lost therefore leaves a value that is wrong now (it cannot be healed by rounding, as it was
+ * with one scalar, when values moved by an ulp per iteration), and the error stays in a to the end.
+ * The write op's value w changes every iteration and is negative (no other op leaves one), and the
+ * read op checks it, so each op's effect is visible at its own check or in the last verify. */
+#define KILN_STREAM_SCALAR_EVEN 0.58113883008418976 /* sqrt(2.5) - 1 */
+#define KILN_STREAM_SCALAR_ODD 0.29099444873580560  /* sqrt(5/3) - 1 */
 typedef struct kiln_stream_values {
     double a, b, c;
 } kiln_stream_values;
@@ -175,21 +181,30 @@ KILN_HD kiln_stream_values kiln_stream_initial(void) {
     return v;
 }
 
-/* The ops on one element. Compiled without contraction (-ffp-contract=off, nvcc -fmad=false) so
- * s*c + b rounds twice everywhere, as the replay does. */
-KILN_HD double kiln_stream_scale(double c) { return KILN_STREAM_SCALAR * c; }
-KILN_HD double kiln_stream_add(double a, double b) { return a + b; }
-KILN_HD double kiln_stream_triad(double b, double c) { return b + KILN_STREAM_SCALAR * c; }
+/* Iteration k's scalar (k from 0) and the value its write op stores. */
+KILN_HD double kiln_stream_scalar(uint64_t k) { return (k & 1u) ? KILN_STREAM_SCALAR_ODD : KILN_STREAM_SCALAR_EVEN; }
+KILN_HD double kiln_stream_write_value(uint64_t k) { return -1.0 - (double)(k % 4096u); }
 
-/* One iteration of the ops selected by op_mask (kiln_stream_op bits) on one element. Read (16)
- * and write (32) leave the values as they are: read only checks a, write stores c's value again. */
-KILN_HD kiln_stream_values kiln_stream_step(kiln_stream_values v, uint32_t op_mask) {
+/* The ops on one element. Compiled without contraction (-ffp-contract=off, nvcc -fmad=false) so
+ * q*c + b rounds twice everywhere, as the replay does. */
+KILN_HD double kiln_stream_scale(double q, double c) { return q * c; }
+KILN_HD double kiln_stream_add(double a, double b) { return a + b; }
+KILN_HD double kiln_stream_triad(double q, double b, double c) { return b + q * c; }
+
+/* Iteration k of the ops selected by op_mask (kiln_stream_op bits) on one element, in the order
+ * the tests run them: copy, scale, add, triad, write, read (read changes nothing). */
+KILN_HD kiln_stream_values kiln_stream_step(kiln_stream_values v, uint32_t op_mask, uint64_t k) {
+    const double q = kiln_stream_scalar(k);
     if (op_mask & 1u) v.c = v.a;
-    if (op_mask & 2u) v.b = kiln_stream_scale(v.c);
+    if (op_mask & 2u) v.b = kiln_stream_scale(q, v.c);
     if (op_mask & 4u) v.c = kiln_stream_add(v.a, v.b);
-    if (op_mask & 8u) v.a = kiln_stream_triad(v.b, v.c);
+    if (op_mask & 8u) v.a = kiln_stream_triad(q, v.b, v.c);
+    if (op_mask & 32u) v.c = kiln_stream_write_value(k);
     return v;
 }
+
+/* The order the ops run in within an iteration (kiln_stream_op bit numbers): write before read. */
+#define KILN_STREAM_ORDER_INIT {0, 1, 2, 3, 5, 4}
 
 /* gemm inputs: A (n x n) and B (n x n) hold integers in -4..4 taken from two seeded tables of
  * KILN_GEMM_PERIOD entries: A[i][k] = ta[(row_phase(i) + k) % P], B[k][j] = tb[(k + col_phase(j)) % P].

@@ -52,6 +52,8 @@ const field_entry k_layout[] = {
 
     KILN_SIZE(kiln_test_params),
     KILN_FIELD(kiln_test_params, test),
+    KILN_FIELD(kiln_test_params, inject_hang),
+    KILN_FIELD(kiln_test_params, inject_crash),
     KILN_FIELD(kiln_test_params, threads),
     KILN_FIELD(kiln_test_params, size_bytes),
     KILN_FIELD(kiln_test_params, size_fraction),

@@ -62,6 +62,7 @@ const kiln_metric_info k_catalog[] = {
     {"power", "power_samples", "count", neither, gpu, 1, 0},
     // copy
     {"copy", "numa_node", "index", neither, gpu, 0, 0},
+    {"copy", "bytes_verified", "bytes", higher, gpu, 0, 0},
     {"copy", "h2d_gbps", "GB/s", higher, gpu, 0, 0},
     {"copy", "h2d_gbps_best", "GB/s", higher, gpu, 0, 0},
     {"copy", "d2h_gbps", "GB/s", higher, gpu, 0, 0},

@@ -4,9 +4,11 @@
 #include "kiln_internal.h"
 
 #include <dirent.h>
+#include <unistd.h>
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -42,6 +44,46 @@ struct kiln_device {
 };
 
 namespace {
+
+// --inject TEST:hang=1 / crash=1: the test runs until its first metric has gone out, then the
+// calling thread never returns and ignores cancel (a kernel or driver call that hangs), or the
+// process dies of SIGSEGV. For the burn engine's deadline and crash handling on any backend; a
+// test that reports no metric fails the same way when it returns.
+struct failing_sink {
+    const kiln_sink* inner;
+    bool crash;
+};
+
+[[noreturn]] void fail_now(bool crash) {
+    if (crash) {
+        signal(SIGSEGV, SIG_DFL);  // past the runtime's own handler: the process dies of the signal
+        raise(SIGSEGV);
+    }
+    for (;;) sleep(3600);
+}
+
+void failing_metric(void* ctx, const kiln_metric* m) {
+    const auto* f = static_cast<const failing_sink*>(ctx);
+    if (f->inner->on_metric) f->inner->on_metric(f->inner->ctx, m);
+    fail_now(f->crash);
+}
+void failing_error(void* ctx, const kiln_data_error* e) {
+    const auto* f = static_cast<const failing_sink*>(ctx);
+    if (f->inner->on_data_error) f->inner->on_data_error(f->inner->ctx, e);
+}
+void failing_progress(void* ctx, double fraction) {
+    const auto* f = static_cast<const failing_sink*>(ctx);
+    if (f->inner->on_progress) f->inner->on_progress(f->inner->ctx, fraction);
+}
+
+[[noreturn]] void run_until_injected_failure(const kiln_backend_ops& ops, void* state, int32_t index, const kiln_test_params* params,
+                                             const kiln_sink* sink) {
+    const failing_sink f{sink, params->inject_crash != 0};
+    const kiln_sink wrapper{const_cast<failing_sink*>(&f), failing_metric, failing_error, failing_progress};
+    static const volatile int32_t never_cancel = 0;
+    (void)ops.run(state, index, params, &wrapper, &never_cancel);
+    fail_now(f.crash);
+}
 
 
 // Files named libkiln-<name>.so in dir, sorted so the load order is stable.
@@ -236,6 +278,7 @@ kiln_status kiln_run(kiln_device* device, const kiln_test_params* params, const 
         const kiln_status st = b->ops->validate(b->state, device->index, params);
         if (st != KILN_OK) return st;
     }
+    if (params->inject_hang || params->inject_crash) run_until_injected_failure(*b->ops, b->state, device->index, params, sink ? sink : &empty_sink);
     return b->ops->run(b->state, device->index, params, sink ? sink : &empty_sink, cancel ? cancel : &never_cancel);
 }
 

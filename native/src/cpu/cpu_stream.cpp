@@ -1,8 +1,9 @@
 // cpu_stream.cpp - STREAM-style bandwidth (copy, scale, add, triad, read-only, write-only) on every
 // core over arrays far larger than the last-level cache, with non-temporal stores, then a verify
 // pass that replays the recurrence on one element (kiln_patterns.h) and compares every element bit
-// for bit. The read-only op compares a with its expected value as it reads, the write-only op
-// stores c's expected value, so neither changes what the verify pass expects. Injection:
+// for bit. The scalar alternates by iteration and the write-only op stores a value new each
+// iteration, which the read-only op (run last) checks as it reads c, so a lost store of any op is
+// visible at its own check or in the verify (kiln_patterns.h). Injection:
 // inject_slowdown stretches each op's time; inject_corrupt changes that many elements of a after
 // the last op and before the verify (kiln_injection_positions predicts them; the first change is
 // one ulp, so a verify that tolerates rounding would miss it).
@@ -37,7 +38,7 @@ uint64_t bits_of(double v) {
     return u;
 }
 
-// Read-only op: compares a[begin, end) with want; reports and returns the wrong words.
+// Read-only op (after the write op): compares c[begin, end) with want; reports and returns the wrong words.
 uint64_t stream_read(const double* a, double want, uint64_t begin, uint64_t end, sink_writer& out) {
     uint64_t diff = 0;
 #if defined(__SSE2__)
@@ -62,9 +63,8 @@ uint64_t stream_read(const double* a, double want, uint64_t begin, uint64_t end,
 }
 
 // One op over [begin, end); begin and end are multiples of 8 elements, arrays 64-byte aligned.
-// The write-only op (5) stores c_value.
-void stream_kernel(int op, double* a, double* b, double* c, double c_value, uint64_t begin, uint64_t end) {
-    const double s = KILN_STREAM_SCALAR;
+// s is the iteration's scalar; the write-only op (5) stores c_value.
+void stream_kernel(int op, double* a, double* b, double* c, double s, double c_value, uint64_t begin, uint64_t end) {
 #if defined(__SSE2__)
     const __m128d vs = _mm_set1_pd(s);
     const __m128d vc = _mm_set1_pd(c_value);
@@ -98,9 +98,9 @@ void stream_kernel(int op, double* a, double* b, double* c, double c_value, uint
     for (uint64_t i = begin; i < end; ++i) {
         switch (op) {
         case 0: c[i] = a[i]; break;
-        case 1: b[i] = kiln_stream_scale(c[i]); break;
+        case 1: b[i] = kiln_stream_scale(s, c[i]); break;
         case 2: c[i] = kiln_stream_add(a[i], b[i]); break;
-        case 3: a[i] = kiln_stream_triad(b[i], c[i]); break;
+        case 3: a[i] = kiln_stream_triad(s, b[i], c[i]); break;
         default: c[i] = c_value; break;
         }
     }
@@ -157,18 +157,21 @@ kiln_status run_stream(const topology& topo, const kiln_test_params* p, sink_wri
             }
         }
         double t0 = 0;
-        kiln_stream_values now = init;  // what the arrays hold after this iteration's four ops
-        for (;;) {
-            now = kiln_stream_step(now, mask);
-            for (int op = 0; op < k_ops; ++op) {
+        kiln_stream_values now = init;  // what the arrays hold after this iteration's ops
+        static const int order[k_ops] = KILN_STREAM_ORDER_INIT;
+        for (uint64_t k = 0;; ++k) {
+            now = kiln_stream_step(now, mask, k);
+            const double q = kiln_stream_scalar(k);
+            for (int slot = 0; slot < k_ops; ++slot) {
+                const int op = order[slot];
                 if (!(mask & (1u << op))) continue;
                 team.barrier();
                 if (w == 0) t0 = now_seconds();
                 for (uint64_t i = begin; i < end && !stop.load(std::memory_order_relaxed); i += k_chunk_elements) {
                     if (*cancel) stop = true;
                     const uint64_t chunk_end = std::min(end, i + k_chunk_elements);
-                    if (op == 4) stream_read(a, now.a, i, chunk_end, out);
-                    else stream_kernel(op, a, b, c, now.c, i, chunk_end);
+                    if (op == 4) stream_read(c, now.c, i, chunk_end, out);
+                    else stream_kernel(op, a, b, c, q, now.c, i, chunk_end);
                 }
                 team.barrier();
                 if (w == 0 && !stop) {
@@ -204,7 +207,7 @@ kiln_status run_stream(const topology& topo, const kiln_test_params* p, sink_wri
         }
         // Verify: every element must equal the replayed recurrence exactly.
         kiln_stream_values expect = kiln_stream_initial();
-        for (int it = 0; it < completed; ++it) expect = kiln_stream_step(expect, mask);
+        for (int it = 0; it < completed; ++it) expect = kiln_stream_step(expect, mask, static_cast<uint64_t>(it));
         const double* arrays[3] = {a, b, c};
         const double expected[3] = {expect.a, expect.b, expect.c};
         static const char* const names[3] = {"stream_a", "stream_b", "stream_c"};

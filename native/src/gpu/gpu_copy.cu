@@ -2,7 +2,8 @@
 // both at once from pinned host buffers on the device's own NUMA node, device-to-device, and to
 // every other device (this device's row of the peer-to-peer matrix) through the copy engines and
 // through an SM kernel writing into the peer's memory. The data is a seeded word per offset
-// (kiln_mix64), checked by a kernel on the device that received it or on the host.
+// (kiln_mix64); every repetition's destination is poisoned first and checked after, by a kernel on
+// the device that received it or on the host, and the bytes checked are counted (bytes_verified).
 #include "gpu_backend.h"
 #include "../common/kiln_patterns.h"
 
@@ -12,9 +13,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace kiln::gpu {
 namespace {
@@ -135,23 +138,55 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
     uint64_t* src = host_src.as<uint64_t>();
     for (uint64_t i = 0; i < words; ++i) src[i] = copy_word(seed, i);
 
+    // Every repetition's destination is poisoned before its copy (all bits set: never a data word
+    // but with probability 2^-64) and verified after it, so a copy that leaves part of its
+    // destination unwritten cannot pass on the previous repetition's correct bytes.
+    uint64_t verified = 0;
     auto verify_device = [&](const void* x, const std::string& pattern) -> kiln_status {
         KILN_GPU_CHECK(launch("copy_verify_kernel", copy_verify_kernel, grid, block, stream.get(), static_cast<const uint64_t*>(x), words,
                               seed, log.ref()));
         uint64_t found = 0;
-        return log.drain(stream.get(), pattern.c_str(), out, &found);
+        KILN_GPU_CHECK(log.drain(stream.get(), pattern.c_str(), out, &found));
+        verified += bytes;
+        return KILN_OK;
     };
     auto verify_host = [&](const std::string& pattern) {
         const uint64_t* dst = host_dst.as<uint64_t>();
         for (uint64_t i = 0; i < words; ++i)
             if (dst[i] != copy_word(seed, i)) out.data_error(pattern.c_str(), i * 8u, copy_word(seed, i), dst[i]);
+        verified += bytes;
     };
-    // Times reps copies made by `copy` on the main stream; reports name per rep, and name_best
-    // unless name is a member of the peer matrix (p2p_ce_gbps_0_1: its best is the family's).
-    auto timed = [&](const std::string& name, double bytes_counted, bool best_row, auto copy) -> kiln_status {
+    auto poison_device = [&](void* x, cudaStream_t s) -> kiln_status {
+        KILN_GPU_TRY(cudaMemsetAsync(x, 0xFF, bytes, s));
+        return KILN_OK;
+    };
+    auto poison_host = [&] { memset(host_dst.as<void>(), 0xFF, bytes); };
+    // copy:corrupt=N: N words of the first host-to-device copy's destination changed after it,
+    // before its verify, at the positions kiln_injection_positions predicts.
+    std::vector<uint64_t> corrupt_words(static_cast<size_t>(std::max(0, p->inject_corrupt)));
+    std::vector<uint32_t> corrupt_bits(corrupt_words.size());
+    corrupt_words.resize(static_cast<size_t>(
+        kiln_injection_positions_fill(p->inject_seed, p->inject_corrupt, words, corrupt_words.data(), corrupt_bits.data())));
+    auto corrupt = [&](void* x) -> kiln_status {
+        KILN_GPU_CHECK(stream.sync());
+        for (size_t k = 0; k < corrupt_words.size(); ++k) {
+            uint64_t value = 0;
+            uint64_t* at = static_cast<uint64_t*>(x) + corrupt_words[k];
+            KILN_GPU_TRY(cudaMemcpy(&value, at, 8, cudaMemcpyDeviceToHost));
+            value ^= uint64_t{1} << corrupt_bits[k];
+            KILN_GPU_TRY(cudaMemcpy(at, &value, 8, cudaMemcpyHostToDevice));
+        }
+        corrupt_words.clear();  // once
+        return KILN_OK;
+    };
+    // Times reps copies made by `copy` on the main stream, each after `prepare` and followed by
+    // `check` (neither timed); reports name per rep, and name_best unless name is a member of the
+    // peer matrix (p2p_ce_gbps_0_1: its best is the family's).
+    auto timed = [&](const std::string& name, double bytes_counted, bool best_row, auto prepare, auto copy, auto check) -> kiln_status {
         double best = 0;
         for (int r = 0; r < reps; ++r) {
             if (was_cancelled(cancel)) return KILN_CANCELLED;
+            KILN_GPU_CHECK(prepare());
             KILN_GPU_CHECK(stream.start());
             KILN_GPU_CHECK(copy());
             double seconds = 0;
@@ -159,12 +194,14 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
             const double gbps = bytes_counted / seconds / 1e9;
             best = std::max(best, gbps);
             out.metric(name, gbps, "GB/s");
+            KILN_GPU_CHECK(check());
         }
         if (best_row) out.metric(name + "_best", best, "GB/s");
         return KILN_OK;
     };
     auto finish = [&](kiln_status st) {
         out.metric("buffer_bytes", static_cast<double>(bytes), "bytes");
+        out.metric("bytes_verified", static_cast<double>(verified), "bytes");
         out.metric("errors_total", static_cast<double>(out.errors_counted()), "count");
         if (st == KILN_CANCELLED) return fail(KILN_CANCELLED, "copy: cancelled");
         return st;
@@ -176,22 +213,32 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
     } while (0)
 
     // Host to device, device to host: bytes copied.
-    KILN_COPY_STEP(timed("h2d_gbps", static_cast<double>(bytes), true, [&]() -> kiln_status {
-        KILN_GPU_TRY(cudaMemcpyAsync(d0.as<void>(), src, bytes, cudaMemcpyHostToDevice, stream.get()));
-        return KILN_OK;
-    }));
-    KILN_COPY_STEP(verify_device(d0.as<void>(), "h2d"));
-    KILN_COPY_STEP(timed("d2h_gbps", static_cast<double>(bytes), true, [&]() -> kiln_status {
-        KILN_GPU_TRY(cudaMemcpyAsync(host_dst.as<void>(), d0.as<void>(), bytes, cudaMemcpyDeviceToHost, stream.get()));
-        return KILN_OK;
-    }));
-    verify_host("d2h");
+    KILN_COPY_STEP(timed(
+        "h2d_gbps", static_cast<double>(bytes), true, [&] { return poison_device(d0.as<void>(), stream.get()); },
+        [&]() -> kiln_status {
+            KILN_GPU_TRY(cudaMemcpyAsync(d0.as<void>(), src, bytes, cudaMemcpyHostToDevice, stream.get()));
+            return KILN_OK;
+        },
+        [&]() -> kiln_status {
+            KILN_GPU_CHECK(corrupt(d0.as<void>()));
+            return verify_device(d0.as<void>(), "h2d");
+        }));
+    KILN_COPY_STEP(timed(
+        "d2h_gbps", static_cast<double>(bytes), true, [&]() -> kiln_status { poison_host(); return KILN_OK; },
+        [&]() -> kiln_status {
+            KILN_GPU_TRY(cudaMemcpyAsync(host_dst.as<void>(), d0.as<void>(), bytes, cudaMemcpyDeviceToHost, stream.get()));
+            return KILN_OK;
+        },
+        [&]() -> kiln_status { verify_host("d2h"); return KILN_OK; }));
 
     // Both directions at once, on two streams: bytes copied in both directions / wall time.
     {
         double best = 0;
         for (int r = 0; r < reps; ++r) {
             if (was_cancelled(cancel)) return finish(KILN_CANCELLED);
+            KILN_COPY_STEP(poison_device(d1.as<void>(), stream.get()));
+            KILN_COPY_STEP(stream.sync());
+            poison_host();
             const auto t0 = std::chrono::steady_clock::now();
             KILN_GPU_TRY(cudaMemcpyAsync(d1.as<void>(), src, bytes, cudaMemcpyHostToDevice, stream.get()));
             KILN_GPU_TRY(cudaMemcpyAsync(host_dst.as<void>(), d0.as<void>(), bytes, cudaMemcpyDeviceToHost, other.get()));
@@ -201,19 +248,20 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
             const double gbps = 2.0 * bytes / seconds / 1e9;
             best = std::max(best, gbps);
             out.metric("bidir_gbps", gbps, "GB/s");
+            KILN_COPY_STEP(verify_device(d1.as<void>(), "bidir_h2d"));
+            verify_host("bidir_d2h");
         }
         out.metric("bidir_gbps_best", best, "GB/s");
-        KILN_COPY_STEP(verify_device(d1.as<void>(), "bidir_h2d"));
-        verify_host("bidir_d2h");
     }
 
     // Device to device: bytes read + written, as stream copy counts them.
-    KILN_GPU_TRY(cudaMemsetAsync(d1.as<void>(), 0, bytes, stream.get()));
-    KILN_COPY_STEP(timed("d2d_gbps", 2.0 * bytes, true, [&]() -> kiln_status {
-        KILN_GPU_TRY(cudaMemcpyAsync(d1.as<void>(), d0.as<void>(), bytes, cudaMemcpyDeviceToDevice, stream.get()));
-        return KILN_OK;
-    }));
-    KILN_COPY_STEP(verify_device(d1.as<void>(), "d2d"));
+    KILN_COPY_STEP(timed(
+        "d2d_gbps", 2.0 * bytes, true, [&] { return poison_device(d1.as<void>(), stream.get()); },
+        [&]() -> kiln_status {
+            KILN_GPU_TRY(cudaMemcpyAsync(d1.as<void>(), d0.as<void>(), bytes, cudaMemcpyDeviceToDevice, stream.get()));
+            return KILN_OK;
+        },
+        [&] { return verify_device(d1.as<void>(), "d2d"); }));
 
     // This device's row of the peer matrix (members <family>_<this>_<peer>, docs/METRICS.md): copy
     // engines, then an SM kernel writing to the peer. <family>_pairs says how many were measured,
@@ -229,8 +277,6 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
         KILN_GPU_TRY(cudaSetDevice(peer));
         device_buffer remote;
         const kiln_status alloc = remote.allocate(bytes, "peer buffer");
-        if (alloc == KILN_OK) (void)cudaMemsetAsync(remote.as<void>(), 0, bytes, nullptr);
-        if (alloc == KILN_OK) KILN_GPU_TRY(cudaStreamSynchronize(nullptr));
         KILN_GPU_TRY(cudaSetDevice(ctx.device));
         if (alloc != KILN_OK) {
             // The peer is busy (its own burn holds its memory): a gap in the matrix, said so.
@@ -242,6 +288,7 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
             if (e != cudaSuccess && e != cudaErrorPeerAccessAlreadyEnabled) return finish(fail_call(e, "cudaDeviceEnablePeerAccess"));
             (void)cudaGetLastError();
         }
+        // The peer's buffer is checked on the peer, by its own kernel.
         auto verify_peer = [&](const std::string& pattern) -> kiln_status {
             KILN_GPU_TRY(cudaSetDevice(peer));
             timed_stream peer_stream;
@@ -254,23 +301,34 @@ kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_wri
             }
             uint64_t found = 0;
             if (st == KILN_OK) st = peer_log.drain(peer_stream.get(), pattern.c_str(), out, &found);
-            if (st == KILN_OK) KILN_GPU_TRY(cudaMemsetAsync(remote.as<void>(), 0, bytes, peer_stream.get()));
-            if (st == KILN_OK) st = peer_stream.sync();
             KILN_GPU_TRY(cudaSetDevice(ctx.device));
+            if (st == KILN_OK) verified += bytes;
             return st;
         };
-        KILN_COPY_STEP(timed("p2p_ce_gbps" + to, static_cast<double>(bytes), false, [&]() -> kiln_status {
-            KILN_GPU_TRY(cudaMemcpyPeerAsync(remote.as<void>(), peer, d0.as<void>(), ctx.device, bytes, stream.get()));
+        auto poison_peer = [&]() -> kiln_status {
+            KILN_GPU_TRY(cudaSetDevice(peer));
+            const cudaError_t e = cudaMemsetAsync(remote.as<void>(), 0xFF, bytes, nullptr);
+            const cudaError_t w = e == cudaSuccess ? cudaStreamSynchronize(nullptr) : e;
+            KILN_GPU_TRY(cudaSetDevice(ctx.device));
+            KILN_GPU_TRY(w);
             return KILN_OK;
-        }));
-        KILN_COPY_STEP(verify_peer("p2p_ce" + to));
+        };
+        KILN_COPY_STEP(timed(
+            "p2p_ce_gbps" + to, static_cast<double>(bytes), false, poison_peer,
+            [&]() -> kiln_status {
+                KILN_GPU_TRY(cudaMemcpyPeerAsync(remote.as<void>(), peer, d0.as<void>(), ctx.device, bytes, stream.get()));
+                return KILN_OK;
+            },
+            [&] { return verify_peer("p2p_ce" + to); }));
         ++ce_pairs;
         if (can_access) {
-            KILN_COPY_STEP(timed("p2p_sm_gbps" + to, static_cast<double>(bytes), false, [&]() -> kiln_status {
-                return launch("copy_sm_kernel", copy_sm_kernel, grid, block, stream.get(), d0.as<const ulonglong2>(), remote.as<ulonglong2>(),
-                              bytes / 16u);
-            }));
-            KILN_COPY_STEP(verify_peer("p2p_sm" + to));
+            KILN_COPY_STEP(timed(
+                "p2p_sm_gbps" + to, static_cast<double>(bytes), false, poison_peer,
+                [&]() -> kiln_status {
+                    return launch("copy_sm_kernel", copy_sm_kernel, grid, block, stream.get(), d0.as<const ulonglong2>(),
+                                  remote.as<ulonglong2>(), bytes / 16u);
+                },
+                [&] { return verify_peer("p2p_sm" + to); }));
             ++sm_pairs;
         }
     }

@@ -3,7 +3,9 @@
 // flight per thread (unroll) and a grid that fills every SM. The per-element ops are the CPU's
 // (kiln_patterns.h, compiled without contraction), so after the last iteration every element of
 // a, b, c must equal the recurrence replayed on the host, bit for bit; a verify kernel checks that.
-// The read-only op compares a with its expected value as it reads; the write-only op stores c's.
+// Each iteration's scalar alternates and the write op stores a new value every iteration, so a
+// lost store cannot hide behind the previous iteration's value (kiln_patterns.h); the read-only op
+// runs last and checks c, the write op's output, as it reads.
 // Last, cudaMemcpy device-to-device on the same buffers is timed as the yardstick.
 #include "gpu_backend.h"
 #include "../common/kiln_patterns.h"
@@ -31,13 +33,13 @@ struct vec_of<2> {
     using type = double2;
 };
 
-__device__ __forceinline__ double scale_v(double c) { return kiln_stream_scale(c); }
-__device__ __forceinline__ double2 scale_v(double2 c) { return make_double2(kiln_stream_scale(c.x), kiln_stream_scale(c.y)); }
+__device__ __forceinline__ double scale_v(double q, double c) { return kiln_stream_scale(q, c); }
+__device__ __forceinline__ double2 scale_v(double q, double2 c) { return make_double2(kiln_stream_scale(q, c.x), kiln_stream_scale(q, c.y)); }
 __device__ __forceinline__ double add_v(double a, double b) { return kiln_stream_add(a, b); }
 __device__ __forceinline__ double2 add_v(double2 a, double2 b) { return make_double2(kiln_stream_add(a.x, b.x), kiln_stream_add(a.y, b.y)); }
-__device__ __forceinline__ double triad_v(double b, double c) { return kiln_stream_triad(b, c); }
-__device__ __forceinline__ double2 triad_v(double2 b, double2 c) {
-    return make_double2(kiln_stream_triad(b.x, c.x), kiln_stream_triad(b.y, c.y));
+__device__ __forceinline__ double triad_v(double q, double b, double c) { return kiln_stream_triad(q, b, c); }
+__device__ __forceinline__ double2 triad_v(double q, double2 b, double2 c) {
+    return make_double2(kiln_stream_triad(q, b.x, c.x), kiln_stream_triad(q, b.y, c.y));
 }
 __device__ __forceinline__ double splat(double v, double) { return v; }
 __device__ __forceinline__ double2 splat(double v, double2) { return make_double2(v, v); }
@@ -74,7 +76,7 @@ __device__ __forceinline__ void unrolled(uint64_t n, Load load, Store store) {
 
 template <int V, int U>
 __global__ void stream_op_kernel(int op, double* __restrict__ a, double* __restrict__ b, double* __restrict__ c, uint64_t n_vec,
-                                 double a_expected, double c_value, error_log_ref log) {
+                                 double q, double c_value, error_log_ref log) {
     using T = typename vec_of<V>::type;
     T* av = reinterpret_cast<T*>(a);
     T* bv = reinterpret_cast<T*>(b);
@@ -84,17 +86,18 @@ __global__ void stream_op_kernel(int op, double* __restrict__ a, double* __restr
         unrolled<U>(n_vec, [&](uint64_t i) { return av[i]; }, [&](uint64_t i, T v) { cv[i] = v; });
         break;
     case 1:
-        unrolled<U>(n_vec, [&](uint64_t i) { return cv[i]; }, [&](uint64_t i, T v) { bv[i] = scale_v(v); });
+        unrolled<U>(n_vec, [&](uint64_t i) { return cv[i]; }, [&](uint64_t i, T v) { bv[i] = scale_v(q, v); });
         break;
     case 2:
         unrolled<U>(n_vec, [&](uint64_t i) { return two<T>{av[i], bv[i]}; }, [&](uint64_t i, two<T> v) { cv[i] = add_v(v.x, v.y); });
         break;
     case 3:
-        unrolled<U>(n_vec, [&](uint64_t i) { return two<T>{bv[i], cv[i]}; }, [&](uint64_t i, two<T> v) { av[i] = triad_v(v.x, v.y); });
+        unrolled<U>(n_vec, [&](uint64_t i) { return two<T>{bv[i], cv[i]}; }, [&](uint64_t i, two<T> v) { av[i] = triad_v(q, v.x, v.y); });
         break;
     case 4: {
-        const uint64_t want = static_cast<uint64_t>(__double_as_longlong(a_expected));
-        unrolled<U>(n_vec, [&](uint64_t i) { return av[i]; }, [&](uint64_t i, T v) { check_read(v, i, want, log); });
+        // After the write op: c must hold its value (or, without write, what add or copy left).
+        const uint64_t want = static_cast<uint64_t>(__double_as_longlong(c_value));
+        unrolled<U>(n_vec, [&](uint64_t i) { return cv[i]; }, [&](uint64_t i, T v) { check_read(v, i, want, log); });
         break;
     }
     default: {
@@ -121,6 +124,7 @@ __global__ void stream_verify_kernel(const double* __restrict__ x, uint64_t n, d
 }
 
 using op_kernel_fn = void (*)(int, double*, double*, double*, uint64_t, double, double, error_log_ref);
+const int k_op_order[k_ops] = KILN_STREAM_ORDER_INIT;
 
 template <int V>
 op_kernel_fn pick_unroll(int unroll) {
@@ -175,15 +179,17 @@ kiln_status run_stream(const run_context& ctx, const kiln_test_params* p, sink_w
     bool cancelled = false;
     const auto start = std::chrono::steady_clock::now();
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-    for (;;) {
-        now = kiln_stream_step(now, mask);
-        for (int op = 0; op < k_ops && !cancelled; ++op) {
+    for (uint64_t k = 0;; ++k) {
+        now = kiln_stream_step(now, mask, k);
+        const double q = kiln_stream_scalar(k);
+        for (int slot = 0; slot < k_ops && !cancelled; ++slot) {
+            const int op = k_op_order[slot];
             if (!(mask & (1u << op))) continue;
             cancelled = was_cancelled(cancel);
             if (cancelled) break;
             KILN_GPU_CHECK(stream.start());
             KILN_GPU_CHECK(launch("stream_op_kernel", kernel, grid, block, stream.get(), op, a.as<double>(), b.as<double>(), c.as<double>(), n_vec,
-                                  now.a, now.c, log.ref()));
+                                  q, now.c, log.ref()));
             double seconds = 0;
             KILN_GPU_CHECK(stream.stop(&seconds));
             if (slowdown < 1.0) {

@@ -108,6 +108,58 @@ public class EmuBurnTests
         Assert.That(Verdicts().Single(v => v["test"] == "gemm" && v["device"] == "0")["status"], Is.EqualTo("PASS"));
     }
 
+    // Faults that passed before the detector changes: a plan of one test, the fault on emu1, the
+    // pattern its first error must carry. Launch and copy numbers are the device's own (1-based):
+    // stream's launch 1 fills, then each iteration k runs copy, scale, add, triad, write, read as
+    // launches 2 + 6k ... 7 + 6k; copy's counted copies are h2d reps 1-3, d2h 4-6, then bidir's
+    // h2d and d2h of each rep (7 and 8 for the first).
+    private static IEnumerable<TestCaseData> LostStores()
+    {
+        const string stream = "name: stream-only\ntests:\n  - test: stream\n    size: 16MiB\n    iterations: 60\n";
+        const string copy = "name: copy-only\ntests:\n  - test: copy\n    iterations: 3\n";
+        // Array b is [16, 32) MiB. Before: the scale store lost at iteration 40 left b one ulp off,
+        // and the next add rounded it away (46 of 80 such iterations were invisible).
+        yield return new TestCaseData(stream, "drop:dev=1,block=0,addr=0x1000000,bytes=65536,from=243,to=243", "stream_")
+            .SetName("A scale store lost mid-run fails stream (the scalar alternates, nothing rounds it away)");
+        // Array c is [32, 48) MiB. Before: the write op stored the value c already held.
+        yield return new TestCaseData(stream, "drop:dev=1,block=0,addr=0x2000000,bytes=65536,from=246,to=246", "stream_read")
+            .SetName("A write-op store lost mid-run fails stream at the read op that follows it");
+        // Before: rep 3 rewrote the whole destination, and only rep 3 was verified.
+        yield return new TestCaseData(copy, "copyloss:dev=1,from=2,to=2", "h2d")
+            .SetName("A host-to-device copy that leaves its end unwritten in one repetition fails copy");
+        // Before: bidir's device-to-host copy went into a buffer already holding the expected bytes.
+        yield return new TestCaseData(copy, "copyloss:dev=1,from=8,to=8", "bidir_d2h")
+            .SetName("A device-to-host copy under load that leaves its end unwritten fails copy");
+    }
+
+    [TestCaseSource(nameof(LostStores))]
+    public void A_lost_store_that_stale_data_used_to_hide_fails_its_test(string planText, string fault, string pattern)
+    {
+        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "plan.yaml");
+        File.WriteAllText(plan, planText);
+        var run = Burn(fault, plan);
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        var test = planText.Contains("test: stream") ? "stream" : "copy";
+        Assert.That(Verdicts().Single(v => v["test"] == test && v["device"] == "1")["status"], Is.EqualTo("FAIL"), run.ToString());
+        Assert.That(Verdicts().Single(v => v["test"] == test && v["device"] == "0")["status"], Is.EqualTo("PASS"), run.ToString());
+        var errors = CsvFile.Read(Path.Combine(_out, "errors.csv")).Rows;
+        Assert.That(errors.Select(e => e["device"]), Is.All.EqualTo("1"));
+        Assert.That(errors[0]["pattern"], Does.StartWith(pattern), run.ToString());
+    }
+
+    [Test]
+    public void Copy_verifies_every_repetition_and_counts_the_bytes()
+    {
+        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "plan.yaml");
+        File.WriteAllText(plan, "name: copy-only\ntests:\n  - test: copy\n    iterations: 3\n");
+        var run = Burn(null, plan);
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
+        var metrics = CsvFile.Read(Path.Combine(_out, "metrics.csv")).Rows.Where(m => m["device"] == "0").ToList();
+        double Last(string name) => double.Parse(metrics.Last(m => m["metric"] == name)["value"], System.Globalization.CultureInfo.InvariantCulture);
+        // 3 reps of h2d, d2h, bidir (both ends), d2d, p2p_ce and p2p_sm to emu1.
+        Assert.That(Last("bytes_verified"), Is.EqualTo(Last("buffer_bytes") * 3 * 7));
+    }
+
     [Test]
     public void A_wrong_FMA_unit_is_named_by_its_SM_in_errors_csv_lowest_address_first()
     {

@@ -74,7 +74,7 @@ public class InjectionParsingTests
         Assert.That(spec.ToString(), Is.EqualTo("memtest:flips=3,seed=7"));
 
         var p = new TestParams();
-        spec.ApplyTo(p);
+        spec.ApplyTo(p, 0);
         Assert.That((p.InjectFlips, p.InjectSeed), Is.EqualTo((3, 7UL)));
         Assert.That(p.Injected, Is.True);
     }
@@ -84,10 +84,32 @@ public class InjectionParsingTests
     {
         var spec = InjectionSpec.Parse("stream:slowdown=0.5");
         var p = new TestParams();
-        spec.ApplyTo(p);
+        spec.ApplyTo(p, 0);
         Assert.That(p.InjectSlowdown, Is.EqualTo(0.5));
         Assert.That(p.InjectFlips, Is.Zero);
         Assert.That(spec.ToString(), Is.EqualTo("stream:slowdown=0.5"));
+    }
+
+    [Test]
+    public void Hang_and_crash_go_with_every_test_and_device_limits_an_injection_to_one_device()
+    {
+        var hang = InjectionSpec.Parse("memtest:hang=1,device=2");
+        Assert.That(hang.ToString(), Is.EqualTo("memtest:hang=1,device=2"));
+        var (on, off) = (new TestParams(), new TestParams());
+        hang.ApplyTo(on, 2);
+        hang.ApplyTo(off, 1);
+        Assert.That((on.InjectHang, on.Injected), Is.EqualTo((1, true)));
+        Assert.That((off.InjectHang, off.Injected), Is.EqualTo((0, false)), "device 1 runs as it would without --inject");
+
+        foreach (var test in new[] { "stream", "memtest", "gemm", "power", "copy", "launch" })
+        {
+            var p = new TestParams();
+            InjectionSpec.Parse($"{test}:crash=1").ApplyTo(p, 0);
+            Assert.That(p.InjectCrash, Is.EqualTo(1), test);
+        }
+        var corrupt = new TestParams();
+        InjectionSpec.Parse("copy:corrupt=4,seed=3").ApplyTo(corrupt, 0);
+        Assert.That((corrupt.InjectCorrupt, corrupt.InjectSeed), Is.EqualTo((4, 3UL)));
     }
 
     [TestCase("gpu:flips=1", "unknown test 'gpu'")]
@@ -101,7 +123,9 @@ public class InjectionParsingTests
     [TestCase("memtest", "is not TEST:key=value")]
     [TestCase("memtest:", "is not TEST:key=value")]
     [TestCase("memtest:flips", "'flips' in 'memtest:flips' is not key=value")]
-    [TestCase("copy:flips=1", "test 'copy' has no fault injection")]
+    [TestCase("copy:flips=1", "unknown key 'flips' for copy (known: corrupt, seed, hang, crash, device)")]
+    [TestCase("launch:hang=yes", "launch hang: 'yes' is not 0 or 1")]
+    [TestCase("gemm:crash=1,device=-1", "gemm device: -1 is negative")]
     public void Bad_injections_name_the_option_and_the_mistake(string text, string problem)
     {
         var e = Assert.Throws<UsageException>(() => InjectionSpec.Parse(text))!;

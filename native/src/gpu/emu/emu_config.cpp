@@ -150,6 +150,7 @@ const fault_syntax k_faults[] = {
     {"stuck", fault_kind::stuck, {"dev", "addr", "bit", "value"}},
     {"flip", fault_kind::flip, {"dev", "addr", "bit", "launch"}},
     {"drop", fault_kind::drop, {"dev", "block", "addr", "bytes", "from", "to"}},
+    {"copyloss", fault_kind::copyloss, {"dev", "bytes", "min", "from", "to"}},
     {"fma", fault_kind::fma, {"dev", "sm", "lowbits", "bit"}},
     {"mma", fault_kind::mma, {"dev", "sm", "lowbits", "bit"}},
     {"slow", fault_kind::slow, {"dev", "sm", "factor"}},
@@ -198,6 +199,12 @@ bool parse_faults(const std::string& text, config* out, std::string* error) {
             if (!p.integer(kv, "from", 1, INT64_MAX, &f.launch) || !p.integer(kv, "to", 1, INT64_MAX, &f.last_launch)) return false;
             if (f.last_launch < f.launch) return p.bad(item, "to= is before from=");
             if (f.address + f.bytes > memory) return p.bad(item, "the range runs past the device's memory");
+            break;
+        case fault_kind::copyloss:
+            f.bytes = 4096;
+            if (!p.integer(kv, "bytes", 1, memory, &f.bytes) || !p.integer(kv, "min", 1, UINT64_MAX, &f.min_bytes)) return false;
+            if (!p.integer(kv, "from", 1, INT64_MAX, &f.launch) || !p.integer(kv, "to", 1, INT64_MAX, &f.last_launch)) return false;
+            if (f.last_launch < f.launch) return p.bad(item, "to= is before from=");
             break;
         case fault_kind::fma:
         case fault_kind::mma:

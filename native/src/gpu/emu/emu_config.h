@@ -24,6 +24,7 @@ enum class fault_kind {
     stuck,      // a bit that always reads its stuck value
     flip,       // a bit flipped once, after a given launch
     drop,       // one block's writes to a range are lost
+    copyloss,   // the copy engine leaves the end of some copies unwritten
     fma,        // an SM's FMA unit multiplies some operands wrong
     mma,        // an SM's matrix unit multiplies some operands wrong
     slow,       // an SM runs N times slower
@@ -41,11 +42,13 @@ struct fault {
     std::string text;       // as written, for messages
     int device = 0;
     uint64_t address = 0;   // device byte address (offset into the device's memory)
-    uint64_t bytes = 8;     // drop: the range's length
+    uint64_t bytes = 8;     // drop: the range's length; copyloss: the bytes left unwritten at the end of a copy
+    uint64_t min_bytes = 1ull << 20;  // copyloss: copies shorter than this are not counted (the error logs' small reads)
     int bit = 0;            // stuck, flip: bit of the byte at address (0..7); fma/mma: fraction bit of b that goes wrong
     int value = 1;          // stuck: the value the bit is stuck at
-    int64_t launch = 1;     // flip: after this launch (1-based); hang, sticky: this launch; drop: the first launch it hits
-    int64_t last_launch = INT64_MAX;  // drop: the last launch it hits
+    int64_t launch = 1;     // flip: after this launch (1-based); hang, sticky: this launch; drop: the first launch it hits;
+                            // copyloss: the first counted copy it hits
+    int64_t last_launch = INT64_MAX;  // drop: the last launch it hits; copyloss: the last copy
     int64_t block = 0;      // drop: linear block index
     int sm = 0;             // fma, mma, slow: the SM (linear block index modulo the SM count)
     int low_bits = 0;       // fma, mma: fault only when one of a's lowest low_bits fraction bits is set (0: always)

@@ -28,6 +28,7 @@ struct device {
     std::mutex mutex;                    // one operation at a time, as a stream in order
     double clock_s = 0;                  // the emulated clock events read
     int64_t launches = 0;
+    int64_t copies = 0;                  // copies of at least a copyloss fault's min bytes, counted for it
     cudaError_t sticky = cudaSuccess;    // set by a planted launch failure: every later call fails
     std::string sticky_text;
     bool hung = false;

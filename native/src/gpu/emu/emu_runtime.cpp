@@ -834,7 +834,16 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
     device* to = kiln::emu::owner_of(dst);
     device* from = kiln::emu::owner_of(src);
     device* clock = stream ? kiln::emu::device_of(stream) : (to ? to : from);
-    return timed_copy(clock, to, [&] { memmove(dst, src, bytes); });
+    // copyloss: the device's copy engine leaves the last bytes of a counted copy unwritten (the
+    // destination keeps what it held), on whichever side the destination is.
+    size_t written = bytes;
+    if (clock)
+        if (const kiln::emu::fault* loss = clock->find(kiln::emu::fault_kind::copyloss); loss && bytes >= loss->min_bytes) {
+            std::lock_guard<std::mutex> lock(clock->mutex);
+            const int64_t number = ++clock->copies;
+            if (number >= loss->launch && number <= loss->last_launch) written = bytes - std::min<size_t>(bytes, loss->bytes);
+        }
+    return timed_copy(clock, to, [&] { memmove(dst, src, written); });
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {

@@ -35,6 +35,10 @@ static double peak_for(const struct bench_ctx* ctx, const kiln_metric* m) {
         return ctx->info.peak_memory_bandwidth_gbps;
     if (strcmp(m->unit, "TFLOP/s") == 0 && strncmp(m->metric, "fp64_", 5) == 0) return ctx->info.peak_fp64_tflops;
     if (strcmp(m->unit, "TFLOP/s") == 0 && strncmp(m->metric, "fp32_", 5) == 0) return ctx->info.peak_fp32_tflops;
+    /* The tensor formats' peaks come with the device, before any rate (the run's peak_ rows come after it). */
+    if (strcmp(m->unit, "TFLOP/s") == 0 && strncmp(m->metric, "tf32_", 5) == 0) return ctx->info.peak_tf32_tflops;
+    if (strcmp(m->unit, "TFLOP/s") == 0 && strncmp(m->metric, "bf16_", 5) == 0) return ctx->info.peak_bf16_tflops;
+    if (strcmp(m->unit, "TFLOP/s") == 0 && strncmp(m->metric, "fp16_", 5) == 0) return ctx->info.peak_fp16_tflops;
     return 0;
 }
 
@@ -56,9 +60,10 @@ static void on_metric(void* opaque, const kiln_metric* m) {
 static void on_error(void* opaque, const kiln_data_error* e) {
     struct bench_ctx* ctx = opaque;
     ++ctx->errors;
-    printf("error %s offset=0x%" PRIx64 " expected=0x%0*" PRIx64 " actual=0x%0*" PRIx64 "%s\n", e->pattern,
-           e->offset_bytes, (int)(2 * e->word_bytes), e->expected, (int)(2 * e->word_bytes), e->actual,
-           e->injected ? " (injected)" : "");
+    printf("error %s offset=0x%" PRIx64 " expected=0x%0*" PRIx64 " actual=0x%0*" PRIx64, e->pattern, e->offset_bytes,
+           (int)(2 * e->word_bytes), e->expected, (int)(2 * e->word_bytes), e->actual);
+    if (e->sm >= 0) printf(" sm=%d", e->sm);
+    printf("%s\n", e->injected ? " (injected)" : "");
 }
 
 static int usage(const char* what) {
@@ -138,9 +143,10 @@ int main(int argc, char** argv) {
     }
     if (st == KILN_OK) st = kiln_device_get_info(dev, &ctx.info);
     if (st == KILN_OK) {
-        printf("# %s device %d: %s, %d units, %.0f MHz, peak %.6g GB/s, fp64 %.6g TFLOP/s, fp32 %.6g TFLOP/s\n",
+        printf("# %s device %d: %s, %d units, %.0f MHz, peak %.6g GB/s, fp64 %.6g, fp32 %.6g, tf32 %.6g, bf16 %.6g, fp16 %.6g TFLOP/s\n",
                ctx.info.backend, ctx.info.index, ctx.info.name, ctx.info.compute_units, ctx.info.clock_mhz,
-               ctx.info.peak_memory_bandwidth_gbps, ctx.info.peak_fp64_tflops, ctx.info.peak_fp32_tflops);
+               ctx.info.peak_memory_bandwidth_gbps, ctx.info.peak_fp64_tflops, ctx.info.peak_fp32_tflops, ctx.info.peak_tf32_tflops,
+               ctx.info.peak_bf16_tflops, ctx.info.peak_fp16_tflops);
         const kiln_sink sink = {&ctx, on_metric, on_error, NULL};
         st = kiln_run(dev, &p, &sink, NULL);
     }

@@ -247,6 +247,9 @@ kiln_status run_memtest(const run_context& ctx, const kiln_test_params* p, sink_
     out.metric("errors_total", static_cast<double>(out.errors_counted()), "count");
     out.metric("bytes_tested", static_cast<double>(bytes), "bytes");
     out.metric("fraction_of_free", static_cast<double>(bytes) / static_cast<double>(free_b), "ratio");
+    // Below 1 only when the default or a share of free memory was asked for and the allocator would
+    // not give it all (an exact size is met or the test fails): the coverage a profile floor judges.
+    out.metric("fraction_of_planned", target ? static_cast<double>(bytes) / static_cast<double>(target) : 1.0, "ratio");
     out.metric("chunks", static_cast<double>(chunks.size()), "count");
     if (seconds > 0 && phases_verified > 0) {
         out.metric("traffic_gbps", traffic_bytes / seconds / 1e9, "GB/s");

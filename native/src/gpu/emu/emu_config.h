@@ -34,6 +34,7 @@ enum class fault_kind {
     powerbrake, // the board's power brake asserted
     remap,      // row remapping state
     retired,    // retired pages
+    alloc,      // an allocator that hands out less than cudaMemGetInfo reports free
 };
 
 struct fault {
@@ -41,7 +42,7 @@ struct fault {
     std::string text;       // as written, for messages
     int device = 0;
     uint64_t address = 0;   // device byte address (offset into the device's memory)
-    uint64_t bytes = 8;     // drop: the range's length
+    uint64_t bytes = 8;     // drop: the range's length; alloc: the most the device's allocations may hold
     int bit = 0;            // stuck, flip: bit of the byte at address (0..7); fma/mma: fraction bit of b that goes wrong
     int value = 1;          // stuck: the value the bit is stuck at
     int64_t launch = 1;     // flip: after this launch (1-based); hang, sticky: this launch; drop: the first launch it hits

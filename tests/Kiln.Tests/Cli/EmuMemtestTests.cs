@@ -77,4 +77,39 @@ public class EmuMemtestTests
         Assert.That(Metric("0", "errors_total"), Is.Zero, run.ToString());
         Assert.That(Verdicts().Single(v => v["test"] == "memtest")["status"], Is.EqualTo("WARN"), run.ToString());
     }
+
+    [Test]
+    public void Standard_and_soak_plan_memtest_over_at_least_90_percent_of_a_gpus_free_memory()
+    {
+        var emu = new DeviceInfo("emu", "Kiln Emulated GPU", "", "00ee:01:00.0", 0, 4, 1, 32, 512UL << 20, 500UL << 20, 4UL << 20, 1000, 8, 0.004, 0.004);
+        var host = new DeviceInfo("cpu", "Test CPU", "", "", 0, 8, 1, 2, 64UL << 30, 48UL << 30, 32UL << 20, 3000, 0, 0, 0);
+        foreach (var name in new[] { "standard", "soak" })
+        {
+            var memtest = PlanLoader.Resolve(name).Tests.Single(t => t.Key == "memtest");
+            var gpu = memtest.ToParams(emu);
+            // A fraction: the native side takes it of the free memory it sees when it starts.
+            Assert.That((gpu.SizeBytes, gpu.SizeFraction), Is.EqualTo((0UL, 0.95)), name);
+            Assert.That(memtest.ToParams(host).SizeBytes, Is.EqualTo(16UL << 30), $"{name}: the host keeps its 16 GiB (docs/PLANS.md)");
+            // --size still sizes every device.
+            Assert.That(memtest.With(new TestOverrides { Size = SizeSpec.Exact(64UL << 20) }).ToParams(emu).SizeBytes, Is.EqualTo(64UL << 20));
+        }
+        var quick = PlanLoader.Resolve("quick").Tests.Single(t => t.Key == "memtest").ToParams(emu);
+        Assert.That(quick.SizeBytes, Is.EqualTo(125UL << 20), "quick stays a quick look: 512 MiB, at most a quarter");
+    }
+
+    [Test]
+    public void Standards_memtest_as_shipped_covers_at_least_90_percent_of_an_emulated_gpus_free_memory()
+    {
+        // The memtest entry of the built-in standard plan, exactly as `kiln plan show standard` prints it,
+        // run alone on a small emulated device.
+        var shown = KilnCli.Run("plan", "show", "standard");
+        Assert.That(shown.ExitCode, Is.Zero, shown.ToString());
+        var lines = shown.Stdout.Split('\n');
+        var start = Array.FindIndex(lines, l => l.Trim() == "- test: memtest");
+        var entry = lines.Skip(start).TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith('-')).ToList();
+        var run = Burn("1:memory=64MiB", null, Plan("name: standard-memtest\ntests:\n" + string.Join('\n', entry) + "\n"));
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(Metric("0", "fraction_of_free"), Is.GreaterThanOrEqualTo(0.9), run.ToString());
+        Assert.That(Verdicts().Single(v => v["test"] == "memtest")["status"], Is.EqualTo("PASS"));
+    }
 }

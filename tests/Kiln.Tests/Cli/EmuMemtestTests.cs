@@ -112,4 +112,40 @@ public class EmuMemtestTests
         Assert.That(Metric("0", "fraction_of_free"), Is.GreaterThanOrEqualTo(0.9), run.ToString());
         Assert.That(Verdicts().Single(v => v["test"] == "memtest")["status"], Is.EqualTo("PASS"));
     }
+
+    // A plan with no health checks after its tests: before, nothing re-read the row-remap state and the
+    // burn passed a GPU whose remap waits for a reset.
+    private const string NoHealthChecks = "name: no-health\ntests:\n  - test: launch\n    iterations: 200\n";
+
+    [Test]
+    public void A_row_remap_pending_after_the_burn_fails_the_emulated_device_it_is_on()
+    {
+        var run = Burn("2", "remap:dev=1,pending=1,uncorrectable=2", Plan(NoHealthChecks));
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        var row = Verdicts().Single(v => v["test"] == "telemetry" && v["device"] == "1");
+        Assert.That((row["backend"], row["status"], row["metric"]), Is.EqualTo(("emu", "FAIL", "row_remap_pending")), run.ToString());
+        Assert.That(row["reason"], Does.StartWith("emu1 (GPU-4b494c4e-454d-5500-0000-000000000001, PCI 00ee:02:00.0): a row remap is pending after the burn (2 rows"));
+        var other = Verdicts().Single(v => v["test"] == "telemetry" && v["device"] == "0");
+        Assert.That(other["status"], Is.EqualTo("PASS"));
+        Assert.That(other["reason"], Does.EndWith("no row remap pending after the burn"));
+    }
+
+    [Test]
+    public void A_row_remap_pending_after_the_burn_fails_the_nvml_gpu_it_is_on()
+    {
+        // cpu tests beside two fake NVML GPUs, the second with a remap waiting for a reset.
+        var profile = Path.Combine(_dir, "profile.yaml");
+        File.WriteAllText(profile, "name: cpu-with-fake-gpus\nthresholds:\n  cpu:\n    stream:\n      copy_gbps_best: { min: 1 GB/s }\n");
+        var plan = Plan("name: no-health\ntests:\n  - test: memtest\n    size: 16MiB\n    patterns: [walking_ones]\n");
+        var kmsg = Path.Combine(_dir, "kmsg.log");
+        File.WriteAllText(kmsg, "");
+        var run = CheckRunner.Kiln("gpus=2;gpu1.remap_pending=1;gpu1.remap_uncorrectable=1", "burn", "--plan", plan, "--profile", profile,
+            "--backend", "cpu", "--kmsg", kmsg, "--out", _out);
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        var rows = Verdicts().Where(v => v["test"] == "telemetry").ToList();
+        var gpu1 = rows.Single(v => v["device"] == "1");
+        Assert.That((gpu1["backend"], gpu1["status"], gpu1["metric"]), Is.EqualTo(("nvml", "FAIL", "row_remap_pending")), run.ToString());
+        Assert.That(gpu1["reason"], Does.StartWith("gpu1 (GPU-0000fake-0000-0000-0000-000000000001, PCI 0000:2a:00.0): a row remap is pending after the burn"));
+        Assert.That(rows.Single(v => v["device"] == "0")["status"], Is.EqualTo("PASS"));
+    }
 }

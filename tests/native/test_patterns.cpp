@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -228,4 +229,83 @@ TEST(Patterns, MemtestScheduleWalksEveryPhaseOfTheSelectedPatterns) {
     EXPECT_EQ(s.round, 1u);  // the next round starts over
     EXPECT_EQ(s.pattern, KILN_P_OWN_ADDRESS);
     EXPECT_EQ(s.phase, 0u);
+}
+
+namespace {
+
+// The order of every sweep of `rounds` rounds of mask, as the CPU and GPU memtests walk them: sweep k
+// writes phase k and verifies phase k-1; its direction is the written phase's (the last sweep only
+// verifies, in the direction its phase was written).
+std::vector<kiln_sweep_order> sweep_orders(uint32_t mask, int rounds, uint64_t words, uint64_t align) {
+    const uint64_t phases = kiln_memtest_phases_per_round(mask) * static_cast<uint64_t>(rounds);
+    std::vector<int> directions;
+    kiln_memtest_step s = kiln_memtest_first(mask);
+    for (uint64_t k = 0; k < phases; ++k, s = kiln_memtest_next(s, mask)) directions.push_back(kiln_pattern_descending(s.pattern, s.phase));
+    directions.push_back(directions.back());
+    std::vector<kiln_sweep_order> orders{kiln_sweep_first(directions[0])};
+    for (size_t k = 1; k < directions.size(); ++k) orders.push_back(kiln_sweep_next(orders.back(), directions[k], words, align));
+    return orders;
+}
+
+const uint32_t k_masks[] = {0, 1u << KILN_P_MOVING_INV_FIXED, 1u << KILN_P_MOVING_INV_RANDOM,
+                            (1u << KILN_P_OWN_ADDRESS) | (1u << KILN_P_MOVING_INV_RANDOM) | (1u << KILN_P_MODULO_20)};
+
+}  // namespace
+
+TEST(Patterns, SweepOrderVisitsEveryWordOnceFromItsStart) {
+    for (const int descending : {0, 1}) {
+        const kiln_sweep_order o = kiln_sweep_next(kiln_sweep_first(!descending), descending, 1000, 8);
+        EXPECT_EQ(o.start, 496u);  // half of 1000 words, on an 8-word boundary
+        uint64_t lo[2], hi[2];
+        kiln_sweep_ranges(o, 1000, lo, hi);
+        std::vector<int> seen(1000, 0);
+        uint64_t t = 0;
+        for (int r = 0; r < 2; ++r)
+            for (uint64_t i = 0; i < hi[r] - lo[r]; ++i, ++t) {
+                const uint64_t w = descending ? hi[r] - 1 - i : lo[r] + i;  // the ranges, each in the sweep's direction
+                ASSERT_EQ(kiln_sweep_word(o, 1000, t), w);
+                ASSERT_EQ(kiln_sweep_time(o, 1000, w), t);
+                ++seen[w];
+            }
+        EXPECT_EQ(t, 1000u);
+        EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 1000);
+        // Inside each range the direction is the phase's: moving inversions still walk up, then down.
+        EXPECT_EQ(kiln_sweep_word(o, 1000, 0), descending ? 495u : 496u);
+    }
+}
+
+TEST(Patterns, NoSweepVerifiesFirstWhatThePreviousSweepWroteLast) {
+    // Word counts and L2 sizes of an H100 (75 GiB tested, 50 MiB L2), an H200 (132 GiB, 60 MiB), an
+    // MI300X (182 GiB, 256 MiB Infinity Cache) and the emulator (quick: 128 MiB, 4 MiB), with the GPU's
+    // 4 KiB alignment; a CPU worker's slice (2 GiB of 64 cores' 128 GiB, 320-word blocks) against a 32 MiB cache.
+    const struct { uint64_t words, cache_words, align; } k_cases[] = {
+        {75ull << 27, 50ull << 17, 512}, {132ull << 27, 60ull << 17, 512}, {182ull << 27, 256ull << 17, 512},
+        {128ull << 17, 4ull << 17, 512}, {2ull << 27, 32ull << 17, 320}};
+    for (const auto& c : k_cases)
+        for (const uint32_t mask : k_masks) {
+            const auto orders = sweep_orders(mask, 2, c.words, c.align);
+            for (size_t k = 1; k < orders.size(); ++k) {
+                const uint64_t first = kiln_sweep_word(orders[k], c.words, 0);
+                // How many words the previous sweep wrote after it wrote `first`.
+                const uint64_t written_after = c.words - 1 - kiln_sweep_time(orders[k - 1], c.words, first);
+                EXPECT_GE(written_after, c.cache_words) << "mask " << mask << ", sweep " << k << " of " << c.words << " words";
+            }
+        }
+}
+
+TEST(Patterns, EveryWordIsVerifiedAtLeastHalfARegionAfterItsWrite) {
+    // Every word, every sweep, on a region small enough to walk word by word: between its write and its
+    // verify the sweeps visit at least half the region (an odd word count and alignments that do not divide it).
+    for (const uint64_t words : {uint64_t{1} << 16, uint64_t{99999}})
+        for (const uint64_t align : {uint64_t{1}, uint64_t{320}, uint64_t{512}})
+            for (const uint32_t mask : k_masks) {
+                const auto orders = sweep_orders(mask, 2, words, align);
+                uint64_t worst = words;
+                for (size_t k = 1; k < orders.size(); ++k)
+                    for (uint64_t w = 0; w < words; ++w) {
+                        const uint64_t gap = (words - kiln_sweep_time(orders[k - 1], words, w)) + kiln_sweep_time(orders[k], words, w);
+                        worst = std::min(worst, gap);
+                    }
+                EXPECT_GE(worst, words / 2 / align * align) << "mask " << mask << ", " << words << " words, align " << align;
+            }
 }

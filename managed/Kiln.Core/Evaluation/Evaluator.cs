@@ -156,12 +156,18 @@ public static class Evaluator
                 : Skip($"measured, not judged: {why}");
         }
 
-        var worst = judged.MinBy(a => a.Margin)!;
-        var status = StatusOf(worst.Margin, profile.WarnBand);
+        // A threshold of severity warn never fails a run: past its limit it is WARN. The worst status
+        // decides before the smallest margin, so a FAIL is never hidden behind a warn-only threshold.
+        VerdictStatus StatusOfAssessment(Assessment a) =>
+            StatusOf(a.Margin, profile.WarnBand) is var s && s == VerdictStatus.FAIL && a.Threshold.Severity == ThresholdSeverity.Warn ? VerdictStatus.WARN : s;
+        var worst = judged.OrderBy(a => Rank(StatusOfAssessment(a))).ThenBy(a => a.Margin).First();
+        var status = StatusOfAssessment(worst);
         var t = worst.Threshold;
         var relation = (t.Direction, status) switch
         {
             (Direction.AtLeast, VerdictStatus.FAIL) => "is below the floor",
+            (Direction.AtLeast, VerdictStatus.WARN) when worst.Margin < 1 => "is below the warn-only floor",
+            (Direction.AtMost, VerdictStatus.WARN) when worst.Margin < 1 => "is above the warn-only ceiling",
             (Direction.AtLeast, VerdictStatus.WARN) => $"is within {profile.WarnBand * 100:0.#}% above the floor",
             (Direction.AtLeast, _) => "clears the floor",
             (_, VerdictStatus.FAIL) => "is above the ceiling",
@@ -171,7 +177,7 @@ public static class Evaluator
         var reason = $"{worst.Metric} {Units.Format(worst.Value, t.Kind)} {relation} {Units.Format(worst.Limit, t.Kind)} ({worst.Basis})";
         if (judged.Count > 1)
             reason += "; all: " + string.Join(", ", judged.Select(a => $"{a.Metric} {Units.Format(a.Value, a.Threshold.Kind)}"));
-        if (verified.Length > 0 && o.Test != kiln_test_kind.KILN_TEST_MEMTEST) reason += $"; {verified}";
+        if (verified.Length > 0) reason += $"; {verified}";
         if (notes.Count > 0) reason += "; " + string.Join("; ", notes);
         return new(status, worst.Metric, worst.Value, worst.Limit, t.Unit, reason, worst.Margin);
     }

@@ -1,6 +1,7 @@
 // What a burn runs: a named, ordered list of tests with their knobs, the health checks around them,
 // how often a borderline result is re-measured, and (soak) how long to keep looping. Loaded from
 // YAML by PlanLoader; the built-in plans are YAML files too (Plans/BuiltIn/).
+using Kiln.Core.Profiles;
 using Kiln.Native;
 using Kiln.Native.Interop;
 
@@ -47,6 +48,8 @@ public sealed record Plan(string Name, string Description, IReadOnlyList<TestSpe
 public sealed record TestSpec(kiln_test_kind Test)
 {
     public SizeSpec? Size { get; init; }
+    /// <summary>memtest: the size on GPU devices (plan key gpu_size), instead of Size; null = Size on every device.</summary>
+    public SizeSpec? GpuSize { get; init; }
     public int? Iterations { get; init; }
     public int? Threads { get; init; }
     /// <summary>kiln_stream_op bits; 0 = all operations.</summary>
@@ -67,6 +70,7 @@ public sealed record TestSpec(kiln_test_kind Test)
     public TestSpec With(TestOverrides o) => this with
     {
         Size = o.Size ?? Size,
+        GpuSize = o.Size is null ? GpuSize : null,  // --size sizes every device
         Iterations = o.Iterations ?? Iterations,
         Threads = o.Threads ?? Threads,
         OpMask = o.OpMask ?? OpMask,
@@ -80,7 +84,8 @@ public sealed record TestSpec(kiln_test_kind Test)
     public TestParams ToParams(DeviceInfo device)
     {
         var p = TestParams.Defaults(Test);
-        if (Size is { } size) (p.SizeBytes, p.SizeFraction) = size.Resolve(device.AvailableMemoryBytes);
+        var sized = GpuSize is not null && Profile.ClassOf(device) == DeviceClass.Gpu ? GpuSize : Size;
+        if (sized is { } size) (p.SizeBytes, p.SizeFraction) = size.Resolve(device.AvailableMemoryBytes);
         if (Iterations is { } iterations) p.Iterations = iterations;
         if (Threads is { } threads) p.Threads = threads;
         if (OpMask != 0) p.OpMask = OpMask;

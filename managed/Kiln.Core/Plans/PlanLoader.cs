@@ -24,14 +24,14 @@ public static class PlanLoader
 
     private static readonly string[] PlanKeys = ["name", "description", "loop", "duration", "retest", "health", "tests"];
     private static readonly string[] TestKeys =
-        ["test", "size", "size_cap", "iterations", "threads", "ops", "patterns", "seed", "duration", "timeout", "params", "matrix_n"];
+        ["test", "size", "size_cap", "gpu_size", "iterations", "threads", "ops", "patterns", "seed", "duration", "timeout", "params", "matrix_n"];
 
     // The keys each test's kernels read (cpu and GPU backends alike), beyond test, timeout and params:
     // a key a test ignores (ops on memtest, size on gemm) is a mistake to point out, not to run with.
     private static readonly Dictionary<kiln_test_kind, string[]> KeysByTest = new()
     {
         [kiln_test_kind.KILN_TEST_STREAM] = ["size", "size_cap", "iterations", "threads", "ops", "duration"],
-        [kiln_test_kind.KILN_TEST_MEMTEST] = ["size", "size_cap", "iterations", "threads", "patterns", "seed", "duration"],
+        [kiln_test_kind.KILN_TEST_MEMTEST] = ["size", "size_cap", "gpu_size", "iterations", "threads", "patterns", "seed", "duration"],
         [kiln_test_kind.KILN_TEST_GEMM] = ["iterations", "threads", "seed", "duration"],
         [kiln_test_kind.KILN_TEST_POWER] = ["threads", "seed", "duration"],
         [kiln_test_kind.KILN_TEST_COPY] = ["size", "size_cap", "iterations", "seed"],
@@ -129,6 +129,10 @@ public static class PlanLoader
         {
             throw t.Config.Error(lonely, t.Field("size_cap"), "caps a size: give size too");
         }
+        // memtest on a GPU: its own size (95% of free device memory in standard), so a host-sized
+        // region (size, size_cap) does not shrink the GPU's coverage, nor a GPU's share size the host's.
+        if (t.Get("gpu_size") is { } gpuSizeNode)
+            spec = spec with { GpuSize = Checked(t, gpuSizeNode, "gpu_size", () => SizeSpec.Parse(t.Scalar(gpuSizeNode, t.Field("gpu_size")), "gpu_size")) };
         if (t.List("ops") is { Count: > 0 } ops)
             spec = spec with { OpMask = Checked(t, ops[0].Node, "ops", () => Catalog.ParseOpMask(string.Join(",", ops.Select(o => o.Text)), "ops")) };
         if (t.List("patterns") is { Count: > 0 } patterns && !(patterns.Count == 1 && patterns[0].Text == "all"))

@@ -14,8 +14,17 @@ public enum Direction { AtLeast, AtMost }
 /// <summary>Which theoretical peak of the device a fraction_of_peak threshold is a fraction of.</summary>
 public enum PeakKind { MemoryBandwidth, Fp64, Fp32, Tf32, Bf16, Fp16 }
 
+/// <summary>
+/// What crossing a threshold makes of the verdict: FAIL (the default: the hardware is out of spec) or
+/// WARN (the run proved less than it should, e.g. a memtest that covered too little memory).
+/// </summary>
+public enum ThresholdSeverity { Fail, Warn }
+
 public sealed record Threshold(DeviceClass Class, string Test, string Metric, Direction Direction, QuantityKind Kind)
 {
+    /// <summary>Fail unless the profile wrote severity: warn; then a value past the limit is WARN, never FAIL.</summary>
+    public ThresholdSeverity Severity { get; init; } = ThresholdSeverity.Fail;
+
     /// <summary>The absolute floor or ceiling in canonical units; with FractionOfPeak, the fallback when the peak is unknown.</summary>
     public double? Value { get; init; }
     public double? FractionOfPeak { get; init; }

@@ -8,7 +8,7 @@ namespace Kiln.Core.Profiles;
 public static class ProfileLoader
 {
     private static readonly string[] ProfileKeys = ["name", "description", "match", "warn_band", "health", "thresholds"];
-    private static readonly string[] ThresholdKeys = ["min", "max", "fraction_of_peak", "peak"];
+    private static readonly string[] ThresholdKeys = ["min", "max", "fraction_of_peak", "peak", "severity"];
 
     public static Profile Load(string path, string option) =>
         Parse(YamlConfig.Load(path, option), Path.GetFileNameWithoutExtension(path)) with { Source = path };
@@ -93,9 +93,16 @@ public static class ProfileLoader
             throw config.Error(stray, t.Field("peak"), "peak only goes with fraction_of_peak");
         }
 
+        var severity = t.String("severity") switch
+        {
+            null or "fail" => ThresholdSeverity.Fail,
+            "warn" => ThresholdSeverity.Warn,
+            var other => throw config.Error(t.Get("severity")!, t.Field("severity"), $"'{other}' is not a severity (fail, warn)"),
+        };
         var node = t.Get("min") ?? t.Get("max") ?? t.Get("fraction_of_peak")!;
         return new Threshold(cls, test, metric, max != null ? Direction.AtMost : Direction.AtLeast, kind!.Value)
         {
+            Severity = severity,
             Value = (min ?? max)?.Value,
             FractionOfPeak = fraction,
             Peak = peak,

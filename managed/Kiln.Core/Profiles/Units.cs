@@ -1,12 +1,12 @@
 // Units of thresholds and metrics: the units a profile may write, what each measures, its factor to
-// the kind's canonical unit (GB/s, Gb/s, TFLOP/s, us, W, C, count) and the sane range of a threshold.
+// the kind's canonical unit (GB/s, Gb/s, TFLOP/s, us, W, C, count, ratio) and the sane range of a threshold.
 using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace Kiln.Core.Profiles;
 
-/// <summary>What a number measures. Bandwidth is bytes per second, LinkRate bits per second.</summary>
-public enum QuantityKind { Bandwidth, LinkRate, Compute, Time, Power, Temperature, Count }
+/// <summary>What a number measures. Bandwidth is bytes per second, LinkRate bits per second, Ratio a share of a whole (0..1).</summary>
+public enum QuantityKind { Bandwidth, LinkRate, Compute, Time, Power, Temperature, Count, Ratio }
 
 /// <summary>A unit as written ("TB/s"), its kind and its factor to the kind's canonical unit.</summary>
 public sealed record Unit(string Text, QuantityKind Kind, double Factor);
@@ -31,6 +31,7 @@ public static partial class Units
         new("W", QuantityKind.Power, 1), new("kW", QuantityKind.Power, 1e3),
         new("C", QuantityKind.Temperature, 1),
         new("count", QuantityKind.Count, 1),
+        new("ratio", QuantityKind.Ratio, 1), new("%", QuantityKind.Ratio, 0.01),
     ];
 
     /// <summary>
@@ -46,6 +47,7 @@ public static partial class Units
         [QuantityKind.Power] = (0, false, 5_000),
         [QuantityKind.Temperature] = (-40, true, 150),
         [QuantityKind.Count] = (0, true, 1e15),
+        [QuantityKind.Ratio] = (0, false, 1),               // a share of a whole: 90% is 0.9
     };
 
     public static string Canonical(QuantityKind kind) => All.First(u => u.Kind == kind && u.Factor == 1).Text;
@@ -59,6 +61,7 @@ public static partial class Units
         QuantityKind.Time => "time",
         QuantityKind.Power => "power",
         QuantityKind.Temperature => "temperature",
+        QuantityKind.Ratio => "ratio",
         _ => "count",
     };
 
@@ -75,13 +78,15 @@ public static partial class Units
 
     /// <summary>
     /// The kind a metric's name promises, from its unit token (docs/PROFILES.md): _gbps bandwidth,
-    /// _gbits link rate, _tflops compute, _ns/_us/_ms time, _w power, _c temperature, errors_ count.
+    /// _gbits link rate, _tflops compute, _ns/_us/_ms time, _w power, _c temperature, errors_ count,
+    /// fraction_ ratio (fraction_of_planned).
     /// Null when the name does not say.
     /// </summary>
     public static QuantityKind? KindOfMetric(string metric)
     {
         var tokens = metric.ToLowerInvariant().Split('_');
         if (tokens[0] == "errors") return QuantityKind.Count;
+        if (tokens[0] == "fraction") return QuantityKind.Ratio;
         foreach (var t in tokens)
         {
             switch (t)
@@ -99,10 +104,11 @@ public static partial class Units
 
     /// <summary>
     /// Higher is better for rates, and for power: kiln measures power under its burner, where a GPU
-    /// that cannot draw its power is throttled. Lower is better for times, temperatures and counts.
+    /// that cannot draw its power is throttled. Higher is better for ratios too (the share of memory
+    /// a memtest covered). Lower is better for times, temperatures and counts.
     /// </summary>
     public static bool HigherIsBetter(QuantityKind kind) =>
-        kind is QuantityKind.Bandwidth or QuantityKind.LinkRate or QuantityKind.Compute or QuantityKind.Power;
+        kind is QuantityKind.Bandwidth or QuantityKind.LinkRate or QuantityKind.Compute or QuantityKind.Power or QuantityKind.Ratio;
 
     [GeneratedRegex(@"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S*)\s*$")]
     private static partial Regex QuantityText();
@@ -151,8 +157,9 @@ public static partial class Units
         return q;
     }
 
-    /// <summary>"2400 GB/s", "0.5 us": three significant digits at most, canonical unit.</summary>
-    public static string Format(double value, QuantityKind kind) => Number(value) + " " + Canonical(kind);
+    /// <summary>"2400 GB/s", "0.5 us": three significant digits at most, canonical unit; a ratio as a percentage ("52.6%").</summary>
+    public static string Format(double value, QuantityKind kind) =>
+        kind == QuantityKind.Ratio ? Number(value * 100) + "%" : Number(value) + " " + Canonical(kind);
 
     /// <summary>A number with up to four significant digits, no exponent for everyday magnitudes.</summary>
     public static string Number(double value)

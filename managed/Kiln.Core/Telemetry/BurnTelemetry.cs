@@ -128,6 +128,14 @@ public sealed class BurnTelemetry : IDisposable
         _stop.Cancel();
         if (_thread.IsAlive) _thread.Join();
         PollKernelLog();  // lines logged in the last tick
+        // Row remapping is read once, now that the tests are done: a remap they caused waits for a
+        // reset, and the burn must not pass that GPU (whether or not the plan runs health checks after).
+        foreach (var (source, t, _) in _sources)
+            foreach (var gpu in _gpus.Where(g => g.Source == source))
+            {
+                try { _rules.ObserveEnd(source, gpu.Index, gpu.Device, t.Health(gpu.Index)); }
+                catch (KilnException) { }  // a lost GPU: its tests and the kernel log say so
+            }
         return _verdicts = _rules.Verdicts(_options.Host);
     }
 

@@ -1,6 +1,7 @@
 // What fails a burn while it runs, judged sample by sample (no history kept): new uncorrectable ECC
 // errors since the first sample, throttling by the policy's reasons held for its window, and new
-// Xid / fallen-off-the-bus lines in the kernel log. Turned into verdict rows (test=telemetry).
+// Xid / fallen-off-the-bus lines in the kernel log; and, read once after the last test, a row remap
+// that is pending or failed. Turned into verdict rows (test=telemetry).
 using Kiln.Core.Health;
 using Kiln.Core.Health.KernelLog;
 using Kiln.Core.Results;
@@ -22,6 +23,7 @@ public sealed class TelemetryRules(HealthPolicy policy)
         public TimeSpan LongestStreak;
         public ThrottleReasons StreakReasons;
         public int Samples;
+        public (string Device, GpuHealth Health)? End;  // read after the last test
     }
 
     private readonly Dictionary<(string Source, int Index), DeviceState> _devices = [];
@@ -64,6 +66,19 @@ public sealed class TelemetryRules(HealthPolicy policy)
         }
     }
 
+    /// <summary>
+    /// The device's health read once its tests are done: the memtest and the other tests may have made
+    /// the memory remap a row, which waits for a reset (the burn then FAILs the device).
+    /// </summary>
+    public void ObserveEnd(string source, int index, string device, GpuHealth health)
+    {
+        lock (_gate)
+        {
+            var d = _devices.TryGetValue((source, index), out var known) ? known : _devices[(source, index)] = new DeviceState();
+            d.End = (device, health);
+        }
+    }
+
     /// <summary>A kernel-log line that arrived during the run; Xids (through the policy's table) and lost GPUs count.</summary>
     public void ObserveKernelLog(string line, KernelLogParser parser, Func<string, (string Source, int Index)?> gpuAt)
     {
@@ -95,17 +110,27 @@ public sealed class TelemetryRules(HealthPolicy policy)
                 if (d.LongestStreak >= window)
                     rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.FAIL, "throttle_sustained_s", Math.Round(d.LongestStreak.TotalSeconds, 1),
                         window.TotalSeconds, "s", $"throttled ({d.StreakReasons}) for {d.LongestStreak.TotalSeconds:0.#} s without a break (FAIL at {window.TotalSeconds:0.#} s)"));
+                if (d.End is ({ } device, { RemapPending: true } pending))
+                    rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.FAIL, "row_remap_pending", 1, 0, "flag",
+                        $"{Describe(device, pending)}: a row remap is pending after the burn ({pending.RemappedRowsUncorrectable} rows remapped for uncorrectable, " +
+                        $"{pending.RemappedRowsCorrectable} for correctable errors): its memory has a bad row that is spared only after a GPU reset; reset it and burn again"));
+                if (d.End is ({ } name, { RemapFailed: true } failed))
+                    rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.FAIL, "row_remap_failed", 1, 0, "flag",
+                        $"{Describe(name, failed)}: a row remap failed after the burn: no spare rows left for a bad row"));
                 foreach (var g in _events.Where(e => e.Source == source && e.Index == index).GroupBy(e => (e.Xid, e.Severity)))
                     rows.Add(EventRow(host, source, index, g.Key.Xid, g.Key.Severity, g.Count(), g.First().Text));
                 if (rows.Count == before)
                     rows.Add(new VerdictRow(host, TestName, source, index, VerdictStatus.PASS, "samples", d.Samples, null, "count",
-                        $"{d.Samples} samples: no new uncorrectable ECC error, {d.NewCorrected} new correctable (at most {policy.EccCorrectedMaxNew}), no sustained throttling, no Xid"));
+                        $"{d.Samples} samples: no new uncorrectable ECC error, {d.NewCorrected} new correctable (at most {policy.EccCorrectedMaxNew}), no sustained throttling, no Xid" +
+                        (d.End is { Health.RemapPending: false } ? ", no row remap pending after the burn" : "")));
             }
             foreach (var g in _events.Where(e => e.Index < 0).GroupBy(e => (e.Xid, e.Severity)))
                 rows.Add(EventRow(host, "kmsg", -1, g.Key.Xid, g.Key.Severity, g.Count(), g.First().Text));
             return rows;
         }
     }
+
+    private static string Describe(string device, GpuHealth h) => $"{device} ({h.Uuid}, PCI {h.PciBusId})";
 
     private static VerdictRow EventRow(string host, string source, int index, int xid, Severity severity, int count, string text) =>
         new(host, TestName, source, index, severity == Severity.Fail ? VerdictStatus.FAIL : VerdictStatus.WARN,

@@ -130,6 +130,60 @@ KILN_HD kiln_memtest_step kiln_memtest_next(kiln_memtest_step s, uint32_t mask) 
     return s;
 }
 
+/* The order in which a memtest sweep visits a region of `words` words. Ascending from `start`:
+ * start .. words-1, then 0 .. start-1; descending from `start`: start-1 down to 0, then words-1
+ * down to start. Sweep n verifies what sweep n-1 wrote. When the moving inversions turn the
+ * direction and the start stays, sweep n begins where sweep n-1 ended, so the first words it
+ * verifies are the last ones written: still in the cache (a GPU's L2, a CPU's last level) and
+ * verified from there, not from memory. So on a turn the start moves by half the region, and every
+ * word is verified at least half a region of traffic after it was written; sweeps that keep their
+ * direction keep their start (a whole region between a word's write and its verify). Shared so the
+ * CPU and GPU sweeps, and the test that checks the claim, walk the same order. */
+typedef struct kiln_sweep_order {
+    uint64_t start;  /* a multiple of the caller's alignment, below words */
+    int descending;
+} kiln_sweep_order;
+
+KILN_HD kiln_sweep_order kiln_sweep_first(int descending) {
+    kiln_sweep_order o;
+    o.start = 0;
+    o.descending = descending;
+    return o;
+}
+
+/* The next sweep's order, from the previous one's and the direction of the phase it writes (or,
+ * for the last sweep, verifies). align: the granularity of the start in words (chunk pieces, blocks). */
+KILN_HD kiln_sweep_order kiln_sweep_next(kiln_sweep_order prev, int descending, uint64_t words, uint64_t align) {
+    kiln_sweep_order o = prev;
+    o.descending = descending;
+    if (descending == prev.descending) return o;
+    const uint64_t span = align ? words / align * align : words;    /* starts stay below it, aligned */
+    const uint64_t half = align ? words / 2 / align * align : words / 2;
+    o.start = span ? (prev.start + half) % span : 0;
+    return o;
+}
+
+/* The sweep's t-th word (0 <= t < words). */
+KILN_HD uint64_t kiln_sweep_word(kiln_sweep_order o, uint64_t words, uint64_t t) {
+    return o.descending ? (o.start + words - 1 - t) % words : (o.start + t) % words;
+}
+
+/* When (0 .. words-1) the sweep visits word w: the inverse of kiln_sweep_word. */
+KILN_HD uint64_t kiln_sweep_time(kiln_sweep_order o, uint64_t words, uint64_t w) {
+    return o.descending ? (o.start + words - 1 - w) % words : (w + words - o.start) % words;
+}
+
+/* The sweep as two ranges [lo, hi) of words, visited in this order, each in the sweep's direction
+ * (one is empty when start is 0). A GPU launches each range's chunk pieces; a CPU worker sweeps
+ * each range of its slice. */
+KILN_HD void kiln_sweep_ranges(kiln_sweep_order o, uint64_t words, uint64_t lo[2], uint64_t hi[2]) {
+    if (o.descending) {
+        lo[0] = 0, hi[0] = o.start, lo[1] = o.start, hi[1] = words;
+    } else {
+        lo[0] = o.start, hi[0] = words, lo[1] = 0, hi[1] = o.start;
+    }
+}
+
 /* Injection positions: the k-th flip takes r = next() from a splitmix64 stream seeded with seed,
  * word = r % words (drawn again if already taken), bit = next() % 64. Used by the CPU and GPU
  * memtests and by tests that predict what a verify pass must find. Returns the flips placed

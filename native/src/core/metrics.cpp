@@ -28,6 +28,7 @@ const kiln_metric_info k_catalog[] = {
     {"memtest", "errors_total", "count", lower, all, 0, 0},
     {"memtest", "bytes_tested", "bytes", higher, all, 0, 0},
     {"memtest", "fraction_of_free", "ratio", higher, gpu, 0, 0},
+    {"memtest", "fraction_of_planned", "ratio", higher, gpu, 0, 0},
     {"memtest", "chunks", "count", neither, gpu, 0, 0},
     {"memtest", "traffic_gbps", "GB/s", higher, all, 0, 0},
     {"memtest", "verified_gbps", "GB/s", higher, all, 0, 0},

@@ -1,6 +1,7 @@
 // cpu_memtest.cpp - the memtest patterns of kiln_patterns.h over a large region on every core.
 // Every word is written in one sweep over the region and verified in a later, separate sweep, so
-// the data has left the caches before it is read back. To run at memory speed, a sweep verifies
+// the data has left the caches before it is read back (a sweep that turns the direction starts
+// half a slice away, kiln_sweep_next, so it does not begin with the words just written). To run at memory speed, a sweep verifies
 // the previous phase and writes the next one block by block (read and write streams overlap, as
 // in moving inversions); the first sweep only writes and the last only verifies. Periodic
 // patterns stream from a small template with non-temporal stores and are checked 16 bytes at a
@@ -134,6 +135,17 @@ bool sweep(uint64_t* mem, const phase_ctx* check, const phase_ctx* fill, uint64_
     return true;
 }
 
+// One sweep of a worker's slice [b, e) in the order kiln_sweep_order gives (offsets within the
+// slice): its two ranges one after the other, each in the sweep's direction.
+bool sweep_in_order(uint64_t* mem, const phase_ctx* check, const phase_ctx* fill, const kiln_sweep_order& order, uint64_t b,
+                    uint64_t e, sink_writer& out, const volatile int32_t* cancel) {
+    uint64_t lo[2], hi[2];
+    kiln_sweep_ranges(order, e - b, lo, hi);
+    for (int r = 0; r < 2; ++r)
+        if (lo[r] < hi[r] && !sweep(mem, check, fill, b + lo[r], b + hi[r], out, cancel)) return false;
+    return true;
+}
+
 }  // namespace
 
 uint64_t memtest_region_bytes(const kiln_test_params* p) {
@@ -201,11 +213,15 @@ kiln_status run_memtest(const topology& topo, const kiln_test_params* p, sink_wr
             pattern_start[static_cast<size_t>(fill.pattern)] = start;
         }
         team.barrier();
-        for (;;) {
+        // This worker's sweep order over its slice: a turn of direction moves the start by half the
+        // slice, so the words it wrote last are not the first it verifies (from the cache).
+        kiln_sweep_order order = kiln_sweep_first(fill.descending);
+        for (bool first = true;; first = false) {
             const phase_ctx c_check = check, c_fill = fill;
             const bool do_check = has_check, do_fill = has_fill;
             if (!do_check && !do_fill) break;
-            sweep(mem, do_check ? &c_check : nullptr, do_fill ? &c_fill : nullptr, b, e, out, cancel);
+            if (!first) order = kiln_sweep_next(order, do_fill ? c_fill.descending : c_check.descending, e - b, k_block_words);
+            sweep_in_order(mem, do_check ? &c_check : nullptr, do_fill ? &c_fill : nullptr, order, b, e, out, cancel);
             team.barrier();
             if (w == 0) {
                 stop = *cancel != 0;

@@ -2,8 +2,10 @@
 // allocated in chunks that form one logical region (offsets are from its start, in chunk order).
 // As on the CPU, sweep n verifies phase n-1 and writes phase n, so every word is verified in a
 // later launch than the one that wrote it; the first sweep only writes and the last only verifies.
-// A sweep is one launch per chunk, 16-byte accesses, several in flight per thread; odd phases of
-// the moving inversions walk the chunks and each chunk's words from the top down. Wrong words go
+// A sweep is one launch per chunk piece, 16-byte accesses, several in flight per thread; odd phases
+// of the moving inversions walk the chunks and each chunk's words from the top down, and a sweep
+// that turns the direction starts half a region away (kiln_sweep_next), so it never verifies from
+// the L2 what the previous sweep wrote last. Wrong words go
 // to the bounded device error log (all counted, the first ones kept with offset, expected, actual).
 #include "gpu_backend.h"
 #include "../common/kiln_names.h"
@@ -21,6 +23,8 @@ constexpr uint64_t k_min_chunk_bytes = 32ull << 20;
 // Threads x 2 words per grid step must be a multiple of every pattern period (64 and 20 words), so
 // a thread's expected words for the periodic patterns are the same at every step.
 constexpr uint64_t k_pairs_per_period = 160;
+// Sweeps start on a 4 KiB boundary (kiln_sweep_next): chunk pieces stay whole 16-byte pairs.
+constexpr uint64_t k_sweep_align_words = 512;
 
 struct phase_args {
     int active;
@@ -155,13 +159,19 @@ kiln_status run_memtest(const run_context& ctx, const kiln_test_params* p, sink_
         kiln_injection_positions_fill(p->inject_seed, p->inject_flips, words, flip_words.data(), flip_bits.data())));
 
     auto args_of = [&](const kiln_memtest_step& s) { return phase_args{1, s.pattern, s.phase, s.round, p->seed}; };
-    auto sweep = [&](const phase_args& check, const phase_args& fill) -> kiln_status {
-        const phase_args& dir = fill.active ? fill : check;
-        const int descending = kiln_pattern_descending(dir.pattern, dir.phase);
-        for (size_t k = 0; k < chunks.size(); ++k) {
-            const chunk& c = chunks[descending ? chunks.size() - 1 - k : k];
-            KILN_GPU_CHECK(launch("memtest_sweep_kernel", kernel, grid, block, stream.get(), c.memory.as<uint64_t>(), c.words / 2, c.base_word,
-                                  check, fill, descending, log.ref()));
+    // A sweep in the given order (kiln_sweep_order: where it starts, which way it goes): its two
+    // ranges of the logical region, each as one launch per chunk piece, in the sweep's direction.
+    auto sweep = [&](const phase_args& check, const phase_args& fill, const kiln_sweep_order& order) -> kiln_status {
+        uint64_t lo[2], hi[2];
+        kiln_sweep_ranges(order, words, lo, hi);
+        for (int r = 0; r < 2; ++r) {
+            for (size_t k = 0; k < chunks.size(); ++k) {
+                const chunk& c = chunks[order.descending ? chunks.size() - 1 - k : k];
+                const uint64_t a = std::max(lo[r], c.base_word), b = std::min(hi[r], c.base_word + c.words);
+                if (a >= b) continue;
+                KILN_GPU_CHECK(launch("memtest_sweep_kernel", kernel, grid, block, stream.get(), c.memory.as<uint64_t>() + (a - c.base_word),
+                                      (b - a) / 2, a, check, fill, order.descending, log.ref()));
+            }
         }
         return stream.sync();
     };
@@ -189,12 +199,15 @@ kiln_status run_memtest(const run_context& ctx, const kiln_test_params* p, sink_
     pattern_start[static_cast<size_t>(fill.pattern)] = start;
     bool first_sweep = true, cancelled = false;
     uint64_t phases_verified = 0, traffic_bytes = 0, verified_bytes = 0;
+    kiln_sweep_order order = kiln_sweep_first(kiln_pattern_descending(fill.pattern, fill.phase));
     while (check.active || fill.active) {
         if (was_cancelled(cancel)) {
             cancelled = true;
             break;
         }
-        KILN_GPU_CHECK(sweep(check, fill));
+        const phase_args& dir = fill.active ? fill : check;
+        if (!first_sweep) order = kiln_sweep_next(order, kiln_pattern_descending(dir.pattern, dir.phase), words, k_sweep_align_words);
+        KILN_GPU_CHECK(sweep(check, fill, order));
         if (first_sweep)
             for (size_t k = 0; k < flip_words.size(); ++k) KILN_GPU_CHECK(flip(flip_words[k], flip_bits[k]));
         first_sweep = false;
@@ -234,6 +247,9 @@ kiln_status run_memtest(const run_context& ctx, const kiln_test_params* p, sink_
     out.metric("errors_total", static_cast<double>(out.errors_counted()), "count");
     out.metric("bytes_tested", static_cast<double>(bytes), "bytes");
     out.metric("fraction_of_free", static_cast<double>(bytes) / static_cast<double>(free_b), "ratio");
+    // Below 1 only when the default or a share of free memory was asked for and the allocator would
+    // not give it all (an exact size is met or the test fails): the coverage a profile floor judges.
+    out.metric("fraction_of_planned", target ? static_cast<double>(bytes) / static_cast<double>(target) : 1.0, "ratio");
     out.metric("chunks", static_cast<double>(chunks.size()), "count");
     if (seconds > 0 && phases_verified > 0) {
         out.metric("traffic_gbps", traffic_bytes / seconds / 1e9, "GB/s");

@@ -167,7 +167,7 @@ public class PlanTests
         return path;
     }
 
-    [TestCase("  - test: memtest\n    ops: [copy]\n", "t.yaml:4: tests[0].ops: means nothing for memtest (memtest takes: test, size, size_cap, iterations, threads, patterns, seed, duration, timeout, params)")]
+    [TestCase("  - test: memtest\n    ops: [copy]\n", "t.yaml:4: tests[0].ops: means nothing for memtest (memtest takes: test, size, size_cap, gpu_size, iterations, threads, patterns, seed, duration, timeout, params)")]
     [TestCase("  - test: stream\n    patterns: [walking_ones]\n", "t.yaml:4: tests[0].patterns: means nothing for stream")]
     [TestCase("  - test: gemm\n    size: 1GiB\n", "t.yaml:4: tests[0].size: means nothing for gemm")]
     [TestCase("  - test: launch\n    duration: 10s\n", "t.yaml:4: tests[0].duration: means nothing for launch")]

@@ -77,7 +77,8 @@ public class ProfileTests
     [TestCase("copy_gbps_best: { min: 2400 }", "thresholds.gpu.stream.copy_gbps_best: '2400' has no unit (bandwidth: MB/s, GB/s, TB/s)")]
     [TestCase("copy_gbps_best: { min: 3000 TB/s }", "thresholds.gpu.stream.copy_gbps_best: 3000 TB/s is outside the sane range for bandwidth (above 0 GB/s to 20000 GB/s)")]
     [TestCase("copy_gbps_best: { min: 2400 TFLOP/s }", "thresholds.gpu.stream.copy_gbps_best: unit 'TFLOP/s' is not a bandwidth unit")]
-    [TestCase("copy_gbps_best: { minimum: 2400 GB/s }", "thresholds.gpu.stream.copy_gbps_best.minimum: unknown key (known: min, max, fraction_of_peak, peak)")]
+    [TestCase("copy_gbps_best: { minimum: 2400 GB/s }", "thresholds.gpu.stream.copy_gbps_best.minimum: unknown key (known: min, max, fraction_of_peak, peak, severity)")]
+    [TestCase("copy_gbps_best: { min: 2400 GB/s, severity: mild }", "thresholds.gpu.stream.copy_gbps_best.severity: 'mild' is not a severity (fail, warn)")]
     [TestCase("copy_gbps_best: { fraction_of_peak: 1.5 }", "thresholds.gpu.stream.copy_gbps_best.fraction_of_peak: 1.5 is not in 0..1")]
     [TestCase("copy_gbps_best: { min: 1 GB/s, max: 9 GB/s }", "thresholds.gpu.stream.copy_gbps_best.max: a threshold is a floor (min, fraction_of_peak) or a ceiling (max), not both")]
     [TestCase("copy_gbps_best: 2400 GB/s", "thresholds.gpu.stream.copy_gbps_best: expected { min: VALUE UNIT }")]
@@ -88,6 +89,25 @@ public class ProfileTests
         var path = WriteFile("h100.yaml", $"name: mine\n# the floors\nthresholds:\n  gpu:\n    stream:\n      {entry}\n");
         var e = Assert.Throws<UsageException>(() => ProfileLoader.Load(path, "--profile"))!;
         Assert.That(e.Message, Does.StartWith($"{path}:6: {problem}"));
+    }
+
+    [Test]
+    public void A_memtest_coverage_floor_is_a_warn_only_ratio_in_every_gpu_profile()
+    {
+        var path = WriteFile("mine.yaml", "name: mine\nthresholds:\n  gpu:\n    memtest:\n      fraction_of_planned: { min: 90%, severity: warn }\n");
+        var t = ProfileLoader.Load(path, "--profile").Thresholds.Single();
+        Assert.That((t.Kind, t.Value, t.Severity, t.Direction), Is.EqualTo((QuantityKind.Ratio, 0.9, ThresholdSeverity.Warn, Direction.AtLeast)));
+        Assert.That(Units.Format(0.5263, QuantityKind.Ratio), Is.EqualTo("52.63%"));
+        // Higher than the whole is a typo, and the host's memtest emits no such name.
+        var over = WriteFile("over.yaml", "name: over\nthresholds:\n  gpu:\n    memtest:\n      fraction_of_planned: { min: 150% }\n");
+        Assert.That(Assert.Throws<UsageException>(() => ProfileLoader.Load(over, "--profile"))!.Message, Does.Contain("outside the sane range for ratio"));
+        var cpu = WriteFile("cpu.yaml", "name: cpu\nthresholds:\n  cpu:\n    memtest:\n      fraction_of_planned: { min: 90% }\n");
+        Assert.That(Assert.Throws<UsageException>(() => ProfileLoader.Load(cpu, "--profile"))!.Message, Does.Contain("cpu memtest emits no metric 'fraction_of_planned'"));
+        foreach (var name in new[] { "emu", "h100-sxm", "h200", "a100-sxm", "mi300x" })
+        {
+            var floor = ProfileCatalog.BuiltIn(name).For("memtest", DeviceClass.Gpu).Single(x => x.Metric == "fraction_of_planned");
+            Assert.That((floor.Value, floor.Severity), Is.EqualTo((0.9, ThresholdSeverity.Warn)), name);
+        }
     }
 
     [TestCase("thresholds:\n  tpu:\n    stream: {}\n", 2, "thresholds.tpu: unknown key (known: cpu, gpu)")]

@@ -161,6 +161,7 @@ const fault_syntax k_faults[] = {
     {"powerbrake", fault_kind::powerbrake, {"dev"}},
     {"remap", fault_kind::remap, {"dev", "correctable", "uncorrectable", "pending"}},
     {"retired", fault_kind::retired, {"dev", "sbe", "dbe", "pending"}},
+    {"alloc", fault_kind::alloc, {"dev", "limit"}},
 };
 
 bool parse_faults(const std::string& text, config* out, std::string* error) {
@@ -230,6 +231,11 @@ bool parse_faults(const std::string& text, config* out, std::string* error) {
         case fault_kind::remap:
             if (!p.integer(kv, "correctable", 0, 100000, &f.count) || !p.integer(kv, "uncorrectable", 0, 100000, &f.count2)) return false;
             if (!p.integer(kv, "pending", 0, 1, &f.pending)) return false;
+            break;
+        case fault_kind::alloc:
+            if (!require("limit")) return false;
+            if (!parse_bytes(kv["limit"], &f.bytes) || f.bytes > memory)
+                return p.bad("limit=" + kv["limit"], "expected a size up to the device's memory (e.g. 128MiB)");
             break;
         case fault_kind::retired:
             if (!p.integer(kv, "sbe", 0, 100000, &f.count) || !p.integer(kv, "dbe", 0, 100000, &f.count2)) return false;

@@ -35,6 +35,7 @@ enum class fault_kind {
     powerbrake, // the board's power brake asserted
     remap,      // row remapping state
     retired,    // retired pages
+    alloc,      // an allocator that hands out less than cudaMemGetInfo reports free
 };
 
 struct fault {
@@ -42,7 +43,8 @@ struct fault {
     std::string text;       // as written, for messages
     int device = 0;
     uint64_t address = 0;   // device byte address (offset into the device's memory)
-    uint64_t bytes = 8;     // drop: the range's length; copyloss: the bytes left unwritten at the end of a copy
+    uint64_t bytes = 8;     // drop: the range's length; copyloss: the bytes left unwritten at the end of a copy;
+                            // alloc: the most the device's allocations may hold
     uint64_t min_bytes = 1ull << 20;  // copyloss: copies shorter than this are not counted (the error logs' small reads)
     int bit = 0;            // stuck, flip: bit of the byte at address (0..7); fma/mma: fraction bit of b that goes wrong
     int value = 1;          // stuck: the value the bit is stuck at

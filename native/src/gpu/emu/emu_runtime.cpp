@@ -791,7 +791,10 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
         if (offset - at >= size) break;
         at = offset + length;
     }
-    if (at + size > d->cfg.memory_bytes) {
+    // A planted allocator limit: memory that reads as free but cannot be handed out (fragmented into
+    // pieces too small for the request, or held back by the driver), as cudaMemGetInfo never says.
+    const kiln::emu::fault* limit = d->find(kiln::emu::fault_kind::alloc);
+    if (at + size > d->cfg.memory_bytes || (limit && d->allocated_bytes + size > limit->bytes)) {
         *p = nullptr;
         return fail(cudaErrorMemoryAllocation);
     }

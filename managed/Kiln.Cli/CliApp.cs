@@ -44,6 +44,10 @@ public static class CliApp
         {
             return Fail(ExitCodes.Internal, Describe(e, verbose));
         }
+        catch (Kiln.Core.Runs.NodeBusyException e)
+        {
+            return Fail(ExitCodes.Internal, e.Message);
+        }
         catch (Exception e)
         {
             return Fail(ExitCodes.Internal, verbose

@@ -27,6 +27,7 @@ public static class CommandTree
             PlanCommand.CreateProfile(services),
             ReportCommand.Create(services),
             BundleCommand.Create(services),
+            WorkerCommand.Create(services),
         };
         root.Options.Add(Verbose);
         // `kiln --version` is answered in Program before parsing; keep it listed in the help.

@@ -24,8 +24,10 @@ public static class BurnCommand
             $"Thresholds and expected inventory: {string.Join(", ", ProfileCatalog.BuiltInNames)}, a YAML file, or auto (default: by the detected GPU model)");
         var duration = CommandTree.Text(OptionNames.Duration, "DURATION", "How long a looping plan (soak) runs, e.g. 24h (default: the plan's)");
         var kmsg = CommandTree.Text(OptionNames.Kmsg, "FILE", "Kernel log to follow for Xids during the run (default /dev/kmsg)");
+        var serial = new Option<bool>("--serial") { Description = "One device at a time, for debugging (default: every device at once, each in its own worker process)" };
+        var wait = new Option<bool>("--wait") { Description = "When another kiln run holds the node, wait for it (default: refuse at once, exit 3)" };
         var run = new RunOptions();
-        var command = new Command("burn", "Burn-in / acceptance: run a plan, write results, exit 0 pass / 1 fail") { plan, profile, duration, kmsg };
+        var command = new Command("burn", "Burn-in / acceptance: run a plan, write results, exit 0 pass / 1 fail") { plan, profile, duration, kmsg, serial, wait };
         run.AddTo(command);
         command.SetAction(async (parse, cancel) =>
         {
@@ -50,16 +52,20 @@ public static class BurnCommand
 
             var registry = services.Get<NativeSession>().Registry;
             var devices = Targets.Open(registry, run.BackendName(parse), deviceIndex);
+            var outPath = parse.GetValue(run.Out) ?? ResultFolder.DefaultPath(host, start);
+            var console = services.Get<IConsoleOutput>();
+            // One run per node: a second burn waits (--wait) or is refused before it touches a device.
+            using var node = RunLock.Acquire(RunLock.DefaultFolder(), $"kiln burn --plan {chosen.Name}, results in {outPath}",
+                parse.GetValue(wait), message => console.Error.WriteLine($"kiln: {message}"), cancel);
             try
             {
                 var planned = Targets.Plan(chosen, devices);
                 RunOptions.LogPlanned(services.Get<ILoggerFactory>().CreateLogger("kiln.burn"), planned);
                 var inventory = Inventory.Collect(registry);
                 var judge = ProfileCatalog.Resolve(parse.GetValue(profile), inventory.Devices);
-                var folder = ResultFolder.Create(parse.GetValue(run.Out) ?? ResultFolder.DefaultPath(host, start));
+                var folder = ResultFolder.Create(outPath);
                 // A soak rewrites verdicts.csv whole after every pass (each (test, device) keeps its worst pass).
                 using var files = new ResultFiles(folder, withVerdicts: !chosen.Loop);
-                var console = services.Get<IConsoleOutput>();
                 var context = new RunContext(host, RunContext.NewRunId(start), files, Observers.For(console));
                 var summary = new RunSummary
                 {
@@ -85,8 +91,9 @@ public static class BurnCommand
                                       $"profile {judge.Name}, {planned.Count} test runs on {devices.Count} device(s), " +
                                       $"results in {folder.Path}{(summary.Injected ? ", FAULT INJECTION ON" : "")}");
 
-                // Device.Run blocks its thread until the test ends; cancel (Ctrl-C, SIGTERM) stops it within a second.
-                var result = await Task.Factory.StartNew(() => BurnRunner.Run(planned, context, summary, new BurnSettings(chosen, judge, loopFor, kmsgFile), cancel),
+                // The tests run in the devices' workers; cancel (Ctrl-C, SIGTERM) stops them within a second.
+                var settings = new BurnSettings(chosen, judge, loopFor, kmsgFile) { Workers = Workers.Launch(), Serial = parse.GetValue(serial) };
+                var result = await Task.Factory.StartNew(() => BurnRunner.Run(planned, context, summary, settings, cancel),
                     CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
                 console.Out.WriteLine($"node verdict: {result.Verdict} ({folder.Path})");
                 return result.ExitCode;

@@ -29,6 +29,10 @@ public static class Evaluator
             TestEnd.TimedOut => new Judgement(VerdictStatus.FAIL, "", null, null, "", o.Detail),
             TestEnd.Cancelled or TestEnd.NotRun => Skip("cancelled"),
             TestEnd.Unsupported => Skip($"unsupported: {o.Detail}"),
+            TestEnd.Skipped => Skip(o.Detail),
+            // A hang, a crash or a broken worker fails the device, data errors found before it or not.
+            TestEnd.Hung or TestEnd.Crashed or TestEnd.Protocol => new Judgement(VerdictStatus.FAIL, "", null, null, "",
+                DataErrors(o) > 0 ? $"{o.Detail}; {DataErrors(o)} data error(s) before it" : o.Detail),
             _ => new Judgement(VerdictStatus.FAIL, "", null, null, "", $"could not run: {o.Detail}"),
         };
         if (o.Attempts > 1 && o.End == TestEnd.Completed && DataErrors(o) == 0) j = EveryAttempt(o, profile);

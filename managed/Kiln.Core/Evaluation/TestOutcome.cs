@@ -14,6 +14,10 @@ public enum TestEnd
     TimedOut,      // stopped by the plan's per-test timeout: a hang or a crawl, judged FAIL
     Unsupported,   // the backend cannot run this test
     Failed,        // the test could not run (out of memory, backend error ...)
+    Hung,          // its worker did not stop after the deadline and the cancel, and was killed
+    Crashed,       // its worker died (a signal, an exit) while the test ran
+    Protocol,      // its worker wrote something that is not a worker event
+    Skipped,       // not run: the device was retired after an earlier hang, crash or protocol failure
 }
 
 public sealed class TestOutcome(kiln_test_kind test, DeviceInfo device, TestParams parameters)

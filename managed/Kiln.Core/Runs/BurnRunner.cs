@@ -1,6 +1,7 @@
-// A burn: the plan's health checks, then the planned tests one after another (a soak plan: pass
-// after pass until its duration is spent), re-measuring borderline results and stopping a test at
-// its timeout, each verdict written as its test ends; then the devices compared with each other
+// A burn: the plan's health checks, then the planned tests, every device at once, each in its own
+// worker process (DeviceLane) running its tests in plan order (a soak plan: pass after pass until
+// its duration is spent), re-measuring borderline results and stopping a test at its deadline from
+// outside, each verdict written as its test ends; then the devices compared with each other
 // (Consensus), the closing health checks, the plots,
 // junit.xml, kiln.prom, the final summary and report.html.
 // Cancellation stops the running test and skips the rest.
@@ -18,7 +19,14 @@ public sealed record BurnResult(IReadOnlyList<TestOutcome> Outcomes, IReadOnlyLi
 
 /// <param name="Duration">How long a looping plan runs (--duration, else the plan's); ignored by one-pass plans.</param>
 /// <param name="KernelLogFile">--kmsg: the kernel log telemetry follows for Xids instead of /dev/kmsg.</param>
-public sealed record BurnSettings(Plan Plan, Profile Profile, TimeSpan? Duration = null, string? KernelLogFile = null);
+public sealed record BurnSettings(Plan Plan, Profile Profile, TimeSpan? Duration = null, string? KernelLogFile = null)
+{
+    /// <summary>How to start the device workers; null runs every test in this process, one after another.</summary>
+    public WorkerLaunch? Workers { get; init; }
+
+    /// <summary>One device at a time (--serial, for debugging); otherwise every device at once.</summary>
+    public bool Serial { get; init; }
+}
 
 public static class BurnRunner
 {
@@ -35,9 +43,13 @@ public static class BurnRunner
         using var telemetry = BurnTelemetry.Start(files.Folder,
             new TelemetryOptions(context.Host, settings.Profile.Health, KernelLogFile: settings.KernelLogFile), context.Observer.Warning);
         context = context with { Telemetry = telemetry };
-        var (outcomes, tested, passes) = settings.Plan.Loop
-            ? Soak(tests, context, settings, before, cancel)
-            : OnePass(tests, context, settings, before, cancel);
+        List<TestOutcome> outcomes;
+        List<VerdictRow> tested;
+        int passes;
+        using (var lanes = new Lanes(settings.Workers))
+            (outcomes, tested, passes) = settings.Plan.Loop
+                ? Soak(tests, context, settings, before, lanes, cancel)
+                : OnePass(tests, context, settings, before, lanes, cancel);
         // The devices against each other: gemm's random product must be the same bytes on each.
         var compared = Consensus.Verdicts(outcomes, context.Host);
         if (!settings.Plan.Loop) foreach (var row in compared) files.Verdicts!.Write(row);
@@ -104,18 +116,10 @@ public static class BurnRunner
     }
 
     private static (List<TestOutcome>, List<VerdictRow>, int) OnePass(IReadOnlyList<PlannedTest> tests, RunContext context,
-        BurnSettings settings, VerdictRow? before, CancellationToken cancel)
+        BurnSettings settings, VerdictRow? before, Lanes lanes, CancellationToken cancel)
     {
         if (before != null) context.Files!.Verdicts!.Write(before);
-        var outcomes = new List<TestOutcome>();
-        var verdicts = new List<VerdictRow>();
-        for (var i = 0; i < tests.Count; i++)
-        {
-            var (outcome, verdict) = RunTest(tests[i], context, settings, i + 1, tests.Count, cancel);
-            context.Files!.Verdicts!.Write(verdict);
-            outcomes.Add(outcome);
-            verdicts.Add(verdict);
-        }
+        var (outcomes, verdicts) = Pass(tests, context, settings, lanes, cancel, context.Files!.Verdicts!.Write);
         return (outcomes, verdicts, 1);
     }
 
@@ -125,7 +129,7 @@ public static class BurnRunner
     /// after every pass, so a killed soak keeps the verdicts of the passes it finished.
     /// </summary>
     private static (List<TestOutcome>, List<VerdictRow>, int) Soak(IReadOnlyList<PlannedTest> tests, RunContext context,
-        BurnSettings settings, VerdictRow? before, CancellationToken cancel)
+        BurnSettings settings, VerdictRow? before, Lanes lanes, CancellationToken cancel)
     {
         var duration = settings.Duration ?? settings.Plan.Duration
             ?? throw new UsageException(OptionNames.Duration, $"plan '{settings.Plan.Name}' loops: give --duration (e.g. 24h)");
@@ -139,16 +143,51 @@ public static class BurnRunner
         do
         {
             pass++;
+            var (outcomes, verdicts) = Pass(tests, context, settings, lanes, cancel, _ => { });
             for (var i = 0; i < tests.Count; i++)
-            {
-                var (outcome, verdict) = RunTest(tests[i], context, settings, i + 1, tests.Count, cancel);
-                if (worst[i].Verdict is null || Severity(verdict.Status) > Severity(worst[i].Verdict.Status))
-                    worst[i] = (outcome, verdict, pass);
-            }
+                if (worst[i].Verdict is null || Severity(verdicts[i].Status) > Severity(worst[i].Verdict.Status))
+                    worst[i] = (outcomes[i], verdicts[i], pass);
             VerdictFile.Write(context.Files!.Folder.File("verdicts.csv"), before is null ? Rows() : [before, .. Rows()]);
         }
         while (!cancel.IsCancellationRequested && DateTimeOffset.UtcNow < deadline);
         return (worst.Select(w => w.Outcome).ToList(), Rows(), pass);
+    }
+
+    /// <summary>
+    /// Every planned test once: each device's tests in plan order on that device's lane, the devices
+    /// at once (one after another with --serial, or without workers). Results in plan order.
+    /// </summary>
+    private static (List<TestOutcome>, List<VerdictRow>) Pass(IReadOnlyList<PlannedTest> tests, RunContext context,
+        BurnSettings settings, Lanes lanes, CancellationToken cancel, Action<VerdictRow> judged)
+    {
+        var outcomes = new TestOutcome[tests.Count];
+        var verdicts = new VerdictRow[tests.Count];
+        var gate = new Lock();
+        var byDevice = tests.Select((t, i) => (Test: t, Index: i)).GroupBy(x => Lanes.Key(x.Test.Device.Info)).ToList();
+        void RunDevice(List<(PlannedTest Test, int Index)> mine)
+        {
+            for (var k = 0; k < mine.Count; k++)
+            {
+                var (outcome, verdict) = RunTest(mine[k].Test, context, settings, lanes.For(mine[k].Test.Device.Info), k + 1, mine.Count, cancel);
+                lock (gate)
+                {
+                    judged(verdict);
+                    (outcomes[mine[k].Index], verdicts[mine[k].Index]) = (outcome, verdict);
+                }
+            }
+        }
+        if (settings.Serial || settings.Workers is null)
+            foreach (var device in byDevice) RunDevice(device.ToList());
+        else
+        {
+            var threads = byDevice.Select(device => new Thread(() => RunDevice(device.ToList()))
+            {
+                IsBackground = true, Name = $"kiln burn {device.Key}",
+            }).ToList();
+            foreach (var t in threads) t.Start();
+            foreach (var t in threads) t.Join();
+        }
+        return (outcomes.ToList(), verdicts.ToList());
     }
 
     // SKIP (a cancelled last pass) never hides what earlier passes found.
@@ -160,15 +199,20 @@ public static class BurnRunner
         _ => 0,
     };
 
-    /// <summary>One test on one device: run under its timeout, judged, and re-measured while borderline.</summary>
-    private static (TestOutcome, VerdictRow) RunTest(PlannedTest planned, RunContext context, BurnSettings settings,
+    /// <summary>A test with no timeout of its own still has one: a hang must end some time.</summary>
+    public static TimeSpan DeadlineOf(TestSpec spec) =>
+        spec.Timeout ?? TimeSpan.FromTicks(Math.Max(TimeSpan.FromHours(1).Ticks, 3 * TimeSpan.FromMilliseconds(spec.DurationMs ?? 0).Ticks));
+
+    /// <summary>One test on one device: run under its deadline, judged, and re-measured while borderline.</summary>
+    private static (TestOutcome, VerdictRow) RunTest(PlannedTest planned, RunContext context, BurnSettings settings, ITestRunner runner,
         int ordinal, int total, CancellationToken cancel)
     {
-        var outcome = RunWithTimeout(planned, context, ordinal, total, cancel);
+        var deadline = DeadlineOf(planned.Spec);
+        var outcome = TestExecutor.Execute(planned, context, ordinal, total, cancel, runner, deadline);
         for (var retest = 0; retest < settings.Plan.Retest && !cancel.IsCancellationRequested
                              && Evaluator.IsBorderline(outcome, settings.Profile); retest++)
         {
-            var repeat = RunWithTimeout(planned, context, ordinal, total, cancel);
+            var repeat = TestExecutor.Execute(planned, context, ordinal, total, cancel, runner, deadline);
             // A repeat cut short adds nothing to judge, unless it found wrong data.
             if (repeat.End != TestEnd.Completed && Evaluator.DataErrors(repeat) == 0) break;
             outcome.Absorb(repeat);
@@ -178,15 +222,27 @@ public static class BurnRunner
         return (outcome, verdict);
     }
 
-    private static TestOutcome RunWithTimeout(PlannedTest planned, RunContext context, int ordinal, int total, CancellationToken cancel)
+    /// <summary>The runner of each device: its worker lane, or this process.</summary>
+    private sealed class Lanes(WorkerLaunch? launch) : IDisposable
     {
-        if (planned.Spec.Timeout is not { } timeout) return TestExecutor.Execute(planned, context, ordinal, total, cancel);
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        limit.CancelAfter(timeout);
-        var outcome = TestExecutor.Execute(planned, context, ordinal, total, limit.Token);
-        if (outcome.End == TestEnd.Cancelled && !cancel.IsCancellationRequested)
-            (outcome.End, outcome.Detail) = (TestEnd.TimedOut, $"timed out: still running after {Durations.Format(timeout)} (plan timeout), stopped");
-        return outcome;
+        private readonly Dictionary<string, DeviceLane> _lanes = new(StringComparer.Ordinal);
+
+        public static string Key(Kiln.Native.DeviceInfo d) => $"{d.Backend}{d.Index}";
+
+        public ITestRunner For(Kiln.Native.DeviceInfo device)
+        {
+            if (launch is null) return InProcessRunner.Instance;
+            lock (_lanes)
+            {
+                if (!_lanes.TryGetValue(Key(device), out var lane)) _lanes[Key(device)] = lane = new DeviceLane(launch, device);
+                return lane;
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (var lane in _lanes.Values) lane.Dispose();
+        }
     }
 
     private static T? Guard<T>(RunContext context, string what, Func<T> write) where T : class

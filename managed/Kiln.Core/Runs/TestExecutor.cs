@@ -29,7 +29,9 @@ public sealed record PlannedTest(TestSpec Spec, Device Device, TestParams Parame
 
 public static class TestExecutor
 {
-    public static TestOutcome Execute(PlannedTest planned, RunContext context, int ordinal, int total, CancellationToken cancel)
+    /// <summary>Runs one planned test through runner (in this process, or the device's worker) under timeout.</summary>
+    public static TestOutcome Execute(PlannedTest planned, RunContext context, int ordinal, int total, CancellationToken cancel,
+        ITestRunner? runner = null, TimeSpan? timeout = null)
     {
         var outcome = new TestOutcome(planned.Spec.Test, planned.Device.Info, planned.Parameters);
         if (planned.Unsupported is { } why)
@@ -38,28 +40,23 @@ public static class TestExecutor
             return outcome;
         }
         if (cancel.IsCancellationRequested) return outcome;   // NotRun
+        if (runner is DeviceLane { Retired: { } retired })
+        {
+            (outcome.End, outcome.Detail) = (TestEnd.Skipped, retired);
+            return outcome;
+        }
 
         context.Observer.TestStarted(outcome, ordinal, total);
         // What telemetry sees of the device while the test runs: the burner's power draw is the
-        // board's, and every data error cites the SM clock of its moment.
+        // board's, every data error cites the SM clock of its moment, and a hang or crash its state.
         using var window = context.Telemetry?.Watch(planned.Device.Info.PciBusId);
         var recorder = new Recorder(context, outcome, window);
-        try
-        {
-            var status = planned.Device.Run(planned.Parameters, recorder, cancel);
-            outcome.End = status == kiln_status.KILN_CANCELLED ? TestEnd.Cancelled : TestEnd.Completed;
-            if (window != null && planned.Spec.Test == kiln_test_kind.KILN_TEST_POWER)
-                foreach (var (name, value, unit) in window.Metrics())
-                    recorder.OnMetric(new Metric(Catalog.Key(planned.Spec.Test), name, value, unit, outcome.Injected));
-        }
-        catch (KilnException e) when (e.Status == kiln_status.KILN_UNSUPPORTED)
-        {
-            (outcome.End, outcome.Detail) = (TestEnd.Unsupported, e.Message);
-        }
-        catch (KilnException e)
-        {
-            (outcome.End, outcome.Detail) = (TestEnd.Failed, $"{e.Status}: {e.Message}");
-        }
+        (outcome.End, outcome.Detail) = (runner ?? InProcessRunner.Instance).Run(planned, recorder, timeout, cancel);
+        if (outcome.End is TestEnd.Hung or TestEnd.Crashed && window?.Describe() is { } seen)
+            outcome.Detail += $"; device telemetry then: {seen}";
+        if (window != null && outcome.End == TestEnd.Completed && planned.Spec.Test == kiln_test_kind.KILN_TEST_POWER)
+            foreach (var (name, value, unit) in window.Metrics())
+                recorder.OnMetric(new Metric(Catalog.Key(planned.Spec.Test), name, value, unit, outcome.Injected));
         return outcome;
     }
 

@@ -24,6 +24,7 @@ public sealed class TelemetryWindow(Action<TelemetryWindow> close) : IDisposable
     {
         lock (_gate)
         {
+            _latest = s;
             if (s.PowerW >= 0)
             {
                 _powerSum += s.PowerW;
@@ -39,6 +40,22 @@ public sealed class TelemetryWindow(Action<TelemetryWindow> close) : IDisposable
             }
         }
     }
+
+    /// <summary>The latest sample in words ("71 C, 1410 MHz, 350 W"), for a hang's or crash's reason; null before any.</summary>
+    public string? Describe()
+    {
+        lock (_gate)
+        {
+            if (_latest is not { } s) return null;
+            var parts = new List<string>();
+            if (s.TemperatureC >= 0) parts.Add(FormattableString.Invariant($"{s.TemperatureC:0} C"));
+            if (s.SmClockMhz >= 0) parts.Add(FormattableString.Invariant($"{s.SmClockMhz:0} MHz"));
+            if (s.PowerW >= 0) parts.Add(FormattableString.Invariant($"{s.PowerW:0} W"));
+            if (s.UtilizationPct >= 0) parts.Add(FormattableString.Invariant($"{s.UtilizationPct:0}% busy"));
+            return parts.Count == 0 ? null : string.Join(", ", parts);
+        }
+    }
+    private GpuSample? _latest;
 
     /// <summary>The readings as metrics (name, value, unit); none when no sample came.</summary>
     public IReadOnlyList<(string Name, double Value, string Unit)> Metrics()

@@ -31,11 +31,12 @@ public class BurnTests
         Assert.That(predicted, Is.EqualTo(NativeFlips(seed: 7, count: 3, RegionBytes)), "the test's formula agrees with the library's");
 
         var errors = Csv("errors.csv");
-        Assert.That(errors.Header, Is.EqualTo("timestamp,host,test,backend,device,pattern,offset,expected,actual,bits"));
+        Assert.That(errors.Header, Is.EqualTo("timestamp,host,test,backend,device,pattern,offset,expected,actual,bits,sm,sm_clock_mhz"));
         Assert.That(errors.Rows, Has.Count.EqualTo(3), run.ToString());
-        var found = errors.Rows.Select(r => (Offset: Hex(r["offset"]), Bit: int.Parse(r["bits"], CultureInfo.InvariantCulture)))
-            .OrderBy(x => x.Offset).ToList();
+        var found = errors.Rows.Select(r => (Offset: Hex(r["offset"]), Bit: int.Parse(r["bits"], CultureInfo.InvariantCulture))).ToList();
+        // Reported lowest offset first, whichever worker thread found each.
         Assert.That(found, Is.EqualTo(predicted.OrderBy(x => x.Offset).ToList()));
+        Assert.That(errors.Rows.Select(r => (r["sm"], r["sm_clock_mhz"])), Is.All.EqualTo(("", "")), "the CPU has no SM");
         foreach (var r in errors.Rows)
         {
             Assert.That((r["test"], r["backend"], r["device"], r["pattern"]), Is.EqualTo(("memtest", "cpu", "0", "walking_ones")));

@@ -18,6 +18,19 @@
 
 namespace kiln::emu {
 
+// What every process of one emulation session sees of a device's activity: its busy time and the
+// launches running, as the driver's counters are seen by NVML from any process. A burn's workers
+// run the devices while the parent samples their telemetry. Lives in /dev/shm/kiln-emu-<session>
+// (KILN_EMU_SESSION, default this process's id), one cache line per device; process-local when
+// that cannot be made.
+struct shared_activity {
+    std::atomic<int64_t> busy_ns;          // steady-clock nanoseconds the device was busy, finished spans
+    std::atomic<int64_t> running;          // launches and copies in flight
+    std::atomic<int64_t> running_since_ns; // when the latest of them started
+    char pad[40];
+};
+shared_activity* shared_activity_of(int index);
+
 struct device {
     int index = 0;
     device_config cfg;
@@ -35,15 +48,17 @@ struct device {
     std::set<int> peers_enabled;
     std::chrono::steady_clock::time_point created;
 
-    // Wall-clock intervals the device was busy, for the utilisation the emulated SMI reports.
+    // The session-wide activity, and what this process has read of it (time, busy ns) for the
+    // utilisation the emulated SMI reports.
+    shared_activity* shared = nullptr;
     std::mutex activity_mutex;
-    std::deque<std::pair<std::chrono::steady_clock::time_point, std::chrono::steady_clock::time_point>> busy;
-    std::atomic<bool> in_launch{false};
-    std::chrono::steady_clock::time_point launch_start;
+    std::deque<std::pair<int64_t, int64_t>> readings;
 
     void apply_stuck_bits();
-    void mark_busy(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to);
-    // Busy fraction of the last window_s seconds of wall time.
+    void begin_busy(std::chrono::steady_clock::time_point from);
+    void end_busy(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to);
+    bool busy_now() const { return shared->running.load() > 0; }
+    // Busy fraction of about the last window_s seconds of wall time, across the session's processes.
     double utilization(std::chrono::steady_clock::time_point now, double window_s);
     const fault* find(fault_kind kind) const {
         for (const fault& f : faults)

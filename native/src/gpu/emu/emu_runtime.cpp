@@ -12,6 +12,7 @@
 #include "emu_config.h"
 #include "emu_device.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -70,6 +72,7 @@ void create_devices() {
             if (f.device == d->index) d->faults.push_back(f);
         for (const fault& f : d->faults) g_unit_faults = g_unit_faults || f.kind == fault_kind::fma || f.kind == fault_kind::mma;
         d->created = std::chrono::steady_clock::now();
+        d->shared = shared_activity_of(d->index);
         g_devices.push_back(std::move(d));
     }
 }
@@ -424,23 +427,64 @@ void device::apply_stuck_bits() {
     }
 }
 
-void device::mark_busy(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
-    std::lock_guard<std::mutex> lock(activity_mutex);
-    busy.emplace_back(from, to);
-    const auto horizon = to - std::chrono::seconds(2);
-    while (!busy.empty() && busy.front().second < horizon) busy.pop_front();
+namespace {
+int64_t ns_of(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+shared_activity* g_shared = nullptr;
+std::once_flag g_shared_once;
+std::string g_shared_path;
+shared_activity g_local[k_max_devices];  // when /dev/shm cannot be used: this process alone
+
+void map_shared() {
+    const char* session = getenv("KILN_EMU_SESSION");
+    const std::string id = session && *session ? session : std::to_string(getpid());
+    const std::string name = "/kiln-emu-" + id;
+    const size_t bytes = sizeof(shared_activity) * k_max_devices;
+    const int fd = shm_open(name.c_str(), O_RDWR | O_CREAT, 0600);
+    if (fd < 0) return;
+    if (ftruncate(fd, static_cast<off_t>(bytes)) == 0) {
+        void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p != MAP_FAILED) g_shared = static_cast<shared_activity*>(p);  // a new file reads as zeros
+    }
+    close(fd);
+    // The session's first process (its id is the session's) removes the name when it exits; the
+    // mapping stays valid for the processes that have it.
+    if (g_shared && id == std::to_string(getpid())) {
+        g_shared_path = name;
+        atexit([] { shm_unlink(g_shared_path.c_str()); });
+    }
+}
+}  // namespace
+
+shared_activity* shared_activity_of(int index) {
+    std::call_once(g_shared_once, map_shared);
+    return g_shared ? g_shared + index : g_local + index;
+}
+
+void device::begin_busy(std::chrono::steady_clock::time_point from) {
+    shared->running_since_ns.store(ns_of(from));
+    shared->running.fetch_add(1);
+}
+
+void device::end_busy(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+    shared->busy_ns.fetch_add(ns_of(to) - ns_of(from));
+    shared->running.fetch_sub(1);
 }
 
 double device::utilization(std::chrono::steady_clock::time_point now, double window_s) {
+    const int64_t t = ns_of(now);
+    // Busy so far: finished spans, plus the one in flight (from its start, at most the window).
+    int64_t busy = shared->busy_ns.load();
+    if (shared->running.load() > 0) busy += std::max<int64_t>(0, t - shared->running_since_ns.load());
     std::lock_guard<std::mutex> lock(activity_mutex);
-    const auto from = now - std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(window_s));
-    double busy_s = 0;
-    for (const auto& [a, b] : busy) {
-        const auto lo = std::max(a, from), hi = std::min(b, now);
-        if (hi > lo) busy_s += std::chrono::duration<double>(hi - lo).count();
-    }
-    if (in_launch.load()) busy_s += std::min(window_s, std::chrono::duration<double>(now - std::max(launch_start, from)).count());
-    return std::clamp(busy_s / window_s, 0.0, 1.0);
+    readings.emplace_back(t, busy);
+    const int64_t window = static_cast<int64_t>(window_s * 1e9);
+    while (readings.size() > 2 && readings[1].first <= t - window) readings.pop_front();
+    const auto [t0, b0] = readings.front();
+    if (t - t0 <= 0) return shared->running.load() > 0 ? 1.0 : 0.0;
+    return std::clamp(static_cast<double>(busy - b0) / static_cast<double>(t - t0), 0.0, 1.0);
 }
 
 cudaError_t launch(cudaStream_t stream, dim3 grid, dim3 block, const char* kernel, const std::function<void()>& body) {
@@ -460,7 +504,7 @@ cudaError_t launch(cudaStream_t stream, dim3 grid, dim3 block, const char* kerne
         }
         if (f.kind == fault_kind::hang && f.launch == number) {
             d->hung = true;
-            d->in_launch = true;
+            d->begin_busy(std::chrono::steady_clock::now());
             for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));  // a kernel that never returns
         }
     }
@@ -479,8 +523,7 @@ cudaError_t launch(cudaStream_t stream, dim3 grid, dim3 block, const char* kerne
     if (drop) job.skip_block = drop->block;
 
     const auto wall0 = std::chrono::steady_clock::now();
-    d->launch_start = wall0;
-    d->in_launch = true;
+    d->begin_busy(wall0);
     if (job.blocks == 1 || threads * job.blocks <= 256) drain_blocks(job);  // small launches on the caller: no handoff
     else worker_pool::get().run(job);
     if (drop) {
@@ -490,8 +533,7 @@ cudaError_t launch(cudaStream_t stream, dim3 grid, dim3 block, const char* kerne
         unsigned char* range = d->base + drop->address;
         for (uint64_t i = 0; i < drop->bytes; ++i) range[i] = before[i];
     }
-    d->in_launch = false;
-    d->mark_busy(wall0, std::chrono::steady_clock::now());
+    d->end_busy(wall0, std::chrono::steady_clock::now());
 
     double busiest = 0;
     for (int sm = 0; sm < d->cfg.sms; ++sm) {
@@ -642,13 +684,14 @@ cudaError_t timed_copy(device* clock_owner, device* written, Fn copy) {
     for (device* d : {clock_owner, written})
         if (d && d->sticky != cudaSuccess) return fail(d->sticky);
     const auto wall0 = std::chrono::steady_clock::now();
+    if (clock_owner) clock_owner->begin_busy(wall0);
     const double t0 = kiln::emu::thread_cpu_seconds();
     copy();
     const double cost = kiln::emu::thread_cpu_seconds() - t0;
     if (clock_owner) {
+        clock_owner->end_busy(wall0, std::chrono::steady_clock::now());
         std::lock_guard<std::mutex> lock(clock_owner->mutex);
         clock_owner->clock_s += cost;
-        clock_owner->mark_busy(wall0, std::chrono::steady_clock::now());
     }
     if (written) {
         std::lock_guard<std::mutex> lock(written->mutex);

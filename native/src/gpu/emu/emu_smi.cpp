@@ -110,7 +110,7 @@ KILN_EMU_EXPORT kiln_status kiln_emu_smi_health(int32_t index, kiln_gpu_health* 
     }
     out->nvlink_links_total = out->nvlink_links_active = 0;
     out->nvlink_crc_errors = out->nvlink_replay_errors = out->nvlink_recovery_errors = 0;
-    out->compute_processes = d->in_launch.load() ? 1 : 0;
+    out->compute_processes = d->busy_now() ? 1 : 0;
     out->memory_total_bytes = d->cfg.memory_bytes;
     out->temperature_slowdown_c = 87;
     out->power_limit_w = d->cfg.power_limit_w;

@@ -1,5 +1,6 @@
-// How a run shows itself while it runs: a one-line progress bar on a terminal, plain timestamped
-// log lines (one per test start and end, per metric, per data error) when stdout is a pipe or file.
+// How a run shows itself while it runs: on a terminal a progress line per device and one for the
+// whole plan with its ETA; plain timestamped log lines (one per test start and end, per metric, per
+// data error) when stdout is a pipe or file. Both take events from every device's thread at once.
 using System.Diagnostics;
 using System.Globalization;
 using Kiln.Core.Evaluation;
@@ -61,23 +62,44 @@ public sealed class LogLineObserver(TextWriter output, TextWriter error) : IRunO
     }
 }
 
+/// <summary>
+/// On a terminal: one line per device (its current test, a bar, the latest value), redrawn in
+/// place at most ten times a second, and a last line with the whole plan's progress and ETA. A
+/// finished test prints its verdict line above them; a warning too.
+/// </summary>
 public sealed class ProgressBarObserver(IConsoleOutput console) : IRunObserver
 {
-    private const int BarCells = 24;
+    private const int BarCells = 20;
     private static readonly TimeSpan Redraw = TimeSpan.FromMilliseconds(100);
+
+    private sealed class Lane
+    {
+        public string Label = "", Latest = "";
+        public double Fraction;
+        public int Ordinal, Total;
+        public long Errors;
+        public bool Done;
+    }
 
     private readonly Lock _gate = new();
     private readonly Stopwatch _sinceDraw = Stopwatch.StartNew();
-    private string _label = "";
-    private string _latest = "";
-    private double _fraction;
-    private long _errors;
+    private readonly Stopwatch _run = Stopwatch.StartNew();
+    private readonly SortedDictionary<string, Lane> _lanes = new(StringComparer.Ordinal);
+    private int _drawn;   // lines of the block on screen now
+
+    private Lane Of(TestOutcome t)
+    {
+        var key = $"{t.Device.Backend}{t.Device.Index}";
+        return _lanes.TryGetValue(key, out var lane) ? lane : _lanes[key] = new Lane();
+    }
 
     public void TestStarted(TestOutcome test, int ordinal, int total)
     {
         lock (_gate)
         {
-            (_label, _latest, _fraction, _errors) = ($"[{ordinal}/{total}] {Observers.Label(test)}", "", 0, 0);
+            var lane = Of(test);
+            (lane.Label, lane.Latest, lane.Fraction, lane.Errors, lane.Ordinal, lane.Total, lane.Done) =
+                ($"[{ordinal}/{total}] {Observers.Label(test)}", "", 0, 0, ordinal, total, false);
             Draw(force: true);
         }
     }
@@ -86,7 +108,7 @@ public sealed class ProgressBarObserver(IConsoleOutput console) : IRunObserver
     {
         lock (_gate)
         {
-            _latest = $"{metric.Name} {Observers.Value(metric.Value, metric.Unit)}";
+            Of(test).Latest = $"{metric.Name} {Observers.Value(metric.Value, metric.Unit)}";
             Draw(force: false);
         }
     }
@@ -95,7 +117,7 @@ public sealed class ProgressBarObserver(IConsoleOutput console) : IRunObserver
     {
         lock (_gate)
         {
-            _errors++;
+            Of(test).Errors++;
             Draw(force: false);
         }
     }
@@ -104,7 +126,7 @@ public sealed class ProgressBarObserver(IConsoleOutput console) : IRunObserver
     {
         lock (_gate)
         {
-            _fraction = Math.Clamp(fraction, 0, 1);
+            Of(test).Fraction = Math.Clamp(fraction, 0, 1);
             Draw(force: false);
         }
     }
@@ -113,10 +135,12 @@ public sealed class ProgressBarObserver(IConsoleOutput console) : IRunObserver
     {
         lock (_gate)
         {
-            var label = _label.Length > 0 ? _label : Observers.Label(test);
+            var lane = Of(test);
             Clear();
-            console.Out.WriteLine($"{label}: {Observers.Ending(test, verdict)}");
-            _label = "";
+            console.Out.WriteLine($"{(lane.Label.Length > 0 ? lane.Label : Observers.Label(test))}: {Observers.Ending(test, verdict)}");
+            (lane.Fraction, lane.Latest) = (1, "");
+            lane.Done = lane.Ordinal >= lane.Total;
+            Draw(force: true);
         }
     }
 
@@ -126,24 +150,51 @@ public sealed class ProgressBarObserver(IConsoleOutput console) : IRunObserver
         {
             Clear();
             console.Error.WriteLine($"kiln: warning: {message}");
+            Draw(force: true);
         }
     }
 
     // Throttled: the native side may report progress thousands of times a second.
     private void Draw(bool force)
     {
-        if (_label.Length == 0 || (!force && _sinceDraw.Elapsed < Redraw)) return;
+        if (!force && _sinceDraw.Elapsed < Redraw) return;
         _sinceDraw.Restart();
-        var filled = (int)Math.Round(_fraction * BarCells);
-        var line = $"{_label} [{new string('#', filled)}{new string('-', BarCells - filled)}] {_fraction * 100,3:0}%  {_latest}";
-        if (_errors > 0) line += $"  errors {_errors}";
-        var width = console.Width - 1;
-        console.Out.Write("\r" + (line.Length > width ? line[..width] : line.PadRight(width)));
+        var width = Math.Max(20, console.Width - 1);
+        var lines = new List<string>();
+        foreach (var lane in _lanes.Values.Where(l => !l.Done && l.Label.Length > 0))
+        {
+            var filled = (int)Math.Round(lane.Fraction * BarCells);
+            var line = $"{lane.Label} [{new string('#', filled)}{new string('-', BarCells - filled)}] {lane.Fraction * 100,3:0}%  {lane.Latest}";
+            if (lane.Errors > 0) line += $"  errors {lane.Errors}";
+            lines.Add(line);
+        }
+        // The plan: each device's share done, its tests counted equal; the ETA from the time so far.
+        var done = _lanes.Count == 0 ? 0 : _lanes.Values.Average(l => l.Total == 0 ? 0 : (l.Ordinal - 1 + l.Fraction) / l.Total);
+        if (lines.Count > 0)
+        {
+            var eta = done > 0.02 ? TimeSpan.FromSeconds(_run.Elapsed.TotalSeconds * (1 - done) / done) : (TimeSpan?)null;
+            lines.Add($"plan {done * 100:0}%  elapsed {Clock(_run.Elapsed)}{(eta is { } e ? $"  ETA {Clock(e)}" : "")}");
+        }
+        var text = new System.Text.StringBuilder();
+        if (_drawn > 0) text.Append($"\u001b[{_drawn}F");   // to the start of the block
+        foreach (var line in lines) text.Append("\u001b[2K").Append(line.Length > width ? line[..width] : line).Append('\n');
+        for (var extra = lines.Count; extra < _drawn; extra++) text.Append("\u001b[2K\n");
+        if (_drawn > lines.Count) text.Append($"\u001b[{_drawn - lines.Count}F");
+        console.Out.Write(text.ToString());
         console.Out.Flush();
+        _drawn = lines.Count;
     }
 
+    private static string Clock(TimeSpan t) => $"{(int)t.TotalMinutes:00}:{t.Seconds:00}";
+
+    // Erases the block; the cursor ends where it began.
     private void Clear()
     {
-        console.Out.Write("\r" + new string(' ', console.Width - 1) + "\r");
+        if (_drawn == 0) return;
+        var text = new System.Text.StringBuilder($"\u001b[{_drawn}F");
+        for (var i = 0; i < _drawn; i++) text.Append("\u001b[2K\n");
+        text.Append($"\u001b[{_drawn}F");
+        console.Out.Write(text.ToString());
+        _drawn = 0;
     }
 }

@@ -54,6 +54,11 @@ public static class KilnCli
         // The emulated device only where a test asks for it.
         info.Environment.Remove("KILN_EMU_DEVICES");
         info.Environment.Remove("KILN_EMU_FAULTS");
+        info.Environment.Remove("KILN_EMU_SESSION");
+        info.Environment.Remove("KILN_WORKER_EXEC");
+        // Each run its own node lock, so tests that run at once do not refuse each other; a test of
+        // the lock gives two runs the same folder.
+        info.Environment["KILN_STATE_DIR"] = TestEnvironment.NewTempFolder("kiln-state");
         foreach (var (name, value) in environment) info.Environment[name] = value;
         return Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
     }

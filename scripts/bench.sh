@@ -87,4 +87,39 @@ row fleet_report_1000x8x30_wall "$(tail -1 "$tmp/t" | awk '{print $1}')" 10 "tar
 row fleet_report_1000x8x30_rss "$(tail -1 "$tmp/t" | awk '{printf "%.0f", $2/1024}')" 1024 "target" MiB 0
 rm -rf "$tmp"
 
+# 6. The burn engine's cost. (a) stream triad through a burn's worker process against the same
+#    kernel in-process (kiln-native-bench, above), same size and threads: >= 0.98. (b) a worker's
+#    start-up (start, open the device, ready, exit at the end of its stdin) <= 0.5 s. (c) the parent
+#    of 8 emulated devices uses <= 5 % of one core for rows and progress (its own CPU time / wall).
+tmp=$(mktemp -d)
+export KILN_STATE_DIR="$tmp/state"
+printf 'name: triad\ntests:\n  - test: stream\n    size: %dMiB\n    iterations: 10\n    ops: [triad]\n    threads: %d\n' \
+  "$stream_mib" "$threads" > "$tmp/triad.yaml"
+kiln_worker_triad=0
+for ((r = 0; r < rounds; r++)); do
+  rm -rf "$tmp/w"
+  build/bin/kiln burn --plan "$tmp/triad.yaml" --backend cpu --profile cpu-only --out "$tmp/w" >/dev/null 2>&1 || true
+  kiln_worker_triad=$(max "$kiln_worker_triad" "$(awk -F, '$7 == "triad_gbps_best" {v=$8} END {printf "%.3f", v}' "$tmp/w/metrics.csv")")
+done
+row worker_stream_triad "$kiln_worker_triad" "$kiln_triad" "kiln-native-bench triad in-process (best of $rounds each)" GB/s 1
+t_worker=$(hyperfine -N -w 1 -r "$runs" --export-csv /tmp/kiln-hf-worker.csv \
+  "sh -c 'build/bin/kiln worker --backend cpu --device 0 </dev/null >/dev/null'" >/dev/null 2>&1 &&
+  awk -F, 'NR==2 {printf "%.4f", $2}' /tmp/kiln-hf-worker.csv)
+row worker_startup_wall "$t_worker" 0.5 "target" s 0
+printf 'name: eight\ntests:\n  - test: stream\n    size: 16MiB\n    iterations: 1\n    duration: %ds\n' $((quick ? 10 : 30)) > "$tmp/eight.yaml"
+# The parent's CPU time from its first metric row to the eighth device's stream verdict: the run's
+# steady part, without start-up, the health checks and the plots at the end.
+KILN_EMU_DEVICES=8:memory=128MiB build/bin/kiln burn --plan "$tmp/eight.yaml" --backend emu --profile emu --out "$tmp/e" >/dev/null 2>&1 &
+pid=$!; a=""; b=""
+while kill -0 "$pid" 2>/dev/null; do
+  t=$(awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$pid/stat" 2>/dev/null); now=$(date +%s.%N)
+  if [[ -z "$a" && -f "$tmp/e/metrics.csv" && $(wc -l < "$tmp/e/metrics.csv") -gt 1 ]]; then a=$t; ta=$now; fi
+  if [[ -n "$a" && -f "$tmp/e/verdicts.csv" && $(grep -c '^[^,]*,stream,' "$tmp/e/verdicts.csv") -ge 8 ]]; then b=$t; tb=$now; fi
+  [[ -n "$b" ]] && break
+  sleep 0.2
+done
+wait "$pid" 2>/dev/null || true
+row parent_cpu_8_emu_devices "$(awk -v a="$a" -v b="$b" -v t0="$ta" -v t1="$tb" 'BEGIN{printf "%.2f", (b - a) / (t1 - t0)}')" 5 "target" "% of a core" 0
+rm -rf "$tmp"; unset KILN_STATE_DIR
+
 column -s, -t < "$csv"

@@ -79,6 +79,24 @@ public class EngineTests
     }
 
     [Test]
+    public void A_kernel_that_never_returns_below_the_kernel_fails_its_device_as_a_hang()
+    {
+        // The emulator's launch 3 of emu1 never returns (KILN_EMU_FAULTS hang): the burn is not told.
+        var plan = Path.Combine(_dir, "stream.yaml");
+        File.WriteAllText(plan, "name: stream-only\ntests:\n  - test: stream\n    size: 16MiB\n    iterations: 3\n    timeout: 10s\n  - test: launch\n    iterations: 100\n    timeout: 10s\n");
+        var env = new Dictionary<string, string?>(Emu(2)) { ["KILN_EMU_FAULTS"] = "hang:dev=1,launch=3" };
+        var run = KilnCli.RunWith(env, TimeSpan.FromMinutes(2), "burn", "--plan", plan, "--backend", "emu", "--profile", "emu", "--out", Out);
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        var rows = Csv("verdicts.csv").Where(v => v["backend"] == "emu").ToList();
+        var hung = rows.Single(v => v["test"] == "stream" && v["device"] == "1");
+        Assert.That((hung["status"], hung["reason"]), Is.EqualTo(("FAIL", hung["reason"])));
+        Assert.That(hung["reason"], Does.StartWith("hang: stream still running 5s after its 10s timeout").And.Contain("device telemetry then:"));
+        Assert.That(rows.Single(v => v["test"] == "launch" && v["device"] == "1")["status"], Is.EqualTo("SKIP"));
+        Assert.That(rows.Where(v => v["device"] == "0").Select(v => v["status"]), Is.All.EqualTo("PASS"));
+        Assert.That(run.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10 + 15 + 20)));
+    }
+
+    [Test]
     public void The_devices_run_at_once_each_in_its_own_worker()
     {
         var run = KilnCli.RunWith(Emu(2), TimeSpan.FromMinutes(3), "burn", "--plan", ShortPlan(), "--backend", "emu", "--profile", "emu", "--out", Out);

@@ -165,8 +165,7 @@ public static class CsvOut
     /// <summary>Writes a header and rows (RFC 4180 quoting, \n line ends, UTF-8 without BOM) through a temporary file.</summary>
     public static void Write(string path, IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
     {
-        File.WriteAllText(path + ".tmp", ToText(header, rows), new System.Text.UTF8Encoding(false));
-        File.Move(path + ".tmp", path, overwrite: true);
+        Results.AtomicFile.WriteAllText(path, ToText(header, rows));
     }
 
     public static string ToText(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)

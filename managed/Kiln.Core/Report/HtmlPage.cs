@@ -90,8 +90,7 @@ public sealed class HtmlPage
     /// <summary>Writes through a temporary file and a rename.</summary>
     public void Write(string path)
     {
-        File.WriteAllText(path + ".tmp", ToHtml());
-        File.Move(path + ".tmp", path, overwrite: true);
+        Results.AtomicFile.WriteAllText(path, ToHtml());
     }
 
     private static string Encode(string s) => WebUtility.HtmlEncode(s);

@@ -58,7 +58,17 @@ public sealed class CsvTable<TRow, TMap> : IDisposable where TMap : ClassMap<TRo
 
     public void Dispose()
     {
-        lock (_gate) _csv.Dispose();
+        lock (_gate)
+        {
+            try
+            {
+                _csv.Dispose();
+            }
+            catch (IOException)
+            {
+                // A full disk: every row that could be written was flushed as it came.
+            }
+        }
     }
 
     private void FlushUnlocked()

@@ -26,13 +26,12 @@ public static class JUnitWriter
                 Property("inventory_fingerprint", summary.InventoryFingerprint), Property("injected", summary.Injected ? "true" : "false")),
             verdicts.Select(Case));
         var doc = new XDocument(new XDeclaration("1.0", "utf-8", null), new XElement("testsuites", new XAttribute("name", "kiln"), suite));
-        var temp = path + ".tmp";
-        using (var writer = System.Xml.XmlWriter.Create(temp, new System.Xml.XmlWriterSettings
-               { Encoding = new System.Text.UTF8Encoding(false), Indent = true }))
+        AtomicFile.Write(path, temp =>
         {
+            using var writer = System.Xml.XmlWriter.Create(temp, new System.Xml.XmlWriterSettings
+                { Encoding = new System.Text.UTF8Encoding(false), Indent = true });
             doc.Save(writer);
-        }
-        File.Move(temp, path, overwrite: true);
+        });
     }
 
     private static XElement Case(VerdictRow v)

@@ -43,9 +43,7 @@ public sealed class PrometheusWriter
 
     public void Write(string path)
     {
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, ToText());
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, ToText());
     }
 
     private string Declare(string name, string help, string type)

@@ -88,8 +88,6 @@ public static class SummaryJson
     /// <summary>Writes through a temporary file and a rename, so a reader never sees half a file.</summary>
     public static void Write<T>(string path, T summary)
     {
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(summary, Options) + "\n");
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(summary, Options) + "\n");
     }
 }

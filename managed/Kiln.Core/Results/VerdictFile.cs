@@ -6,11 +6,11 @@ public static class VerdictFile
 {
     public static void Write(string path, IEnumerable<VerdictRow> rows)
     {
-        var temp = path + ".tmp";
-        using (var table = new CsvTable<VerdictRow, VerdictRowMap>(temp))
+        var list = rows.ToList();
+        AtomicFile.Write(path, temp =>
         {
-            table.WriteAll(rows.ToList());  // one flush: the rename publishes it
-        }
-        File.Move(temp, path, overwrite: true);
+            using var table = new CsvTable<VerdictRow, VerdictRowMap>(temp);
+            table.WriteAll(list);  // one flush: the rename publishes it
+        });
     }
 }

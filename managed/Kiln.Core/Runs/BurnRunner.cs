@@ -43,6 +43,13 @@ public static class BurnRunner
         using var telemetry = BurnTelemetry.Start(files.Folder,
             new TelemetryOptions(context.Host, settings.Profile.Health, KernelLogFile: settings.KernelLogFile), context.Observer.Warning);
         context = context with { Telemetry = telemetry };
+        // A results disk that fills (or fails) stops the run: what was measured stays on disk, the
+        // node verdict is FAIL, and nothing written after it claims to be complete.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var lost = new ResultsLost(stop, context.Observer.Warning);
+        context = context with { Lost = lost };
+        var userCancel = cancel;
+        cancel = stop.Token;
         List<TestOutcome> outcomes;
         List<VerdictRow> tested;
         int passes;
@@ -52,21 +59,30 @@ public static class BurnRunner
                 : OnePass(tests, context, settings, before, lanes, cancel);
         // The devices against each other: gemm's random product must be the same bytes on each.
         var compared = Consensus.Verdicts(outcomes, context.Host);
-        if (!settings.Plan.Loop) foreach (var row in compared) files.Verdicts!.Write(row);
+        if (!settings.Plan.Loop) lost.Keep(() => { foreach (var row in compared) files.Verdicts!.Write(row); });
         tested.AddRange(compared);
         // Telemetry's verdicts (test=telemetry: new ECC, Xids, sustained throttling) join the tests'.
         var watched = telemetry.Finish();
-        if (settings.Plan.Loop) VerdictFile.Write(files.Folder.File("verdicts.csv"), [.. before is null ? [] : new[] { before }, .. tested, .. watched]);
-        else foreach (var row in watched) files.Verdicts!.Write(row);
+        lost.Keep(() =>
+        {
+            if (settings.Plan.Loop) VerdictFile.Write(files.Folder.File("verdicts.csv"), [.. before is null ? [] : new[] { before }, .. tested, .. watched]);
+            else foreach (var row in watched) files.Verdicts!.Write(row);
+        });
         var after = HealthPhase(health, "after", settings.Plan.HealthAfter, context, cancel);
         List<VerdictRow> verdicts = [.. before is null ? [] : new[] { before }, .. tested, .. watched, .. after is null ? [] : new[] { after }];
         if (after != null)
         {
-            if (settings.Plan.Loop) VerdictFile.Write(files.Folder.File("verdicts.csv"), verdicts);
-            else files.Verdicts!.Write(after);
+            lost.Keep(() =>
+            {
+                if (settings.Plan.Loop) VerdictFile.Write(files.Folder.File("verdicts.csv"), verdicts);
+                else files.Verdicts!.Write(after);
+            });
         }
+        if (lost.Error is { } io)
+            verdicts.Add(new VerdictRow(context.Host, "results", "node", PlanHealth.NodeLevel, VerdictStatus.FAIL, "", null, null, "",
+                $"results could not be written ({io.Message}): the run stopped there; what was measured before it is on disk"));
 
-        var cancelled = cancel.IsCancellationRequested || outcomes.Any(o => o.End is TestEnd.Cancelled or TestEnd.NotRun);
+        var cancelled = userCancel.IsCancellationRequested || outcomes.Any(o => o.End is TestEnd.Cancelled or TestEnd.NotRun);
         // A telemetry PASS proves no test ran: it must not turn INCOMPLETE into PASS.
         var node = Evaluator.Overall(verdicts.Where(v => !(v.Test == TelemetryRules.TestName && v.Status == VerdictStatus.PASS)).ToList(), cancelled);
         var exitCode = Evaluator.ExitCode(node);
@@ -88,10 +104,11 @@ public static class BurnRunner
                 Metrics: files.Metrics.RowCount,
                 DataErrors: outcomes.Sum(Evaluator.DataErrors)),
         };
-        JUnitWriter.Write(files.Folder.File("junit.xml"), final, verdicts);
-        VerdictExposition.Write(files.Folder.File("kiln.prom"), final, verdicts);
-        SummaryJson.Write(summaryPath, final);
-        Guard(context, "report.html", () => RunReport.Write(files.Folder.Path));
+        // On a full disk these fail too, and summary.json keeps saying INCOMPLETE.
+        lost.Keep(() => JUnitWriter.Write(files.Folder.File("junit.xml"), final, verdicts));
+        lost.Keep(() => VerdictExposition.Write(files.Folder.File("kiln.prom"), final, verdicts));
+        if (lost.Error is null) lost.Keep(() => SummaryJson.Write(summaryPath, final));
+        if (lost.Error is null) Guard(context, "report.html", () => RunReport.Write(files.Folder.Path));
         return new BurnResult(outcomes, verdicts, node, exitCode, plots);
     }
 
@@ -168,10 +185,26 @@ public static class BurnRunner
         {
             for (var k = 0; k < mine.Count; k++)
             {
-                var (outcome, verdict) = RunTest(mine[k].Test, context, settings, lanes.For(mine[k].Test.Device.Info), k + 1, mine.Count, cancel);
+                TestOutcome outcome;
+                VerdictRow verdict;
+                try
+                {
+                    (outcome, verdict) = RunTest(mine[k].Test, context, settings, lanes.For(mine[k].Test.Device.Info), k + 1, mine.Count, cancel);
+                }
+                catch (IOException e)
+                {
+                    // The results disk: recorded, the run stops, this test's row says why.
+                    context.Lost!.Stop(e);
+                    var planned = mine[k].Test;
+                    outcome = new TestOutcome(planned.Spec.Test, planned.Device.Info, planned.Parameters)
+                    {
+                        End = TestEnd.Failed, Detail = $"results could not be written: {e.Message}",
+                    };
+                    verdict = Evaluator.Judge(outcome, context.Host, settings.Profile);
+                }
                 lock (gate)
                 {
-                    judged(verdict);
+                    context.Lost!.Keep(() => judged(verdict));
                     (outcomes[mine[k].Index], verdicts[mine[k].Index]) = (outcome, verdict);
                 }
             }
@@ -220,6 +253,31 @@ public static class BurnRunner
         var verdict = Evaluator.Judge(outcome, context.Host, settings.Profile);
         context.Observer.TestFinished(outcome, verdict);
         return (outcome, verdict);
+    }
+
+    /// <summary>The first failure to write results; it stops the run.</summary>
+    public sealed class ResultsLost(CancellationTokenSource stop, Action<string> warn)
+    {
+        private readonly Lock _gate = new();
+        public IOException? Error { get; private set; }
+
+        public void Stop(IOException e)
+        {
+            lock (_gate)
+            {
+                if (Error is not null) return;
+                Error = e;
+            }
+            warn($"results could not be written: {e.Message}; stopping the run");
+            stop.Cancel();
+        }
+
+        /// <summary>Runs a write; an IOException stops the run instead of crashing it.</summary>
+        public void Keep(Action write)
+        {
+            try { write(); }
+            catch (IOException e) { Stop(e); }
+        }
     }
 
     /// <summary>The runner of each device: its worker lane, or this process.</summary>

@@ -15,6 +15,9 @@ public sealed record RunContext(string Host, string RunId, ResultFiles? Files, I
     /// <summary>The burn's telemetry, when it samples: the power test's draw comes from it.</summary>
     public Kiln.Core.Telemetry.BurnTelemetry? Telemetry { get; init; }
 
+    /// <summary>A burn's record of a results disk that failed; null outside a burn.</summary>
+    public BurnRunner.ResultsLost? Lost { get; init; }
+
     /// <summary>The start time and 24 random bits: unique even for two runs in the same second.</summary>
     public static string NewRunId(DateTimeOffset start) =>
         $"{start.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";

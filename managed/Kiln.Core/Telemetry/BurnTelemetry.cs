@@ -33,11 +33,14 @@ public sealed class BurnTelemetry : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Thread _thread;
     private IReadOnlyList<VerdictRow>? _verdicts;
+    private readonly Action<string> _log;
+    private bool _writeFailed;
     private string? _threadStat;
 
     private BurnTelemetry(ResultFolder folder, TelemetryOptions options, Action<string> log)
     {
         _options = options;
+        _log = log;
         _rules = new TelemetryRules(options.Policy);
         _csv = new CsvTable<TelemetryRow, TelemetryRowMap>(folder.File(FileName));
         var reasons = new List<string>();
@@ -189,7 +192,19 @@ public sealed class BurnTelemetry : IDisposable
                     Series(device).Add(now, sensor, raw * scale);
                 }
             }
-            _csv.WriteAll(rows);
+            if (!_writeFailed)
+            {
+                try
+                {
+                    _csv.WriteAll(rows);
+                }
+                catch (IOException e)
+                {
+                    // The results disk: the burn stops on its own writes; telemetry keeps judging.
+                    _writeFailed = true;
+                    _log($"telemetry: telemetry.csv could not be written ({e.Message}); sampling goes on unwritten");
+                }
+            }
             PollKernelLog();
             // Ticks are scheduled from the start, so a slow tick does not shift the rest.
             var next = period * (tick + 1) - clock.Elapsed;

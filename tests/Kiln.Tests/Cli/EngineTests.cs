@@ -184,6 +184,39 @@ public class EngineTests
         Assert.That(File.ReadAllText(Path.Combine(Out, "summary.json")), Does.Contain("\"verdict\": \"FAIL\""));
     }
 
+    [Test]
+    public void A_full_results_disk_ends_the_run_FAIL_and_nothing_claims_to_be_complete()
+    {
+        if (Environment.UserName != "root") Assert.Ignore("needs root to mount a small tmpfs (CI runs as root)");
+        var disk = Path.Combine(_dir, "disk");
+        Directory.CreateDirectory(disk);
+        Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk);
+        try
+        {
+            // Leave about 32 KiB: enough for the folder, the health checks and the first rows.
+            Run("dd", "if=/dev/zero", $"of={Path.Combine(disk, "fill")}", "bs=1k", "count=990");
+            var results = Path.Combine(disk, "out");
+            var run = KilnCli.Run(TimeSpan.FromMinutes(2), "burn", "--plan", "quick", "--backend", "cpu", "--size", "16MiB", "--out", results);
+            Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+            Assert.That(run.Stderr, Does.Contain("results could not be written: No space left on device"));
+            Assert.That(run.Stdout, Does.Contain("node verdict: FAIL"));
+            Assert.That(File.ReadAllText(Path.Combine(results, "summary.json")), Does.Contain("\"verdict\": \"INCOMPLETE\""), "the final summary was not written");
+            Assert.That(File.ReadAllLines(Path.Combine(results, "metrics.csv")).Length, Is.GreaterThan(1), "what was measured before is on disk");
+            Assert.That(Directory.EnumerateFiles(results, "*.tmp"), Is.Empty, "no half-written file is left");
+        }
+        finally
+        {
+            Run("umount", disk);
+        }
+    }
+
+    private static void Run(string program, params string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(program, args) { UseShellExecute = false, RedirectStandardError = true })!;
+        p.WaitForExit();
+        Assert.That(p.ExitCode, Is.Zero, $"{program} {string.Join(' ', args)}: {p.StandardError.ReadToEnd()}");
+    }
+
     // The kiln worker processes whose parent is pid.
     private static List<int> Workers(int parent) =>
         Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(n => int.TryParse(n, out _)).Select(int.Parse)

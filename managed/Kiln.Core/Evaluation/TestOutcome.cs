@@ -35,6 +35,9 @@ public sealed class TestOutcome(kiln_test_kind test, DeviceInfo device, TestPara
     /// <summary>Why the test ended as it did when it did not complete (the native error text).</summary>
     public string Detail { get; set; } = "";
 
+    /// <summary>The device's latest telemetry sample when the test ended, in words; null where none was sampled.</summary>
+    public string? TelemetryAtEnd { get; set; }
+
     /// <summary>How many times the test ran on this device: 1, plus each re-measurement of a borderline result.</summary>
     public int Attempts { get; private set; } = 1;
 

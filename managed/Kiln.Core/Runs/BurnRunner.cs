@@ -251,6 +251,9 @@ public static class BurnRunner
             outcome.Absorb(repeat);
         }
         var verdict = Evaluator.Judge(outcome, context.Host, settings.Profile);
+        // A FAIL cites its device's state at the time: the temperature and clocks a vendor asks for.
+        if (verdict.Status == VerdictStatus.FAIL && outcome.TelemetryAtEnd is { } seen && !verdict.Reason.Contains("device telemetry then", StringComparison.Ordinal))
+            verdict = verdict with { Reason = $"{verdict.Reason}; device telemetry then: {seen}" };
         context.Observer.TestFinished(outcome, verdict);
         return (outcome, verdict);
     }

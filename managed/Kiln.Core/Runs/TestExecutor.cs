@@ -55,7 +55,8 @@ public static class TestExecutor
         using var window = context.Telemetry?.Watch(planned.Device.Info.PciBusId);
         var recorder = new Recorder(context, outcome, window);
         (outcome.End, outcome.Detail) = (runner ?? InProcessRunner.Instance).Run(planned, recorder, timeout, cancel);
-        if (outcome.End is TestEnd.Hung or TestEnd.Crashed && window?.Describe() is { } seen)
+        outcome.TelemetryAtEnd = window?.Describe();
+        if (outcome.End is TestEnd.Hung or TestEnd.Crashed && outcome.TelemetryAtEnd is { } seen)
             outcome.Detail += $"; device telemetry then: {seen}";
         if (window != null && outcome.End == TestEnd.Completed && planned.Spec.Test == kiln_test_kind.KILN_TEST_POWER)
             foreach (var (name, value, unit) in window.Metrics())

@@ -71,9 +71,9 @@ public enum kiln_stream_op : int
     KILN_STREAM_ADD = 4,
     /// <summary>a = b+s*c    : 24 bytes</summary>
     KILN_STREAM_TRIAD = 8,
-    /// <summary>read a, compare with its expected value: 8 bytes</summary>
+    /// <summary>read c, compare with its expected value (the write op's): 8 bytes; runs last</summary>
     KILN_STREAM_READ = 16,
-    /// <summary>c = its expected value, written without reading: 8 bytes</summary>
+    /// <summary>c = a value new each iteration, written without reading: 8 bytes</summary>
     KILN_STREAM_WRITE = 32,
     KILN_STREAM_ALL = 63,
 }

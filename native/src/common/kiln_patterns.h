@@ -318,6 +318,14 @@ KILN_HD int64_t kiln_gemm_expected(const int64_t* e, uint64_t i, uint64_t j) {
     return e[kiln_gemm_row_phase(i) * KILN_GEMM_PERIOD + kiln_gemm_col_phase(j)];
 }
 
+/* gemm's random full-mantissa inputs: element (r, k) of matrix 0 (A) or 1 (B, transposed on the
+ * GPU), uniform in [-1, 1) with 53 random bits from (seed, matrix, r, k). Every fraction bit of the
+ * format is driven; the product has no known exact value, but repeats bit for bit. */
+KILN_HD double kiln_gemm_random_unit(uint64_t seed, int matrix, uint64_t r, uint64_t k) {
+    const uint64_t bits = kiln_mix64(seed ^ (0x72616E646F6D0000ull + (uint64_t)matrix) ^ (r * 0x9E3779B97F4A7C15ull) ^ (k << 32));
+    return (double)(bits >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+}
+
 /* The power burner's step on one accumulator: x -> fma(a, b, x) -> fma(-a, b, x). The operands are
  * built so that both sums are exact: a, b in [1, 2) with few enough significant bits that a*b is
  * exact and its last bit is no finer than the ulp of x + a*b, and x in [8, 12) so x + a*b < 16

@@ -1,7 +1,10 @@
 // cpu_gemm.cpp - verified FP64 GEMM on every core: C = A x B (n x n) with the exact integer inputs
 // of kiln_patterns.h, blocked for the caches (packed panels of A per worker, a shared packed panel
 // of B), an AVX2/FMA 6x8 microkernel chosen at run time (a plain one otherwise), and a verify pass
-// that compares every element of C bit for bit with its known exact value after every iteration.
+// that compares every element of C bit for bit with its known exact value after every product.
+// Every other product is on random full-mantissa inputs (every multiplier bit driven) and must
+// repeat the first of them bit for bit: each element is one worker's, in a fixed order. C is
+// poisoned before every product, so a lost store cannot leave the last product's value.
 #include "cpu_backend.h"
 #include "../common/kiln_patterns.h"
 
@@ -118,11 +121,16 @@ kiln_status run_gemm(const topology& topo, const kiln_test_params* p, sink_write
     const int threads = effective_threads(p, topo);
     const int64_t n = static_cast<int64_t>(gemm_matrix_n(p));
     const uint64_t elements = static_cast<uint64_t>(n) * static_cast<uint64_t>(n);
-    region ra(elements * 8u), rb(elements * 8u), rc(elements * 8u);
-    if (!ra.ok() || !rb.ok() || !rc.ok())
-        return fail(KILN_OUT_OF_MEMORY, "gemm: cannot map 3 matrices of %s", format_bytes(elements * 8.0).c_str());
-    double* a = ra.as<double>();
-    double* b = rb.as<double>();
+    // A and B twice (the exact integer inputs and the random full-mantissa ones), C, and the first
+    // random product, which every later one must repeat bit for bit.
+    region ra(elements * 8u), rb(elements * 8u), rc(elements * 8u), rra(elements * 8u), rrb(elements * 8u), rfirst(elements * 8u);
+    if (!ra.ok() || !rb.ok() || !rc.ok() || !rra.ok() || !rrb.ok() || !rfirst.ok())
+        return fail(KILN_OUT_OF_MEMORY, "gemm: cannot map 6 matrices of %s", format_bytes(elements * 8.0).c_str());
+    double* const exact_a = ra.as<double>();
+    double* const exact_b = rb.as<double>();
+    double* const random_a = rra.as<double>();
+    double* const random_b = rrb.as<double>();
+    double* const first = rfirst.as<double>();
     double* c = rc.as<double>();
     const int nc_max = panel_columns(topo);
     const uint64_t slivers_max = static_cast<uint64_t>((nc_max + k_nr - 1) / k_nr);
@@ -150,7 +158,7 @@ kiln_status run_gemm(const topology& topo, const kiln_test_params* p, sink_write
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> errors{0};
     bool done = false;
-    int completed = 0;
+    int completed = 0, exact_done = 0, random_done = 0;
     double best_tflops = 0, t0 = 0;
     const double start = now_seconds();
     worker_team team(threads, topo.cpus);
@@ -161,12 +169,15 @@ kiln_status run_gemm(const topology& topo, const kiln_test_params* p, sink_write
         for (uint64_t i = row_begin; i < row_end && !*cancel; ++i) {
             uint32_t ra_phase = kiln_gemm_row_phase(i);
             for (int64_t k = 0; k < n; ++k) {
-                a[i * n + k] = ta[ra_phase];
+                exact_a[i * n + k] = ta[ra_phase];
                 ra_phase = ra_phase + 1 == KILN_GEMM_PERIOD ? 0 : ra_phase + 1;
             }
             const uint32_t kb = static_cast<uint32_t>(i % KILN_GEMM_PERIOD);  // row i of B is row k = i
-            for (int64_t j = 0; j < n; ++j) b[i * n + j] = tb[(kb + kiln_gemm_col_phase(static_cast<uint64_t>(j))) % KILN_GEMM_PERIOD];
-            memset(c + i * n, 0, static_cast<size_t>(n) * sizeof(double));
+            for (int64_t j = 0; j < n; ++j) exact_b[i * n + j] = tb[(kb + kiln_gemm_col_phase(static_cast<uint64_t>(j))) % KILN_GEMM_PERIOD];
+            for (int64_t k = 0; k < n; ++k) {
+                random_a[i * n + k] = kiln_gemm_random_unit(p->seed, 0, i, static_cast<uint64_t>(k));
+                random_b[i * n + k] = kiln_gemm_random_unit(p->seed, 1, static_cast<uint64_t>(k), i);  // B[i][k], as the GPU's B^T[k][i]
+            }
         }
         aligned_buffer apack = aligned_doubles(static_cast<uint64_t>(k_mc) * k_kc);
         double edge[k_mr * k_nr];
@@ -174,6 +185,12 @@ kiln_status run_gemm(const topology& topo, const kiln_test_params* p, sink_write
         if (w == 0 && *cancel) stop = true;
         team.barrier();
         while (!stop) {
+            // Odd products are on the random inputs. C is poisoned first (every bit set: NaN, never a
+            // product's value), so a store that is lost cannot leave the last product's value.
+            const bool random = completed % 2 == 1;
+            const double* a = random ? random_a : exact_a;
+            const double* b = random ? random_b : exact_b;
+            memset(c + row_begin * n, 0xFF, (row_end - row_begin) * static_cast<size_t>(n) * sizeof(double));
             team.barrier();
             if (w == 0) t0 = now_seconds();
             // stop is set only between the second barrier of a block and the next barrier, and read
@@ -245,30 +262,43 @@ kiln_status run_gemm(const topology& topo, const kiln_test_params* p, sink_write
                 const double tflops = 2.0 * n * static_cast<double>(n) * n / seconds / 1e12;
                 best_tflops = std::max(best_tflops, tflops);
                 out.metric("fp64_tflops", tflops, "TFLOP/s");
-                if (completed == 0)
+                if (completed == 0)  // the first product is an exact one
                     for (size_t k = 0; k < corrupt_words.size(); ++k) {
                         uint64_t bits = bits_of(c[corrupt_words[k]]) ^ (1ull << corrupt_bits[k]);
                         memcpy(&c[corrupt_words[k]], &bits, sizeof bits);
                     }
             }
             team.barrier();
-            // Verify this product: every element against its exact value.
-            for (uint64_t i = row_begin; i < row_end; ++i)
-                for (int64_t j = 0; j < n; ++j) {
-                    const double want = static_cast<double>(kiln_gemm_expected(expected_table.data(), i, static_cast<uint64_t>(j)));
-                    const double got = c[i * n + j];
-                    if (bits_of(got) != bits_of(want)) {
-                        errors.fetch_add(1, std::memory_order_relaxed);
-                        out.data_error("fp64", (i * n + j) * 8u, bits_of(want), bits_of(got));
+            // Verify this product: an exact one, every element against its exact value; the first
+            // random one is kept; every later random one against it, bit for bit.
+            if (!random) {
+                for (uint64_t i = row_begin; i < row_end; ++i)
+                    for (int64_t j = 0; j < n; ++j) {
+                        const double want = static_cast<double>(kiln_gemm_expected(expected_table.data(), i, static_cast<uint64_t>(j)));
+                        const double got = c[i * n + j];
+                        if (bits_of(got) != bits_of(want)) {
+                            errors.fetch_add(1, std::memory_order_relaxed);
+                            out.data_error("fp64", (i * n + j) * 8u, bits_of(want), bits_of(got));
+                        }
                     }
-                }
+            } else if (random_done == 0) {
+                memcpy(first + row_begin * n, c + row_begin * n, (row_end - row_begin) * static_cast<size_t>(n) * sizeof(double));
+            } else {
+                for (uint64_t i = row_begin; i < row_end; ++i)
+                    for (int64_t j = 0; j < n; ++j)
+                        if (bits_of(c[i * n + j]) != bits_of(first[i * n + j])) {
+                            errors.fetch_add(1, std::memory_order_relaxed);
+                            out.data_error("fp64_repeat", (i * n + j) * 8u, bits_of(first[i * n + j]), bits_of(c[i * n + j]));
+                        }
+            }
             team.barrier();
             if (w == 0) {
                 ++completed;
+                ++(random ? random_done : exact_done);
                 const double elapsed = now_seconds() - start;
-                done = completed >= iterations && (duration_s <= 0 || elapsed >= duration_s);
-                out.progress(duration_s > 0 ? std::min(elapsed / duration_s, static_cast<double>(completed) / iterations)
-                                            : static_cast<double>(completed) / iterations);
+                done = exact_done >= iterations && random_done >= 2 && (duration_s <= 0 || elapsed >= duration_s);
+                out.progress(duration_s > 0 ? std::min(elapsed / duration_s, static_cast<double>(exact_done) / iterations)
+                                            : static_cast<double>(exact_done) / iterations);
                 if (done) stop = true;
             }
             team.barrier();
@@ -279,6 +309,7 @@ kiln_status run_gemm(const topology& topo, const kiln_test_params* p, sink_write
     out.metric("errors_fp64", static_cast<double>(errors.load()), "count");
     out.metric("errors_total", static_cast<double>(out.errors_counted()), "count");
     out.metric("iterations", completed, "count");
+    if (random_done > 0) out.metric("random_products_fp64", random_done, "count");
     out.metric("threads", threads, "count");
     out.metric(kernel_name[0] == 'a' ? "microkernel_avx2_fma" : "microkernel_plain", 1, "flag");
     if (!done) return fail(KILN_CANCELLED, "gemm: cancelled after %d products", completed);

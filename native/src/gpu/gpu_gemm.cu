@@ -85,10 +85,6 @@ __device__ __forceinline__ void note_tile_sm(int* tile_sm, int row_block0) {
 // Random inputs with every fraction bit of the storage format driven: uniform in [-1, 1), from
 // (seed, matrix, element); zero outside n x n. bf16 keeps the top half of the float (truncation:
 // the same bits on every device), fp16 rounds to nearest, tf32 is fp32 storage (the kernel rounds).
-__device__ __forceinline__ double random_unit(uint64_t seed, int matrix, uint64_t r, uint64_t k) {
-    const uint64_t bits = kiln_mix64(seed ^ (0x72616E646F6D0000ull + static_cast<uint64_t>(matrix)) ^ (r * 0x9E3779B97F4A7C15ull) ^ (k << 32));
-    return static_cast<double>(bits >> 11) * (2.0 / 9007199254740992.0) - 1.0;  // 53 random bits
-}
 template <typename S>
 __device__ __forceinline__ S random_storage(double v, uint32_t dtype);
 template <>
@@ -108,7 +104,7 @@ __global__ void gemm_random_fill_kernel(S* x, uint64_t rows_pad, uint64_t k_pad,
     const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
     for (uint64_t idx = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += stride) {
         const uint64_t r = idx / k_pad, k = idx % k_pad;
-        x[idx] = (r < n && k < n) ? random_storage<S>(random_unit(seed, matrix, r, k), dtype) : random_storage<S>(0.0, dtype);
+        x[idx] = (r < n && k < n) ? random_storage<S>(kiln_gemm_random_unit(seed, matrix, r, k), dtype) : random_storage<S>(0.0, dtype);
     }
 }
 

@@ -96,16 +96,27 @@ TEST_F(registry_fixture, PluginDeviceRunsThroughTheSinkAndValidates) {
 
 // --inject TEST:hang=1 / crash=1 on any backend: the test's first metric goes out, then the process
 // dies of SIGSEGV, or the call never returns even when cancelled. Each runs in a death-test child.
+namespace {
+kiln_device* cpu_device_or_exit() {
+    kiln_registry* reg = nullptr;
+    kiln_device* dev = nullptr;
+    if (kiln_registry_create("/nonexistent", &reg) != KILN_OK || kiln_device_open(reg, "cpu", 0, &dev) != KILN_OK) _exit(3);
+    return dev;  // the child exits without freeing them
+}
+
+kiln_test_params small_stream() {
+    kiln_test_params p;
+    kiln_test_params_init(KILN_TEST_STREAM, &p);
+    p.size_bytes = 1 << 20;
+    return p;
+}
+}  // namespace
 TEST(InjectedFailures, CrashDiesOfSigsegvAfterTheFirstMetric) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_EXIT(
         {
-            kiln_registry* reg = nullptr;
-            kiln_device* dev = nullptr;
-            if (kiln_registry_create("/nonexistent", &reg) != KILN_OK || kiln_device_open(reg, "cpu", 0, &dev) != KILN_OK) _exit(3);
-            kiln_test_params p;
-            kiln_test_params_init(KILN_TEST_STREAM, &p);
-            p.size_bytes = 1 << 20;
+            kiln_device* dev = cpu_device_or_exit();
+            kiln_test_params p = small_stream();
             p.inject_crash = 1;
             recording_sink rec;
             kiln_run(dev, &p, &rec.sink, nullptr);
@@ -118,12 +129,8 @@ TEST(InjectedFailures, HangNeverReturnsAndIgnoresCancel) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_EXIT(
         {
-            kiln_registry* reg = nullptr;
-            kiln_device* dev = nullptr;
-            if (kiln_registry_create("/nonexistent", &reg) != KILN_OK || kiln_device_open(reg, "cpu", 0, &dev) != KILN_OK) _exit(3);
-            kiln_test_params p;
-            kiln_test_params_init(KILN_TEST_STREAM, &p);
-            p.size_bytes = 1 << 20;
+            kiln_device* dev = cpu_device_or_exit();
+            kiln_test_params p = small_stream();
             p.inject_hang = 1;
             static recording_sink rec;
             static volatile int32_t cancel = 0;

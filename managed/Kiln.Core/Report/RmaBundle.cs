@@ -78,11 +78,11 @@ public static class RmaBundle
 
     private static void WriteTarGz(string path, string root, List<(string Name, byte[] Data)> entries)
     {
-        var temp = path + ".tmp";
-        using (var file = File.Create(temp))
-        using (var gzip = new GZipStream(file, CompressionLevel.Optimal))
-        using (var tar = new TarWriter(gzip, TarEntryFormat.Pax, leaveOpen: false))
+        Results.AtomicFile.Write(path, temp =>
         {
+            using var file = File.Create(temp);
+            using var gzip = new GZipStream(file, CompressionLevel.Optimal);
+            using var tar = new TarWriter(gzip, TarEntryFormat.Pax, leaveOpen: false);
             foreach (var (name, data) in entries)
             {
                 var entry = new PaxTarEntry(TarEntryType.RegularFile, $"{root}/{name}")
@@ -93,8 +93,7 @@ public static class RmaBundle
                 };
                 tar.WriteEntry(entry);
             }
-        }
-        File.Move(temp, path, overwrite: true);
+        });
     }
 
     /// <summary>

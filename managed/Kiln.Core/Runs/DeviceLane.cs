@@ -57,14 +57,10 @@ public sealed class DeviceLane(WorkerLaunch launch, DeviceInfo device) : ITestRu
                         : $"hang: {test} did not stop within {Durations.Format(launch.Grace)} of the cancel; its worker was killed";
                     return Retire(TestEnd.Hung, why + LastState(), kill: true);
                 }
-                if (killAt is null && timeout is { } t && now >= t)
+                // Past the deadline, or cancelled: ask once, and kill after the grace period.
+                if (killAt is null && (timeout is { } t && now >= t || cancel.IsCancellationRequested))
                 {
-                    timedOut = true;
-                    if (!Send(new WorkerRequest(WorkerOps.Cancel))) return Died(test);
-                    killAt = now + launch.Grace;
-                }
-                else if (killAt is null && cancel.IsCancellationRequested)
-                {
+                    timedOut = !cancel.IsCancellationRequested;
                     if (!Send(new WorkerRequest(WorkerOps.Cancel))) return Died(test);
                     killAt = now + launch.Grace;
                 }

@@ -43,7 +43,7 @@ public static class TestExecutor
             return outcome;
         }
         if (cancel.IsCancellationRequested) return outcome;   // NotRun
-        if (runner is DeviceLane { Retired: { } retired })
+        if (runner?.Retired is { } retired)
         {
             (outcome.End, outcome.Detail) = (TestEnd.Skipped, retired);
             return outcome;

@@ -9,6 +9,9 @@ namespace Kiln.Core.Runs;
 
 public interface ITestRunner
 {
+    /// <summary>Why this runner runs nothing more (its worker hung, crashed ...); null while it runs tests.</summary>
+    string? Retired { get; }
+
     /// <summary>
     /// Runs the test, streaming its results into sink, and says how it ended. timeout: stopped
     /// past it (TimedOut, or Hung when it does not stop), null = no deadline.
@@ -19,6 +22,8 @@ public interface ITestRunner
 public sealed class InProcessRunner : ITestRunner
 {
     public static InProcessRunner Instance { get; } = new();
+
+    public string? Retired => null;
 
     public (TestEnd End, string Detail) Run(PlannedTest planned, ITestSink sink, TimeSpan? timeout, CancellationToken cancel)
     {

@@ -39,25 +39,25 @@ uint64_t bits_of(double v) {
 }
 
 // Read-only op (after the write op): compares c[begin, end) with want; reports and returns the wrong words.
-uint64_t stream_read(const double* a, double want, uint64_t begin, uint64_t end, sink_writer& out) {
+uint64_t stream_read(const double* x, double want, uint64_t begin, uint64_t end, sink_writer& out) {
     uint64_t diff = 0;
 #if defined(__SSE2__)
     const __m128i vw = _mm_castpd_si128(_mm_set1_pd(want));
     __m128i d0 = _mm_setzero_si128(), d1 = _mm_setzero_si128();
     for (uint64_t i = begin; i < end; i += 4) {
-        d0 = _mm_or_si128(d0, _mm_xor_si128(_mm_castpd_si128(_mm_load_pd(a + i)), vw));
-        d1 = _mm_or_si128(d1, _mm_xor_si128(_mm_castpd_si128(_mm_load_pd(a + i + 2)), vw));
+        d0 = _mm_or_si128(d0, _mm_xor_si128(_mm_castpd_si128(_mm_load_pd(x + i)), vw));
+        d1 = _mm_or_si128(d1, _mm_xor_si128(_mm_castpd_si128(_mm_load_pd(x + i + 2)), vw));
     }
     diff = static_cast<uint64_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(d0, d1), _mm_setzero_si128())) != 0xFFFF);
 #else
-    for (uint64_t i = begin; i < end; ++i) diff |= bits_of(a[i]) ^ bits_of(want);
+    for (uint64_t i = begin; i < end; ++i) diff |= bits_of(x[i]) ^ bits_of(want);
 #endif
     if (!diff) return 0;
     uint64_t wrong = 0;
     for (uint64_t i = begin; i < end; ++i)
-        if (bits_of(a[i]) != bits_of(want)) {
+        if (bits_of(x[i]) != bits_of(want)) {
             ++wrong;
-            out.data_error("stream_read", i * 8u, bits_of(want), bits_of(a[i]));
+            out.data_error("stream_read", i * 8u, bits_of(want), bits_of(x[i]));
         }
     return wrong;
 }

@@ -45,24 +45,28 @@ uint32_t output_bytes(uint32_t dtype) { return dtype == KILN_DTYPE_FP64 ? 8 : 4;
 
 // ---- inputs ----------------------------------------------------------------------------------
 
+// An input in its storage format. The integers are exact in every format; the random inputs lose
+// what the format cannot hold, the same way on every device: bf16 keeps the top half of the float
+// (truncation), fp16 rounds to nearest, tf32 is fp32 storage (the kernel rounds).
 template <typename S>
-__device__ __forceinline__ S to_storage(int v, uint32_t dtype);
+__device__ __forceinline__ S to_storage(double v, uint32_t dtype);
 template <>
-__device__ __forceinline__ double to_storage<double>(int v, uint32_t) { return static_cast<double>(v); }
+__device__ __forceinline__ double to_storage<double>(double v, uint32_t) { return v; }
 template <>
-__device__ __forceinline__ float to_storage<float>(int v, uint32_t) { return static_cast<float>(v); }
+__device__ __forceinline__ float to_storage<float>(double v, uint32_t) { return static_cast<float>(v); }
 template <>
-__device__ __forceinline__ uint16_t to_storage<uint16_t>(int v, uint32_t dtype) {
+__device__ __forceinline__ uint16_t to_storage<uint16_t>(double v, uint32_t dtype) {
     const float f = static_cast<float>(v);
-    // Small integers are exact in both: bf16 is the top half of the float, fp16 converts exactly.
     if (dtype == KILN_DTYPE_BF16) return static_cast<uint16_t>(static_cast<uint32_t>(__float_as_int(f)) >> 16);
     return __half_as_ushort(__float2half_rn(f));
 }
 
 // x[r][k] for r < rows_pad, k < k_pad: A (matrix 0: x[i][k] = A[i][k]) or B transposed
-// (matrix 1: x[j][k] = B[k][j]); zero outside n x n.
+// (matrix 1: x[j][k] = B[k][j]); zero outside n x n. The inputs are the small integers of the
+// tables or, with random, uniform in [-1, 1) with every fraction bit driven (kiln_gemm_random_unit).
 template <typename S>
-__global__ void gemm_fill_kernel(S* x, uint64_t rows_pad, uint64_t k_pad, uint64_t n, int matrix, uint32_t dtype, gemm_tables tables) {
+__global__ void gemm_fill_kernel(S* x, uint64_t rows_pad, uint64_t k_pad, uint64_t n, int matrix, uint32_t dtype, gemm_tables tables,
+                                 int random, uint64_t seed) {
     __shared__ gemm_tables t;  // indexed by every thread: shared memory, not a local copy of the argument
     if (threadIdx.x == 0) t = tables;
     __syncthreads();
@@ -70,8 +74,9 @@ __global__ void gemm_fill_kernel(S* x, uint64_t rows_pad, uint64_t k_pad, uint64
     const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
     for (uint64_t idx = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += stride) {
         const uint64_t r = idx / k_pad, k = idx % k_pad;
-        int v = 0;
-        if (r < n && k < n) v = matrix == 0 ? kiln_gemm_a(t.a, r, k) : kiln_gemm_b(t.b, k, r);
+        double v = 0;
+        if (r < n && k < n)
+            v = random ? kiln_gemm_random_unit(seed, matrix, r, k) : (matrix == 0 ? kiln_gemm_a(t.a, r, k) : kiln_gemm_b(t.b, k, r));
         x[idx] = to_storage<S>(v, dtype);
     }
 }
@@ -80,32 +85,6 @@ __global__ void gemm_fill_kernel(S* x, uint64_t rows_pad, uint64_t k_pad, uint64
 // padded product): a wrong element found by the verify is reported with the SM that made it.
 __device__ __forceinline__ void note_tile_sm(int* tile_sm, int row_block0) {
     if (threadIdx.x == 0) tile_sm[(blockIdx.y + row_block0) * gridDim.x + blockIdx.x] = current_sm();
-}
-
-// Random inputs with every fraction bit of the storage format driven: uniform in [-1, 1), from
-// (seed, matrix, element); zero outside n x n. bf16 keeps the top half of the float (truncation:
-// the same bits on every device), fp16 rounds to nearest, tf32 is fp32 storage (the kernel rounds).
-template <typename S>
-__device__ __forceinline__ S random_storage(double v, uint32_t dtype);
-template <>
-__device__ __forceinline__ double random_storage<double>(double v, uint32_t) { return v; }
-template <>
-__device__ __forceinline__ float random_storage<float>(double v, uint32_t) { return static_cast<float>(v); }
-template <>
-__device__ __forceinline__ uint16_t random_storage<uint16_t>(double v, uint32_t dtype) {
-    const float f = static_cast<float>(v);
-    if (dtype == KILN_DTYPE_BF16) return static_cast<uint16_t>(static_cast<uint32_t>(__float_as_int(f)) >> 16);
-    return __half_as_ushort(__float2half_rn(f));
-}
-
-template <typename S>
-__global__ void gemm_random_fill_kernel(S* x, uint64_t rows_pad, uint64_t k_pad, uint64_t n, int matrix, uint32_t dtype, uint64_t seed) {
-    const uint64_t total = rows_pad * k_pad;
-    const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
-    for (uint64_t idx = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += stride) {
-        const uint64_t r = idx / k_pad, k = idx % k_pad;
-        x[idx] = (r < n && k < n) ? random_storage<S>(kiln_gemm_random_unit(seed, matrix, r, k), dtype) : random_storage<S>(0.0, dtype);
-    }
 }
 
 // ---- fp64 / fp32 on the FMA units -------------------------------------------------------------
@@ -475,22 +454,17 @@ kiln_status launch_product(const gemm_plan& g, const void* a, const void* bt, vo
 kiln_status fill_input(void* x, uint32_t dtype, const gemm_plan& g, int matrix, bool random, uint64_t seed, const gemm_tables& tables,
                        int grid, cudaStream_t stream) {
     const uint64_t rows_pad = static_cast<uint64_t>(g.m_pad), kp = static_cast<uint64_t>(g.k_pad), n = static_cast<uint64_t>(g.n);
+    const int r = random ? 1 : 0;
     switch (input_bytes(dtype)) {
     case 8:
-        return random ? launch("gemm_random_fill_kernel", gemm_random_fill_kernel<double>, grid, k_threads, stream, static_cast<double*>(x), rows_pad,
-                               kp, n, matrix, dtype, seed)
-                      : launch("gemm_fill_kernel", gemm_fill_kernel<double>, grid, k_threads, stream, static_cast<double*>(x), rows_pad, kp, n,
-                               matrix, dtype, tables);
+        return launch("gemm_fill_kernel", gemm_fill_kernel<double>, grid, k_threads, stream, static_cast<double*>(x), rows_pad, kp, n, matrix,
+                      dtype, tables, r, seed);
     case 4:
-        return random ? launch("gemm_random_fill_kernel", gemm_random_fill_kernel<float>, grid, k_threads, stream, static_cast<float*>(x), rows_pad,
-                               kp, n, matrix, dtype, seed)
-                      : launch("gemm_fill_kernel", gemm_fill_kernel<float>, grid, k_threads, stream, static_cast<float*>(x), rows_pad, kp, n,
-                               matrix, dtype, tables);
+        return launch("gemm_fill_kernel", gemm_fill_kernel<float>, grid, k_threads, stream, static_cast<float*>(x), rows_pad, kp, n, matrix,
+                      dtype, tables, r, seed);
     default:
-        return random ? launch("gemm_random_fill_kernel", gemm_random_fill_kernel<uint16_t>, grid, k_threads, stream, static_cast<uint16_t*>(x),
-                               rows_pad, kp, n, matrix, dtype, seed)
-                      : launch("gemm_fill_kernel", gemm_fill_kernel<uint16_t>, grid, k_threads, stream, static_cast<uint16_t*>(x), rows_pad, kp,
-                               n, matrix, dtype, tables);
+        return launch("gemm_fill_kernel", gemm_fill_kernel<uint16_t>, grid, k_threads, stream, static_cast<uint16_t*>(x), rows_pad, kp, n,
+                      matrix, dtype, tables, r, seed);
     }
 }
 

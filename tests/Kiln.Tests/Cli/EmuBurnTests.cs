@@ -22,6 +22,17 @@ public class EmuBurnTests
         KilnCli.RunWith(new Dictionary<string, string?> { ["KILN_EMU_DEVICES"] = "2", ["KILN_EMU_FAULTS"] = faults },
             TimeSpan.FromMinutes(4), "burn", "--plan", plan, "--backend", "emu", "--profile", "emu", "--out", _out);
 
+    private const string GemmOnly = "name: gemm-only\ntests:\n  - test: gemm\n    duration: 2s\n";
+    private const string CopyOnly = "name: copy-only\ntests:\n  - test: copy\n    iterations: 3\n";
+
+    // A plan file beside the results, for a test that runs one or two tests of quick.
+    private string Plan(string yaml)
+    {
+        var path = Path.Combine(Path.GetDirectoryName(_out)!, "plan.yaml");
+        File.WriteAllText(path, yaml);
+        return path;
+    }
+
     private List<Dictionary<string, string>> Verdicts() => CsvFile.Read(Path.Combine(_out, "verdicts.csv")).Rows;
 
     [Test]
@@ -79,8 +90,7 @@ public class EmuBurnTests
     {
         // A plan of memtest alone with walking_ones (one phase), so the device's launches are known:
         // launch 1 writes the pattern, launch 2 verifies it; the bit flips between the two.
-        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "memtest.yaml");
-        File.WriteAllText(plan, "name: memtest-only\ntests:\n  - test: memtest\n    size: 64MiB\n    patterns: [walking_ones]\n");
+        var plan = Plan("name: memtest-only\ntests:\n  - test: memtest\n    size: 64MiB\n    patterns: [walking_ones]\n");
         var run = Burn("flip:dev=1,addr=0x1000000,bit=5,launch=1", plan);
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
         var row = Verdicts().Single(v => v["test"] == "memtest" && v["device"] == "1");
@@ -99,8 +109,7 @@ public class EmuBurnTests
         // (exact) product, 6 its verify, 7 the random product, 8 its digest, 9 the second exact
         // product. Block 0 of launch 9 stores nothing into C: without the poison, C kept the first
         // product's correct values and this passed.
-        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "gemm.yaml");
-        File.WriteAllText(plan, "name: gemm-only\ntests:\n  - test: gemm\n    duration: 2s\n");
+        var plan = Plan(GemmOnly);
         var run = Burn("drop:dev=1,block=0,addr=0x100000,bytes=0x100000,from=9,to=9", plan);
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
         var row = Verdicts().Single(v => v["test"] == "gemm" && v["device"] == "1");
@@ -116,7 +125,7 @@ public class EmuBurnTests
     private static IEnumerable<TestCaseData> LostStores()
     {
         const string stream = "name: stream-only\ntests:\n  - test: stream\n    size: 16MiB\n    iterations: 60\n";
-        const string copy = "name: copy-only\ntests:\n  - test: copy\n    iterations: 3\n";
+        const string copy = CopyOnly;
         // Array b is [16, 32) MiB. Before: the scale store lost at iteration 40 left b one ulp off,
         // and the next add rounded it away (46 of 80 such iterations were invisible).
         yield return new TestCaseData(stream, "drop:dev=1,block=0,addr=0x1000000,bytes=65536,from=243,to=243", "stream_")
@@ -135,8 +144,7 @@ public class EmuBurnTests
     [TestCaseSource(nameof(LostStores))]
     public void A_lost_store_that_stale_data_used_to_hide_fails_its_test(string planText, string fault, string pattern)
     {
-        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "plan.yaml");
-        File.WriteAllText(plan, planText);
+        var plan = Plan(planText);
         var run = Burn(fault, plan);
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
         var test = planText.Contains("test: stream") ? "stream" : "copy";
@@ -150,8 +158,7 @@ public class EmuBurnTests
     [Test]
     public void Copy_verifies_every_repetition_and_counts_the_bytes()
     {
-        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "plan.yaml");
-        File.WriteAllText(plan, "name: copy-only\ntests:\n  - test: copy\n    iterations: 3\n");
+        var plan = Plan(CopyOnly);
         var run = Burn(null, plan);
         Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
         var metrics = CsvFile.Read(Path.Combine(_out, "metrics.csv")).Rows.Where(m => m["device"] == "0").ToList();
@@ -163,8 +170,7 @@ public class EmuBurnTests
     [Test]
     public void A_wrong_FMA_unit_is_named_by_its_SM_in_errors_csv_lowest_address_first()
     {
-        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "gemm.yaml");
-        File.WriteAllText(plan, "name: gemm-only\ntests:\n  - test: gemm\n    duration: 2s\n");
+        var plan = Plan(GemmOnly);
         var run = Burn("fma:dev=1,sm=1", plan);
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
         var errors = CsvFile.Read(Path.Combine(_out, "errors.csv")).Rows;
@@ -186,8 +192,7 @@ public class EmuBurnTests
         // the integer inputs never set them, so every exact product passes (and did, before the
         // random product). The random product is wrong the same way every time, so emu2 repeats
         // itself faithfully; only its neighbours, computing the same seed, can tell.
-        var plan = Path.Combine(Path.GetDirectoryName(_out)!, "gemm.yaml");
-        File.WriteAllText(plan, "name: gemm-only\ntests:\n  - test: gemm\n    duration: 2s\n");
+        var plan = Plan(GemmOnly);
         var run = KilnCli.RunWith(new Dictionary<string, string?> { ["KILN_EMU_DEVICES"] = "3", ["KILN_EMU_FAULTS"] = "fma:dev=2,sm=0,lowbits=8" },
             TimeSpan.FromMinutes(4), "burn", "--plan", plan, "--backend", "emu", "--profile", "emu", "--out", _out);
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());

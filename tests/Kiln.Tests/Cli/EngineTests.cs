@@ -89,7 +89,7 @@ public class EngineTests
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
         var rows = Csv("verdicts.csv").Where(v => v["backend"] == "emu").ToList();
         var hung = rows.Single(v => v["test"] == "stream" && v["device"] == "1");
-        Assert.That((hung["status"], hung["reason"]), Is.EqualTo(("FAIL", hung["reason"])));
+        Assert.That(hung["status"], Is.EqualTo("FAIL"));
         Assert.That(hung["reason"], Does.StartWith("hang: stream still running 5s after its 10s timeout").And.Contain("device telemetry then:"));
         Assert.That(rows.Single(v => v["test"] == "launch" && v["device"] == "1")["status"], Is.EqualTo("SKIP"));
         Assert.That(rows.Where(v => v["device"] == "0").Select(v => v["status"]), Is.All.EqualTo("PASS"));

@@ -44,7 +44,6 @@ struct device {
     int64_t copies = 0;                  // copies of at least a copyloss fault's min bytes, counted for it
     cudaError_t sticky = cudaSuccess;    // set by a planted launch failure: every later call fails
     std::string sticky_text;
-    bool hung = false;
     std::set<int> peers_enabled;
     std::chrono::steady_clock::time_point created;
 

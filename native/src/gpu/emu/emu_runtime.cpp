@@ -503,7 +503,6 @@ cudaError_t launch(cudaStream_t stream, dim3 grid, dim3 block, const char* kerne
             return set_error(d->sticky, d->index);
         }
         if (f.kind == fault_kind::hang && f.launch == number) {
-            d->hung = true;
             d->begin_busy(std::chrono::steady_clock::now());
             for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));  // a kernel that never returns
         }

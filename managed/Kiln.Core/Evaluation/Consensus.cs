@@ -1,7 +1,8 @@
 // The node's devices judged against each other: every GPU runs gemm's random full-mantissa product
 // on the same seed and size, so healthy devices of one model return identical bytes (their digest,
 // digest_<dtype>). A device whose digest differs from the majority computes wrong, repeatably, for
-// some inputs - the silent data corruption that fleet studies find - and is named. Where no
+// some inputs - the silent data corruption that fleet studies find - and is named. Devices whose
+// gemm already found wrong data are left out: their FAIL stands, and they do not vote. Where no
 // majority exists (two devices that disagree), every device of the group fails: the evidence
 // cannot say which one is wrong, only that one is.
 using System.Globalization;
@@ -24,7 +25,9 @@ public static class Consensus
     public static IReadOnlyList<VerdictRow> Verdicts(IEnumerable<TestOutcome> outcomes, string host)
     {
         var rows = new List<VerdictRow>();
-        var gemm = outcomes.Where(o => o.Test == kiln_test_kind.KILN_TEST_GEMM && o.Metrics.Keys.Any(IsDigest));
+        // A device whose own products were already wrong has its FAIL; it neither votes nor makes
+        // a healthy neighbour look suspect.
+        var gemm = outcomes.Where(o => o.Test == kiln_test_kind.KILN_TEST_GEMM && o.Metrics.Keys.Any(IsDigest) && Evaluator.DataErrors(o) == 0);
         foreach (var group in gemm.GroupBy(o => (o.Device.Backend, o.Device.Name, N: o.Last("matrix_n"), o.Parameters.Seed)))
         {
             var members = group.OrderBy(o => o.Device.Index).ToList();

@@ -125,4 +125,7 @@ row parent_cpu_8_emu_devices_steady "$(awk -v a="$w" -v b="$b" -v t0="$tw" -v t1
 row parent_cpu_8_emu_devices_with_warmup "$(awk -v a="$a" -v b="$b" -v t0="$ta" -v t1="$tb" 'BEGIN{printf "%.2f", (b - a) / (t1 - t0)}')" 5 "target" "% of a core" 0
 rm -rf "$tmp"; unset KILN_STATE_DIR
 
+# The resident service: idle RSS and CPU, one check's CPU (docs/SERVICE.md).
+source scripts/bench/service.sh
+
 column -s, -t < "$csv"

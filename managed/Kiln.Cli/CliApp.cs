@@ -23,6 +23,8 @@ public static class CliApp
         if (parse.Action is HelpAction) return parse.Invoke();
 
         var verbose = parse.GetValue(CommandTree.Verbose);
+        // The service is a host of its own: configuration, systemd notify, scheduler, API.
+        if (parse.CommandResult.Command.Name == Commands.ServiceCommand.Name) return Commands.ServiceCommand.Run(parse, verbose);
         using var host = BuildHost(verbose);
         try
         {
@@ -98,8 +100,6 @@ public static class CliApp
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
-        // Under systemd (service mode, later): sd_notify READY/STOPPING and journal-formatted logs.
-        builder.Services.AddSystemd();
         builder.Services.AddSingleton<NativeSession>();
         builder.Services.AddSingleton<Output.IConsoleOutput, Output.ConsoleOutput>();
         return builder.Build();

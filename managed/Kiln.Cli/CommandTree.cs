@@ -1,5 +1,5 @@
 // The command tree: kiln inventory | check | burn | bench stream|memtest | plan | profile | report |
-// bundle. Values are read as text and parsed by Kiln.Core, so every bad value fails the same way: one
+// bundle | service | status. Values are read as text and parsed by Kiln.Core, so every bad value fails the same way: one
 // line naming the option.
 using System.CommandLine;
 using Kiln.Cli.Commands;
@@ -28,6 +28,8 @@ public static class CommandTree
             ReportCommand.Create(services),
             BundleCommand.Create(services),
             WorkerCommand.Create(services),
+            ServiceCommand.Create(),
+            StatusCommand.Create(services),
         };
         root.Options.Add(Verbose);
         // `kiln --version` is answered in Program before parsing; keep it listed in the help.

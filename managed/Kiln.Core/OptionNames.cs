@@ -23,6 +23,10 @@ public static class OptionNames
     public const string SysfsRoot = "--sysfs-root";
     public const string Kmsg = "--kmsg";
     public const string Since = "--since";
+    public const string Config = "--config";
+    public const string StateDir = "--state-dir";
+    public const string Clear = "--clear";
+    public const string Reason = "--reason";
 
     // kiln_test_params field -> the option that sets it.
     private static readonly (string Field, string Option)[] ByParamsField =

@@ -10,7 +10,6 @@ using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 using Kiln.Core.Runs;
 using Kiln.Native;
-using Kiln.Native.Interop;
 using Microsoft.Extensions.Logging;
 
 namespace Kiln.Cli.Commands;
@@ -51,57 +50,25 @@ public static class BurnCommand
             var host = Environment.MachineName;
 
             var registry = services.Get<NativeSession>().Registry;
-            var devices = Targets.Open(registry, run.BackendName(parse), deviceIndex);
+            using var job = BurnJob.Open(registry, run.BackendName(parse), deviceIndex);
             var outPath = parse.GetValue(run.Out) ?? ResultFolder.DefaultPath(host, start);
             var console = services.Get<IConsoleOutput>();
             // One run per node: a second burn waits (--wait) or is refused before it touches a device.
             using var node = RunLock.Acquire(RunLock.DefaultFolder(), $"kiln burn --plan {chosen.Name}, results in {outPath}",
                 parse.GetValue(wait), message => console.Error.WriteLine($"kiln: {message}"), cancel);
-            try
+            var request = new BurnRequest(chosen, parse.GetValue(profile), loopFor, kmsgFile, outPath,
+                parse.Tokens.Select(t => t.Value).ToList(), overrides.Injections)
             {
-                var planned = Targets.Plan(chosen, devices);
-                RunOptions.LogPlanned(services.Get<ILoggerFactory>().CreateLogger("kiln.burn"), planned);
-                var inventory = Inventory.Collect(registry);
-                var judge = ProfileCatalog.Resolve(parse.GetValue(profile), inventory.Devices);
-                var folder = ResultFolder.Create(outPath);
-                // A soak rewrites verdicts.csv whole after every pass (each (test, device) keeps its worst pass).
-                using var files = new ResultFiles(folder, withVerdicts: !chosen.Loop);
-                var context = new RunContext(host, RunContext.NewRunId(start), files, Observers.For(console));
-                var summary = new RunSummary
-                {
-                    Host = host,
-                    RunId = context.RunId,
-                    KilnVersion = KilnVersion.Text,
-                    NativeVersion = KilnLibrary.Version,
-                    AbiVersion = KilnNative.kiln_abi_version(),
-                    Command = "burn",
-                    Plan = chosen.Name,
-                    Profile = judge.Name,
-                    ProfileSource = judge.Source,
-                    Arguments = parse.Tokens.Select(t => t.Value).ToList(),
-                    StartUtc = start.UtcDateTime,
-                    Injected = planned.Any(p => p.Parameters.Injected),
-                    Injections = overrides.Injections.Select(i => i.ToString()).ToList(),
-                    Verdict = "INCOMPLETE",
-                    InventoryFingerprint = inventory.Fingerprint,
-                    Components = SummaryInventory.Components(inventory, KilnVersion.Text),
-                    Inventory = SummaryInventory.From(inventory),
-                };
-                console.Out.WriteLine($"kiln burn: plan {chosen.Name}{(chosen.Loop ? $" for {Durations.Format(loopFor ?? chosen.Duration!.Value)}" : "")}, " +
-                                      $"profile {judge.Name}, {planned.Count} test runs on {devices.Count} device(s), " +
-                                      $"results in {folder.Path}{(summary.Injected ? ", FAULT INJECTION ON" : "")}");
-
-                // The tests run in the devices' workers; cancel (Ctrl-C, SIGTERM) stops them within a second.
-                var settings = new BurnSettings(chosen, judge, loopFor, kmsgFile) { Workers = Workers.Launch(), Serial = parse.GetValue(serial) };
-                var result = await Task.Factory.StartNew(() => BurnRunner.Run(planned, context, summary, settings, cancel),
-                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-                console.Out.WriteLine($"node verdict: {result.Verdict} ({folder.Path})");
-                return result.ExitCode;
-            }
-            finally
-            {
-                foreach (var device in devices) device.Dispose();
-            }
+                Workers = Workers.Launch(),
+                Serial = parse.GetValue(serial),
+            };
+            var log = services.Get<ILoggerFactory>().CreateLogger("kiln.burn");
+            // The tests run in the devices' workers; cancel (Ctrl-C, SIGTERM) stops them within a second.
+            var outcome = await Task.Factory.StartNew(
+                () => job.Run(request, host, Observers.For(console), console.Out.WriteLine, tests => RunOptions.LogPlanned(log, tests), cancel),
+                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            console.Out.WriteLine($"node verdict: {outcome.Result.Verdict} ({outcome.Folder.Path})");
+            return outcome.Result.ExitCode;
         });
         return command;
     }

@@ -10,6 +10,9 @@ public enum Severity { Info, Warn, Fail }
 /// <param name="Code">Stable code, e.g. GPU_ECC_UNCORRECTABLE.</param>
 public sealed record Finding(string Check, string Component, Severity Severity, string Code, string Message, string Remediation)
 {
+    /// <summary>The Xid number of a kernel-log Xid finding (for the service's remedies and escalation); null otherwise.</summary>
+    public int? Xid { get; init; }
+
     /// <summary>The text written for the severity in findings.csv and summary.json: INFO, WARN, FAIL.</summary>
     public static string Name(Severity severity) => severity switch
     {

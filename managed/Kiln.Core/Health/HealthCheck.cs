@@ -11,7 +11,11 @@ namespace Kiln.Core.Health;
 /// <param name="Root">Filesystem root holding sys/ and proc/ ("/" on a live node).</param>
 /// <param name="KernelLogFile">--kmsg FILE; null reads /dev/kmsg (or journalctl -k) when Root is "/".</param>
 /// <param name="Since">--since; null falls back to the policy's Since.</param>
-public sealed record CheckRequest(string Root, string? KernelLogFile, TimeSpan? Since, HealthPolicy Policy, string ProfileName);
+public sealed record CheckRequest(string Root, string? KernelLogFile, TimeSpan? Since, HealthPolicy Policy, string ProfileName)
+{
+    /// <summary>Reads the kernel log instead of KernelLogFile / the live log: the service's cursor, which hands over only new records.</summary>
+    public IKernelLogReader? KernelLogReader { get; init; }
+}
 
 public sealed record CheckReport(string Host, CheckRequest Request, DateTimeOffset Start, TimeSpan Elapsed,
     IReadOnlyList<Finding> Findings, IReadOnlyList<SkippedCheck> Skipped, CheckInventory Inventory,
@@ -51,7 +55,7 @@ public static class HealthCheck
         Timed(InfinibandCheck.Name, () => InfinibandCheck.Run(ctx));
         Timed(EdacCheck.Name, () => EdacCheck.Run(ctx));
         Timed(CpuMemoryCheck.Name, () => CpuMemoryCheck.Run(ctx));
-        Timed(KernelLogCheck.Name, () => KernelLogCheck.Run(ctx, request.KernelLogFile, request.Since ?? request.Policy.Since));
+        Timed(KernelLogCheck.Name, () => KernelLogCheck.Run(ctx, request.KernelLogFile, request.Since ?? request.Policy.Since, request.KernelLogReader));
         // A check that could look at nothing must not read as a clean bill of health (as a plan's
         // all-skipped health phase is WARN "nothing checked").
         var checking = FindingCodes.Sources.Where(s => s != InventoryCheck.Name && (s != GpuCheck.Emu || GpuCheck.EmuRequested)).ToList();

@@ -8,6 +8,12 @@ using Kiln.Core.Health.Sources;
 
 namespace Kiln.Core.Health.KernelLog;
 
+/// <summary>A source of kernel-log lines for one check (the service's cursor); null when it cannot be read (it reports why on the context).</summary>
+public interface IKernelLogReader
+{
+    KernelLogCheck.Input? Read(CheckContext ctx);
+}
+
 public static class KernelLogCheck
 {
     public const string Name = "kmsg";
@@ -16,9 +22,9 @@ public static class KernelLogCheck
     /// <summary>The log as read: where from (for messages) and its lines.</summary>
     public sealed record Input(string Source, IReadOnlyList<string> Lines);
 
-    public static void Run(CheckContext ctx, string? file, TimeSpan? since)
+    public static void Run(CheckContext ctx, string? file, TimeSpan? since, IKernelLogReader? reader = null)
     {
-        var input = file is not null ? ReadFile(ctx, file) : ReadLive(ctx);
+        var input = reader is not null ? reader.Read(ctx) : file is not null ? ReadFile(ctx, file) : ReadLive(ctx);
         if (input is null) return;
         ctx.KernelLogSource = input.Source;
         Judge(ctx, input, since);
@@ -47,7 +53,7 @@ public static class KernelLogCheck
         return null;
     }
 
-    private static Input? ReadFile(CheckContext ctx, string file)
+    public static Input? ReadFile(CheckContext ctx, string file)
     {
         try
         {
@@ -62,7 +68,7 @@ public static class KernelLogCheck
     }
 
     // The live log belongs to the node kiln runs on: with a --sysfs-root fixture there is none.
-    private static Input? ReadLive(CheckContext ctx)
+    public static Input? ReadLive(CheckContext ctx)
     {
         if (Path.GetFullPath(ctx.Root) != "/")
         {
@@ -189,7 +195,7 @@ public static class KernelLogCheck
             case KernelEventKind.Xid:
                 var (code, severity) = XidVerdict(ctx.Policy, t.Xid);
                 var unknown = code == FindingCodes.XidUnknown ? "unknown " : "";
-                return code.At(Name, pciComponent, severity, $"{unknown}Xid {t.Xid}: {t.Detail} ({where})");
+                return code.At(Name, pciComponent, severity, $"{unknown}Xid {t.Xid}: {t.Detail} ({where})") with { Xid = t.Xid };
             case KernelEventKind.FellOffBus:
                 return FindingCodes.GpuFellOffBus.At(Name, pciComponent, Severity.Fail, $"{t.Detail} ({where})");
             case KernelEventKind.AmdgpuRasUe:

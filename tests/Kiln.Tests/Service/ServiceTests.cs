@@ -137,6 +137,35 @@ public sealed class ServiceTests
     }
 
     [Test]
+    public void A_real_dmesg_capture_without_sequence_numbers_is_read_once_by_its_offset_across_a_restart()
+    {
+        // gpud's capture (dmesg --time-format iso): Xid 48, 63 and 94 on PCI:0000:19:00, among peermem noise.
+        var (node, _) = Node();
+        var log = Path.Combine(_dir, "dmesg.log");
+        File.Copy(CheckRunner.Fixture("real/gpud_dmesg_iso_xid48_63_94_peermem.log"), log);
+        var config = Config(node, log);
+        const string nvml = "gpu0.bus_id=00000000:19:00.0";
+        int findings;
+        using (var first = ServiceRun.Start(config, State, fakeNvml: nvml))
+        {
+            first.WaitFor(h => h.Components().FirstOrDefault(c => c.Key == Gpu0 && c.State == HealthState.Unhealthy), TimeSpan.FromSeconds(30), "gpu0 unhealthy");
+            Assert.That(first.Stop(), Is.Zero, first.Output);
+            findings = first.Read(h => h.Findings(100, "XID_FATAL").Count);
+        }
+        var gpu = ServiceRunRead(h => Gpu(h, Gpu0));
+        Assert.That((gpu.State, gpu.Action), Is.EqualTo((HealthState.Unhealthy, SuggestedAction.ResetGpu)), "DBE, row remap pending, contained ECC: reset the GPU");
+        Assert.That(ServiceRunRead(h => h.Conditions(Gpu0).Select(c => c.Code)), Is.EquivalentTo(new[] { "XID_FATAL:48", "XID_FATAL:63", "XID_FATAL:94" }));
+        Assert.That(findings, Is.EqualTo(3), "one finding per (Xid, GPU)");
+        using (var second = ServiceRun.Start(config, State, fakeNvml: nvml))
+        {
+            var from = DateTime.UtcNow;
+            second.WaitFor(h => h.Runs(10, NodeService.CheckKind).Count(r => r.StartUtc >= from && r.EndUtc is not null) >= 2 ? "" : null, TimeSpan.FromSeconds(30), "two checks after the restart");
+            Assert.That(second.Read(h => h.Findings(100, "XID_FATAL").Count), Is.EqualTo(findings), "the capture was read again after the restart");
+            Assert.That(second.Stop(), Is.Zero, second.Output);
+        }
+    }
+
+    [Test]
     public void The_same_reboot_fixable_xid_after_two_reboots_calls_for_hardware_inspection()
     {
         string[] boots = ["11111111-0000-0000-0000-000000000001", "22222222-0000-0000-0000-000000000002", "33333333-0000-0000-0000-000000000003"];

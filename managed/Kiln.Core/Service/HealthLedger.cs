@@ -154,7 +154,7 @@ public sealed class HealthLedger(History history, HealthPolicy policy)
             var from = before?.State ?? HealthState.Healthy;
             var record = new ComponentRecord(component.Key, component.Kind, component.Display, state, action, reason,
                 before is not null && before.State == state ? before.SinceUtc : nowUtc);
-            if (before is not null && before with { Reason = "" } == record with { Reason = "" } && before.Reason == reason) continue;
+            if (record == before) continue;
             history.PutComponent(record);
             if (before is null && state == HealthState.Healthy) continue;   // first seen, healthy: nothing changed
             if (from != state || before?.Action != action)

@@ -10,7 +10,6 @@ using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 using Kiln.Core.Runs;
 using Kiln.Native;
-using Kiln.Native.Interop;
 using Microsoft.Extensions.Logging;
 
 namespace Kiln.Cli.Commands;
@@ -73,7 +72,7 @@ public static class BurnCommand
                     RunId = context.RunId,
                     KilnVersion = KilnVersion.Text,
                     NativeVersion = KilnLibrary.Version,
-                    AbiVersion = KilnNative.kiln_abi_version(),
+                    AbiVersion = KilnLibrary.AbiVersion,
                     Command = "burn",
                     Plan = chosen.Name,
                     Profile = judge.Name,

@@ -3,7 +3,7 @@
 // kiln figure shares (fleet charts in Report/Charts.cs use it too).
 using Kiln.Core.Evaluation;
 using Kiln.Core.Profiles;
-using Kiln.Native.Interop;
+using Kiln.Native;
 using ScottPlot;
 
 namespace Kiln.Core.Results;
@@ -48,7 +48,7 @@ public static class Plots
         foreach (var o in outcomes.Where(o => o.Metrics.Count > 0))
         {
             var path = Path.Combine(folder.PlotsPath, $"{o.TestKey}_{o.Device.Backend}{o.Device.Index}.png");
-            var drawn = o.Test == kiln_test_kind.KILN_TEST_MEMTEST ? MemtestErrors(o, path) : AgainstLimits(o, profile, path);
+            var drawn = o.Test == TestKind.Memtest ? MemtestErrors(o, path) : AgainstLimits(o, profile, path);
             if (drawn) written.Add(path);
         }
         return written;
@@ -61,7 +61,7 @@ public static class Plots
     private static bool AgainstLimits(TestOutcome o, Profile profile, string path)
     {
         var judged = Evaluator.Assess(o, profile).Judged.ToList();
-        if (judged.Count == 0) return o.Test == kiln_test_kind.KILN_TEST_STREAM && StreamUnjudged(o, path);
+        if (judged.Count == 0) return o.Test == TestKind.Stream && StreamUnjudged(o, path);
         var oneKind = judged.Select(a => a.Threshold.Kind).Distinct().Count() == 1;
         double Scale(Assessment a, double v) => oneKind ? v : v / a.Limit * 100;
         var plot = new Plot();

@@ -41,7 +41,7 @@ public class PlotTests
     [Test]
     public void Tests_without_metrics_draw_nothing()
     {
-        var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, EvaluationTests.Device(0), new TestParams()) { End = TestEnd.NotRun };
+        var o = new TestOutcome(TestKind.Stream, EvaluationTests.Device(0), new TestParams()) { End = TestEnd.NotRun };
         Assert.That(Plots.Write(ResultFolder.Create(_dir), [o], EvaluationTests.CpuOnly), Is.Empty);
     }
 }

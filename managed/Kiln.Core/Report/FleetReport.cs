@@ -348,7 +348,7 @@ public sealed class FleetReport
             foreach (var f in fails.Where(f => !f.Reason.Contains("(injected)", StringComparison.Ordinal)).Take(3))
                 reasons.Add($"FAIL {f.Test} {f.Backend}{f.Device}: {f.Reason}");
             // A killed or unfinished burn has no FAIL row, but it did not pass either.
-            if (fails.Count == 0 && !run.Injected && run.Verdict != nameof(NodeVerdict.PASS))
+            if (run.Count(VerdictStatus.FAIL) == 0 && !run.Injected && run.Verdict != nameof(NodeVerdict.PASS))
                 reasons.Add($"burn ended {run.Verdict} (summary.json) with no FAIL row to explain it");
             if (check != null) reasons.AddRange(CheckFails(check));
         }
@@ -361,7 +361,7 @@ public sealed class FleetReport
         foreach (var b in baselineFails.Take(3))
             reasons.Add($"baseline FAIL {b.Test} {b.Backend}{b.Device}: {b.Reason}");
         return new NodeSummary(run.Host, run,
-            fails.Count, run.Verdicts.Count(v => v.Status == VerdictStatus.WARN), run.Verdicts.Count(v => v.Status == VerdictStatus.SKIP),
+            run.Count(VerdictStatus.FAIL), run.Count(VerdictStatus.WARN), run.Count(VerdictStatus.SKIP),
             outliers.Select(o => o.Key).Distinct().ToList(),
             drift.Distinct().ToList(),
             reasons);

@@ -2,6 +2,7 @@
 // folder): the node verdict, the verdict table, every plot (the burn's per-device bars and telemetry
 // series, plus the copy matrix drawn here), data errors, health findings and the inventory.
 using Kiln.Core.Profiles;
+using Kiln.Core.Results;
 
 namespace Kiln.Core.Report;
 
@@ -24,21 +25,19 @@ public static class RunReport
         page.Verdict(run.Verdict, $"run {run.RunId}, plan {run.Plan ?? "?"}, profile {run.Profile ?? "?"}, started {run.StartUtc:yyyy-MM-dd HH:mm:ss} UTC" +
                                   (run.Injected ? " - FAULT INJECTION was on: failures below may be injected" : ""));
         page.Heading("Verdicts");
-        page.Table("verdicts", ["status", "test", "device", "metric", "value", "threshold", "unit", "reason"],
-            run.Verdicts.Select(v => (IReadOnlyList<string>)[v.Status.ToString(), v.Test, v.Device < 0 ? v.Backend : $"{v.Backend}{v.Device}",
-                v.Metric, Num(v.Value), Num(v.Threshold), v.Unit, v.Reason]));
+        page.Table("verdicts", Csv.Columns<VerdictRowMap>(), Csv.Cells<VerdictRow, VerdictRowMap>(run.Verdicts));
 
         page.Heading("Plots");
         var pngs = Directory.EnumerateFiles(plots, "*.png").Order(StringComparer.Ordinal).ToList();
         if (pngs.Count == 0) page.Paragraph("(none)", "note");
         foreach (var png in pngs) page.Image(png, Path.GetFileNameWithoutExtension(png));
 
-        if (CsvText.Read(Path.Combine(runFolder, "errors.csv"), 50) is { Rows.Count: > 0 } errors)
+        if (CsvInput.ReadAll(Path.Combine(runFolder, "errors.csv"), 50) is { Rows.Count: > 0 } errors)
         {
             page.Heading("Data errors (first 50; every one is in errors.csv)");
             page.Table("errors", errors.Header, errors.Rows);
         }
-        if (CsvText.Read(Path.Combine(runFolder, "findings.csv")) is { } findings)
+        if (CsvInput.ReadAll(Path.Combine(runFolder, "findings.csv")) is { } findings)
         {
             page.Heading("Health findings (WARN and FAIL)");
             page.Table("findings", findings.Header, findings.Rows.Where(r => findings.Cell(r, "severity") is "WARN" or "FAIL"));
@@ -76,5 +75,4 @@ public static class RunReport
 
     internal static string Safe(string name) => string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '_'));
 
-    internal static string Num(double? value) => value is { } v ? Units.Number(v) : "";
 }

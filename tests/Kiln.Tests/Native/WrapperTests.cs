@@ -61,7 +61,7 @@ public sealed class WrapperTests
         using var ownsRegistry = registry;
         var status = KilnNative.kiln_device_open(registry, "nosuch", 0, out var device);
         device.Dispose();  // never opened: no native call that could replace the error text
-        Assert.That(status, Is.EqualTo(KilnStatus.NotFound));
+        Assert.That(status, Is.EqualTo(kiln_status.KILN_NOT_FOUND));
 
         nuint needed = KilnNative.kiln_last_error(null, 0);
         var whole = new byte[(int)needed];

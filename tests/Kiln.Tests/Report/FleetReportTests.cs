@@ -214,7 +214,7 @@ public class FleetReportTests
         Assert.That(report.Problems, Is.Empty, string.Join("\n", report.Problems));
         Assert.That((report.Runs.Count, report.Superseded.Count), Is.EqualTo((1, 1)), "one host, its latest run");
         Assert.That(report.Runs[0].Folder, Does.EndWith("second"));
-        Assert.That(report.Runs[0].Verdicts.Select(v => v.Test), Does.Contain("health_before").And.Contain("stream"));
+        Assert.That(report.Runs[0].Count(Kiln.Core.Results.VerdictStatus.PASS), Is.GreaterThan(1), "the health phase and the tests were read (a report keeps only FAIL and WARN rows)");
         Assert.That(report.Metrics.Select(m => m.Family.Key), Does.Contain("stream/copy_gbps_best [cpu]"));
         Assert.That(report.Metrics.Single(m => m.Family.Key == "stream/threads [cpu]").Note, Is.EqualTo("not a performance metric: no outliers"));
         Assert.That(report.ExitCode, Is.Zero);

@@ -108,7 +108,7 @@ public static class FleetOutput
             foreach (var v in run.Values) values[v.Metric].Add(v.Value);
         }
         var jobs = report.Metrics.Where(m => m.Devices.Count > 0)
-            .Select(m => (Summary: m, Path: Path.Combine(plots, $"hist_{RunReport.Safe(m.Family.Test)}_{RunReport.Safe(m.Family.Name)}_{RunReport.Safe(m.Family.Backend)}.png")))
+            .Select(m => (Summary: m, Path: Path.Combine(plots, $"hist_{Safe(m.Family.Test)}_{Safe(m.Family.Name)}_{Safe(m.Family.Backend)}.png")))
             .ToList();
         // Independent figures: both cores draw.
         Parallel.ForEach(jobs, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
@@ -126,14 +126,16 @@ public static class FleetOutput
         {
             var cells = g.ToDictionary(x => (x.Pair!.Value.Source, x.Pair.Value.Destination),
                 x => RobustStats.Median(report.ValuesOf(x.Info).Select(v => v.Value.Value)));
-            var path = Path.Combine(plots, $"{RunReport.Safe(g.Key.Family)}_{RunReport.Safe(g.Key.Backend)}_matrix.png");
-            Charts.CopyMatrix(cells, $"{g.Key.Family} ({g.Key.Backend}): fleet median per source -> destination", g.First().Info.Unit, path);
+            var path = Path.Combine(plots, $"{Safe(g.Key.Family)}_{Safe(g.Key.Backend)}_matrix.png");
+            Plots.CopyMatrix(cells, $"{g.Key.Family} ({g.Key.Backend}): fleet median per source -> destination", g.First().Info.Unit, path);
             written.Add(path);
         }
         return written;
     }
 
     private static string N(double v) => Units.Number(v);
+
+    private static string Safe(string name) => string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '_'));
 
     private static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
 

@@ -36,4 +36,11 @@ public sealed partial class LayeringTests
             Assert.That(Enum.GetName((KilnStatus)(int)c)?.ToUpperInvariant(), Is.EqualTo(Enum.GetName(c)!["KILN_".Length..].Replace("_", "", StringComparison.Ordinal)), c.ToString());
         Assert.That(Enum.GetValues<KilnStatus>(), Has.Length.EqualTo(Enum.GetValues<kiln_status>().Length));
     }
+
+    [Test]
+    public void ABurnDoesNotReadTheFleetReport()
+    {
+        var hits = Sources(Path.Combine("Kiln.Core", "Runs")).Where(f => File.ReadAllText(f).Contains("Kiln.Core.Report", StringComparison.Ordinal));
+        Assert.That(hits.Select(f => Path.GetFileName(f)), Is.Empty, "Runs builds its page from the outcomes in memory");
+    }
 }

@@ -231,10 +231,6 @@ public class FleetReportTests
         Assert.That(MetricNames.Pair("p2p_ce_gbps_3_12"), Is.EqualTo(("p2p_ce_gbps", 3, 12)));
         Assert.That(MetricNames.Pair("modulo_20_gbps"), Is.Null);
 
-        // One node's run report draws its own matrix.
-        var node = Path.Combine(fleet, "node0000");
-        RunReport.Write(node);
-        AssertPng(Path.Combine(node, "plots", "p2p_ce_gbps_cuda_matrix.png"));
     }
 
     internal static void AssertPng(string path)

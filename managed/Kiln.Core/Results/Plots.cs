@@ -147,11 +147,9 @@ public static class Plots
         }).ToList();
         FigureStyle.Label(plot.Add.Bars(bars));
         plot.Axes.Bottom.SetTicks(figure.Bars.Select((_, i) => (double)i).ToArray(), figure.Bars.Select(x => x.Pattern).ToArray());
-        plot.Axes.Bottom.TickLabelStyle.Rotation = figure.Bars.Count > 4 ? 30 : 0;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = figure.Bars.Count > 4 ? Alignment.MiddleLeft : Alignment.UpperCenter;
         plot.Axes.Margins(bottom: 0, top: 0.25);
         plot.Title(figure.Title);
-        plot.YLabel("GB/s (1e9 bytes/s); red: the pattern found wrong words");
+        plot.YLabel("GB/s (1e9 bytes/s); red: wrong words found");
         FigureStyle.Save(plot, path);
         return true;
     }

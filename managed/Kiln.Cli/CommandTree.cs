@@ -28,6 +28,7 @@ public static class CommandTree
             ReportCommand.Create(services),
             BundleCommand.Create(services),
             WorkerCommand.Create(services),
+            DevCommand.Create(services),
         };
         root.Options.Add(Verbose);
         // `kiln --version` is answered in Program before parsing; keep it listed in the help.

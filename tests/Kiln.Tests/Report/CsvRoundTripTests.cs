@@ -4,6 +4,7 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text;
 using Kiln.Core.Profiles;
+using Kiln.Cli.Dev;
 using Kiln.Core.Report;
 using Kiln.Core.Results;
 using Kiln.Tests.Core;

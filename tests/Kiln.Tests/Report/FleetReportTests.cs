@@ -4,6 +4,7 @@
 // baseline generated from a healthy fleet loads back and catches the slow node.
 using System.Globalization;
 using Kiln.Core.Profiles;
+using Kiln.Cli.Dev;
 using Kiln.Core.Report;
 using Kiln.Tests.Cli;
 using Kiln.Tests.Core;
@@ -126,6 +127,20 @@ public class FleetReportTests
     }
 
     [Test]
+    public void A_generated_baseline_is_yaml_that_keeps_any_name_and_says_where_each_threshold_came_from()
+    {
+        var healthy = FleetReport.Build([Fleet("named", new SyntheticFleetSpec { Nodes = 10, Seed = 3 })], new FleetOptions());
+        const string name = "site \"b\": #2 \\ lab\nrow 4";
+        var yaml = BaselineWriter.Generate(healthy, name);
+        TestContext.Out.WriteLine(yaml);
+        var path = Path.Combine(_dir, "named.yaml");
+        File.WriteAllText(path, yaml);
+        Assert.That(ProfileLoader.Load(path, "--baseline").Name, Is.EqualTo(name), "quoted and escaped by the YAML library, newline included");
+        Assert.That(yaml, Does.Contain("# review them before using this file"));
+        Assert.That(yaml, Does.Match(@"# 80 values: median [0-9.]+, MAD [0-9.]+, p5 [0-9.]+, p95 [0-9.]+\n\s+copy_gbps_best: \{"), "each threshold under its fleet statistics");
+    }
+
+    [Test]
     public void A_baseline_leaves_its_own_fleet_and_a_fresh_healthy_one_inside_PASS_and_still_drains_an_8_percent_slow_node()
     {
         var fleetA = FleetReport.Build([Fleet("a", new SyntheticFleetSpec { Nodes = 60, Seed = 11 })], new FleetOptions());
@@ -179,7 +194,7 @@ public class FleetReportTests
     public void Kiln_report_writes_tables_plots_page_and_drain_list()
     {
         var fleet = Path.Combine(_dir, "cli-fleet");
-        var synth = KilnCli.Run("report", "synth", "--nodes", "12", "--out", fleet);
+        var synth = KilnCli.Run("dev", "synth", "--nodes", "12", "--out", fleet);
         Assert.That(synth.ExitCode, Is.Zero, synth.ToString());
         var outDir = Path.Combine(_dir, "report");
         var drain = Path.Combine(_dir, "drain.txt");
@@ -193,7 +208,7 @@ public class FleetReportTests
             Assert.That(File.Exists(Path.Combine(outDir, file)), file);
         var fleetCsv = CsvFile.Read(Path.Combine(outDir, "fleet.csv"));
         Assert.That(fleetCsv.Header, Does.StartWith("test,metric,backend,unit,devices,nodes,median,mad,p5,p50,p95"));
-        Assert.That(File.ReadAllText(baseline), Does.Contain("copy_gbps_best: { min: "));
+        Assert.That(File.ReadAllText(baseline), Does.Contain("copy_gbps_best: {min: "));
 
         var again = KilnCli.Run("report", fleet, "--out", Path.Combine(_dir, "report2"), "--baseline", baseline);
         Assert.That(again.ExitCode, Is.EqualTo(1), again.ToString());

@@ -7,6 +7,7 @@ using Kiln.Core;
 using Kiln.Core.Evaluation;
 using Kiln.Core.Health;
 using Kiln.Core.Profiles;
+using Kiln.Cli.Dev;
 using Kiln.Core.Report;
 using Kiln.Core.Results;
 using Kiln.Native;

@@ -24,7 +24,7 @@ public static class CommandTree
             BurnCommand.Create(services),
             BenchCommand.Create(services),
             PlanCommand.Create(services),
-            PlanCommand.CreateProfile(services),
+            ProfileCommand.Create(services),
             ReportCommand.Create(services),
             BundleCommand.Create(services),
             WorkerCommand.Create(services),

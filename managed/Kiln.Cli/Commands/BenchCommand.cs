@@ -60,7 +60,7 @@ public static class BenchCommand
                 var folder = parse.GetValue(run.Out) is { } outPath ? ResultFolder.Create(outPath) : null;
                 using var files = folder != null ? new ResultFiles(folder, withVerdicts: false) : null;
                 var console = services.Get<IConsoleOutput>();
-                var context = new RunContext(Environment.MachineName, RunContext.NewRunId(DateTimeOffset.UtcNow), files, Observers.For(console));
+                var context = new RunContext(HostName.Current, RunContext.NewRunId(DateTimeOffset.UtcNow), files, Observers.For(console));
 
                 var outcomes = await Task.Factory.StartNew(() =>
                 {

@@ -56,6 +56,7 @@ public static class ReportCommand
 
             var report = FleetReport.Build(parse.GetValue(inputs)!, options, baselineProblem is null ? [] : [baselineProblem]);
             var problems = report.Problems;
+            var analysed = clock.Elapsed;
             FleetOutput.Write(report, outDir);
             if (parse.GetValue(drain) is { } drainFile) FleetOutput.WriteDrainList(report, drainFile);
             if (parse.GetValue(generate) is { } baselineOut && report.Runs.Count > 0)
@@ -69,7 +70,8 @@ public static class ReportCommand
             var o = console.Out;
             o.WriteLine($"kiln report: {report.Runs.Count} nodes ({report.Superseded.Count} older runs superseded), {report.Checks.Count} kiln check results, {report.Metrics.Count} metrics, " +
                         $"{report.Outliers.Count(x => x.Level == "node")} node outliers, {report.Outliers.Count(x => x.Level == "device")} device outliers, " +
-                        $"{report.Drift.Count} drifting component values, {problems.Count} input problems ({clock.Elapsed.TotalSeconds:0.0} s)");
+                        $"{report.Drift.Count} drifting component values, {problems.Count} input problems ({clock.Elapsed.TotalSeconds:0.0} s: " +
+                        $"{analysed.TotalSeconds:0.0} s reading and analysing, the rest writing)");
             foreach (var n in report.Nodes.Where(n => n.Drain).Take(ProblemLines)) o.WriteLine($"drain {n.Host}: {string.Join(" | ", n.DrainReasons)}");
             o.WriteLine($"hosts to drain: {report.DrainHosts.Count}; report in {Path.Combine(outDir, "report.html")}");
             if (report.Runs.Count + report.Checks.Count == 0)

@@ -43,4 +43,21 @@ public sealed partial class LayeringTests
         var hits = Sources(Path.Combine("Kiln.Core", "Runs")).Where(f => File.ReadAllText(f).Contains("Kiln.Core.Report", StringComparison.Ordinal));
         Assert.That(hits.Select(f => Path.GetFileName(f)), Is.Empty, "Runs builds its page from the outcomes in memory");
     }
+
+    [Test]
+    public void The_host_name_is_read_in_one_place()
+    {
+        var readers = new[] { "Kiln.Core", "Kiln.Cli" }.SelectMany(Sources)
+            .Where(f => File.ReadAllText(f) is var text && (text.Contains("MachineName", StringComparison.Ordinal)
+                                                           || text.Contains("kernel/hostname", StringComparison.Ordinal)
+                                                           || text.Contains("GetHostName", StringComparison.Ordinal)))
+            .Select(f => Path.GetRelativePath(TestEnvironment.RepoRoot, f));
+        Assert.That(readers, Is.EqualTo(new[] { Path.Combine("managed", "Kiln.Core", "HostName.cs") }));
+
+        var root = TestEnvironment.NewTempFolder("kiln-host");
+        Directory.CreateDirectory(Path.Combine(root, "proc", "sys", "kernel"));
+        File.WriteAllText(Path.Combine(root, "proc", "sys", "kernel", "hostname"), "gpu-node-17\n");
+        Assert.That((Kiln.Core.HostName.Of(root), Kiln.Core.HostName.Of("/")), Is.EqualTo(("gpu-node-17", Environment.MachineName)));
+        Directory.Delete(root, recursive: true);
+    }
 }

@@ -127,6 +127,24 @@ public class FleetReportTests
     }
 
     [Test]
+    public void A_drain_reason_leads_with_the_failed_data_then_the_missed_floor_then_the_slow_metrics()
+    {
+        var fleet = Fleet("fail-first", new SyntheticFleetSpec { Nodes = 20, Seed = 9, SlowNodes = [3], FailNodes = [3] });
+        var verdicts = Path.Combine(fleet, SyntheticFleetSpec.HostName(3), "verdicts.csv");
+        var problems = new List<ReportProblem>();
+        var rows = RunReader.ReadVerdicts(verdicts, problems).ToList();
+        // A stream FAIL on bandwidth, written before the memtest FAIL on data errors (plan order).
+        rows.Insert(0, new Kiln.Core.Results.VerdictRow("node0003", "stream", "cuda", 1, Kiln.Core.Results.VerdictStatus.FAIL, "triad_gbps_best",
+            2700, 2800, "GB/s", "triad_gbps_best 2700 GB/s is below the floor 2800 GB/s"));
+        Kiln.Core.Results.VerdictFile.Write(verdicts, rows);
+
+        var node = FleetReport.Build([fleet], new FleetOptions()).Nodes.Single(n => n.Host == "node0003");
+        Assert.That(node.DrainReasons[0], Does.StartWith("FAIL memtest cuda0: 3 data errors, first at offset 0x1f40"));
+        Assert.That(node.DrainReasons[1], Does.StartWith("FAIL stream cuda1: triad_gbps_best"));
+        Assert.That(node.DrainReasons[2], Does.StartWith("slow node: "));
+    }
+
+    [Test]
     public void A_generated_baseline_is_yaml_that_keeps_any_name_and_says_where_each_threshold_came_from()
     {
         var healthy = FleetReport.Build([Fleet("named", new SyntheticFleetSpec { Nodes = 10, Seed = 3 })], new FleetOptions());

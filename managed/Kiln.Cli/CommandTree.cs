@@ -24,12 +24,13 @@ public static class CommandTree
             BurnCommand.Create(services),
             BenchCommand.Create(services),
             PlanCommand.Create(services),
-            PlanCommand.CreateProfile(services),
+            ProfileCommand.Create(services),
             ReportCommand.Create(services),
             BundleCommand.Create(services),
             WorkerCommand.Create(services),
             ServiceCommand.Create(),
             StatusCommand.Create(services),
+            DevCommand.Create(services),
         };
         root.Options.Add(Verbose);
         // `kiln --version` is answered in Program before parsing; keep it listed in the help.

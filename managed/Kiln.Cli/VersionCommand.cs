@@ -2,7 +2,6 @@
 // native library's, no host, no command-line parser, no plotting.
 using Kiln.Core;
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Cli;
 
@@ -17,7 +16,7 @@ public static class VersionCommand
         try
         {
             KilnLibrary.EnsureLoaded();
-            Console.Out.WriteLine($"kiln {KilnVersion.Text} (native {KilnLibrary.Version}, abi {KilnNative.kiln_abi_version()})");
+            Console.Out.WriteLine($"kiln {KilnVersion.Text} (native {KilnLibrary.Version}, abi {KilnLibrary.AbiVersion})");
             return ExitCodes.Passed;
         }
         catch (KilnLoadException e)

@@ -4,11 +4,10 @@
 // injection to one device of the backend.
 using System.Globalization;
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Core;
 
-public sealed record InjectionSpec(kiln_test_kind Test, int? Flips, int? Corrupt, ulong? Seed, double? Slowdown)
+public sealed record InjectionSpec(TestKind Test, int? Flips, int? Corrupt, ulong? Seed, double? Slowdown)
 {
     /// <summary>hang=1: the test never returns after its first metric; crash=1: the process dies of SIGSEGV there.</summary>
     public bool Hang { get; init; }
@@ -20,14 +19,14 @@ public sealed record InjectionSpec(kiln_test_kind Test, int? Flips, int? Corrupt
     private static readonly string[] Common = ["hang", "crash", "device"];
 
     // Which knob of kiln_test_params each test reacts to; anything else is a usage error.
-    private static readonly Dictionary<kiln_test_kind, string[]> KeysByTest = new()
+    private static readonly Dictionary<TestKind, string[]> KeysByTest = new()
     {
-        [kiln_test_kind.KILN_TEST_MEMTEST] = ["flips", "seed"],
-        [kiln_test_kind.KILN_TEST_STREAM] = ["slowdown", "corrupt", "seed"],
-        [kiln_test_kind.KILN_TEST_GEMM] = ["corrupt", "seed"],
-        [kiln_test_kind.KILN_TEST_POWER] = ["corrupt", "seed"],
-        [kiln_test_kind.KILN_TEST_COPY] = ["corrupt", "seed"],
-        [kiln_test_kind.KILN_TEST_LAUNCH] = ["slowdown"],
+        [TestKind.Memtest] = ["flips", "seed"],
+        [TestKind.Stream] = ["slowdown", "corrupt", "seed"],
+        [TestKind.Gemm] = ["corrupt", "seed"],
+        [TestKind.Power] = ["corrupt", "seed"],
+        [TestKind.Copy] = ["corrupt", "seed"],
+        [TestKind.Launch] = ["slowdown"],
     };
 
     /// <summary>Parses one "TEST:key=value[,key=value]".</summary>

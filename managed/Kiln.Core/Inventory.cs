@@ -15,7 +15,7 @@ public sealed record HostInfo(string Name, string CpuModel, int LogicalCpus, ulo
     {
         var meminfo = ReadLines("/proc/meminfo");
         return new HostInfo(
-            Environment.MachineName,
+            HostName.Current,
             ReadLines("/proc/cpuinfo").Select(l => ValueAfter(l, "model name")).FirstOrDefault(v => v != null) ?? "",
             Environment.ProcessorCount,
             MeminfoBytes(meminfo, "MemTotal"),

@@ -34,11 +34,11 @@ public sealed class Device : IDisposable
 
     /// <summary>
     /// Runs one test synchronously on the calling thread. Results reach <paramref name="sink"/> as they are
-    /// measured. Returns KILN_OK, or KILN_CANCELLED once <paramref name="cancel"/> fired (what was measured
+    /// measured. Returns Ok, or Cancelled once <paramref name="cancel"/> fired (what was measured
     /// until then was reported). An exception thrown by the sink stops the test and is rethrown here.
     /// </summary>
     /// <exception cref="KilnException">Any other status.</exception>
-    public unsafe kiln_status Run(TestParams p, ITestSink sink, CancellationToken cancel)
+    public unsafe KilnStatus Run(TestParams p, ITestSink sink, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(p);
         ArgumentNullException.ThrowIfNull(sink);
@@ -60,7 +60,7 @@ public sealed class Device : IDisposable
                     failure = KilnException.FromLastError(status, nameof(KilnNative.kiln_run));
             }
             bridge.RethrowSinkFailure();
-            return failure is null ? status : throw failure;
+            return failure is null ? (KilnStatus)status : throw failure;
         }
         finally
         {

@@ -7,9 +7,9 @@ namespace Kiln.Native;
 
 public class KilnException : Exception
 {
-    public KilnException(kiln_status status, string message) : base(message) => Status = status;
+    public KilnException(KilnStatus status, string message) : base(message) => Status = status;
 
-    public kiln_status Status { get; }
+    public KilnStatus Status { get; }
 
     /// <summary>
     /// Throws for any status but KILN_OK. Wrap the native call itself (<c>Check(KilnNative.f(...))</c>):
@@ -24,7 +24,7 @@ public class KilnException : Exception
     internal static KilnException FromLastError(kiln_status status, string call)
     {
         string text = LastErrorText();
-        return new KilnException(status, text.Length > 0 ? text : $"{FunctionName(call)} returned {status}");
+        return new KilnException((KilnStatus)status, text.Length > 0 ? text : $"{FunctionName(call)} returned {status}");
     }
 
     internal static unsafe string LastErrorText()

@@ -33,6 +33,16 @@ public static class KilnLibrary
 
     public static string LibraryPath => Load().Path;
 
+    /// <summary>kiln_abi_version() of the loaded library (the loader refused any other than the bindings').</summary>
+    public static uint AbiVersion
+    {
+        get
+        {
+            EnsureLoaded();
+            return KilnNative.kiln_abi_version();
+        }
+    }
+
     // Registered when the module loads, so even a direct KilnNative call goes through the probe
     // and the ABI check instead of the runtime's default search (hence CA2255 does not apply).
 #pragma warning disable CA2255

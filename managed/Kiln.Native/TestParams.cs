@@ -5,7 +5,7 @@ namespace Kiln.Native;
 
 public sealed class TestParams
 {
-    public kiln_test_kind Test;
+    public TestKind Test;
     /// <summary>Worker threads of the CPU backend; 0 = every allowed CPU.</summary>
     public int Threads;
     /// <summary>Bytes to test (memtest) or per array (stream); 0 = use <see cref="SizeFraction"/>.</summary>
@@ -39,14 +39,14 @@ public sealed class TestParams
     public bool Injected => InjectFlips != 0 || InjectCorrupt != 0 || InjectSlowdown is not (0 or 1) || InjectHang != 0 || InjectCrash != 0;
 
     /// <summary>The library's defaults for a test (kiln_test_params_init).</summary>
-    public static unsafe TestParams Defaults(kiln_test_kind test)
+    public static unsafe TestParams Defaults(TestKind test)
     {
         KilnLibrary.EnsureLoaded();
         kiln_test_params native;
         KilnException.Check(KilnNative.kiln_test_params_init((int)test, &native));
         return new TestParams
         {
-            Test = (kiln_test_kind)native.test, Threads = native.threads, SizeBytes = native.size_bytes,
+            Test = (TestKind)native.test, Threads = native.threads, SizeBytes = native.size_bytes,
             SizeFraction = native.size_fraction, Iterations = native.iterations, OpMask = native.op_mask,
             PatternMask = native.pattern_mask, MaxErrorReports = native.max_error_reports, Seed = native.seed,
             DurationMs = native.duration_ms, Block = native.block, Grid = native.grid, Vec = native.vec,

@@ -4,6 +4,7 @@
 // or unix:PATH (a socket under the state folder); any other address only because the file says so,
 // and the service warns about it at start.
 using System.Net;
+using Kiln.Core;
 using Kiln.Core.Service;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -39,7 +40,7 @@ public sealed class ApiServer(NodeService node, ServiceOptions options, ILoggerF
             else k.Listen(IPAddress.Parse(host), port);
         });
         var app = builder.Build();
-        var host = Environment.MachineName;
+        var host = HostName.Current;
         app.MapGet("/metrics", () => Results.Text(node.MetricsText(), "text/plain; version=0.0.4"));
         app.MapGet("/v1/states", () => Results.Text(node.Read(h => StatusView.From(h, host)).ToJson(), "application/json"));
         app.MapGet("/v1/events", (int? limit) => Results.Json(node.Read(h => h.Events(Limit(limit))), Kiln.Core.Results.SummaryJson.Options));

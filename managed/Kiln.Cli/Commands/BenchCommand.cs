@@ -8,7 +8,7 @@ using Kiln.Core.Evaluation;
 using Kiln.Core.Plans;
 using Kiln.Core.Results;
 using Kiln.Core.Runs;
-using Kiln.Native.Interop;
+using Kiln.Native;
 using Microsoft.Extensions.Logging;
 
 namespace Kiln.Cli.Commands;
@@ -18,15 +18,15 @@ public static class BenchCommand
     public static Command Create(ServiceAccess services) =>
         new("bench", "Run one test with every knob exposed and print what it achieved")
         {
-            Test(services, kiln_test_kind.KILN_TEST_STREAM, "Memory bandwidth: copy, scale, add, triad (verified)"),
-            Test(services, kiln_test_kind.KILN_TEST_MEMTEST, "Memory patterns: write pass, then a separate verify pass"),
+            Test(services, TestKind.Stream, "Memory bandwidth: copy, scale, add, triad (verified)"),
+            Test(services, TestKind.Memtest, "Memory patterns: write pass, then a separate verify pass"),
         };
 
-    private static Command Test(ServiceAccess services, kiln_test_kind test, string description)
+    private static Command Test(ServiceAccess services, TestKind test, string description)
     {
         var run = new RunOptions();
         var iterations = CommandTree.Text(OptionNames.Iterations, "N",
-            test == kiln_test_kind.KILN_TEST_STREAM ? "Timed repetitions" : "Rounds over the patterns");
+            test == TestKind.Stream ? "Timed repetitions" : "Rounds over the patterns");
         var seed = CommandTree.Text(OptionNames.Seed, "N", "Seed of the random patterns");
         var param = CommandTree.Text(OptionNames.Param, "block=N,grid=N,vec=N,unroll=N", "GPU launch knobs (0 = backend default)");
         var ops = CommandTree.Text(OptionNames.Ops, "copy,scale,add,triad", "Stream operations to run (default all)");
@@ -34,7 +34,7 @@ public static class BenchCommand
             $"Patterns to run (default all: {string.Join(", ", Catalog.Patterns.Keys)})");
 
         var command = new Command(Catalog.Key(test), description) { iterations, seed, param };
-        command.Options.Add(test == kiln_test_kind.KILN_TEST_STREAM ? ops : pattern);
+        command.Options.Add(test == TestKind.Stream ? ops : pattern);
         run.AddTo(command);
         command.SetAction(async (parse, cancel) =>
         {
@@ -60,7 +60,7 @@ public static class BenchCommand
                 var folder = parse.GetValue(run.Out) is { } outPath ? ResultFolder.Create(outPath) : null;
                 using var files = folder != null ? new ResultFiles(folder, withVerdicts: false) : null;
                 var console = services.Get<IConsoleOutput>();
-                var context = new RunContext(Environment.MachineName, RunContext.NewRunId(DateTimeOffset.UtcNow), files, Observers.For(console));
+                var context = new RunContext(HostName.Current, RunContext.NewRunId(DateTimeOffset.UtcNow), files, Observers.For(console));
 
                 var outcomes = await Task.Factory.StartNew(() =>
                 {
@@ -94,7 +94,7 @@ public static class BenchCommand
         var peak = t.Device.PeakMemoryBandwidthGbps;
         string OfPeak(double gbps) => peak > 0 ? $" ({gbps / peak * 100:0}% of peak {peak:0.#} GB/s)" : "";
         o.WriteLine($"{t.TestKey} on {t.Device.Backend}{t.Device.Index} ({t.Device.Name}): {Observers.Ending(t, null)}");
-        if (t.Test == kiln_test_kind.KILN_TEST_STREAM)
+        if (t.Test == TestKind.Stream)
         {
             foreach (var op in Catalog.OpsIn(t.Parameters.OpMask))
             {
@@ -115,7 +115,7 @@ public static class BenchCommand
             }
         }
         var errors = Evaluator.DataErrors(t);
-        if (errors > 0 || t.Test == kiln_test_kind.KILN_TEST_MEMTEST)
+        if (errors > 0 || t.Test == TestKind.Memtest)
             o.WriteLine($"  data errors total {errors}{(t.FirstError is { } f ? $", first at offset 0x{f.OffsetBytes:x} ({f.Pattern})" : "")}");
     }
 }

@@ -47,7 +47,7 @@ public static class BurnCommand
             if (kmsgFile != null && !File.Exists(kmsgFile)) throw new UsageException(OptionNames.Kmsg, $"cannot read {kmsgFile}: no such file");
             var deviceIndex = run.DeviceIndex(parse);
             var start = DateTimeOffset.UtcNow;
-            var host = Environment.MachineName;
+            var host = HostName.Current;
 
             var registry = services.Get<NativeSession>().Registry;
             using var job = BurnJob.Open(registry, run.BackendName(parse), deviceIndex);

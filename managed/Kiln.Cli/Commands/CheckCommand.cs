@@ -40,7 +40,7 @@ public static class CheckCommand
             var kmsgFile = KernelLogFile(parse.GetValue(kmsg));
             var window = parse.GetValue(since) is { } text ? Duration.Parse(text, OptionNames.Since) : (TimeSpan?)null;
             var start = DateTimeOffset.UtcNow;
-            var host = HostName(root);
+            var host = HostName.Of(root);
             var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath(host, start));
 
             CheckReport report;
@@ -104,12 +104,6 @@ public static class CheckCommand
             throw new UsageException(OptionNames.Kmsg, $"cannot read {text}: {e.Message}");
         }
     }
-
-    // A fixture root may carry its node's name (proc/sys/kernel/hostname); the live root is this host.
-    private static string HostName(string root) =>
-        root != "/" && SysfsFile.Text(Path.Combine(root, "proc/sys/kernel/hostname"), out _) is { Length: > 0 } name
-            ? name
-            : Environment.MachineName;
 
     private static string Short(string reason) => reason.Length > 70 ? reason[..69] + "…" : reason;
 

@@ -1,7 +1,6 @@
 // `kiln report DIR... [--out DIR] [--baseline FILE] [--drain-list FILE] [--generate-baseline FILE]`:
 // many nodes' burn folders -> fleet tables, outliers, drift, plots and report.html (docs/REPORT.md).
 // Exit 0: report written, nothing to drain; 1: hosts to drain; 2: no usable run, or --baseline unusable.
-// `kiln report synth --nodes N --out DIR` (hidden) writes a synthetic fleet for tests and benchmarks.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -28,7 +27,7 @@ public static class ReportCommand
         var deviation = CommandTree.Text("--min-deviation", "PERCENT", "...and at least this far from the fleet median (default 2%)");
         var command = new Command("report", "Fleet report: many nodes' results -> statistics, outliers, drift, plots, HTML, drain list")
         {
-            inputs, output, baseline, drain, generate, z, deviation, Synth(services),
+            inputs, output, baseline, drain, generate, z, deviation,
         };
         command.SetAction(parse =>
         {
@@ -57,6 +56,7 @@ public static class ReportCommand
 
             var report = FleetReport.Build(parse.GetValue(inputs)!, options, baselineProblem is null ? [] : [baselineProblem]);
             var problems = report.Problems;
+            var analysed = clock.Elapsed;
             FleetOutput.Write(report, outDir);
             if (parse.GetValue(drain) is { } drainFile) FleetOutput.WriteDrainList(report, drainFile);
             if (parse.GetValue(generate) is { } baselineOut && report.Runs.Count > 0)
@@ -70,7 +70,8 @@ public static class ReportCommand
             var o = console.Out;
             o.WriteLine($"kiln report: {report.Runs.Count} nodes ({report.Superseded.Count} older runs superseded), {report.Checks.Count} kiln check results, {report.Metrics.Count} metrics, " +
                         $"{report.Outliers.Count(x => x.Level == "node")} node outliers, {report.Outliers.Count(x => x.Level == "device")} device outliers, " +
-                        $"{report.Drift.Count} drifting component values, {problems.Count} input problems ({clock.Elapsed.TotalSeconds:0.0} s)");
+                        $"{report.Drift.Count} drifting component values, {problems.Count} input problems ({clock.Elapsed.TotalSeconds:0.0} s: " +
+                        $"{analysed.TotalSeconds:0.0} s reading and analysing, the rest writing)");
             foreach (var n in report.Nodes.Where(n => n.Drain).Take(ProblemLines)) o.WriteLine($"drain {n.Host}: {string.Join(" | ", n.DrainReasons)}");
             o.WriteLine($"hosts to drain: {report.DrainHosts.Count}; report in {Path.Combine(outDir, "report.html")}");
             if (report.Runs.Count + report.Checks.Count == 0)
@@ -79,32 +80,6 @@ public static class ReportCommand
                 return ExitCodes.Usage;
             }
             return baselineProblem != null ? ExitCodes.Usage : report.ExitCode;
-        });
-        return command;
-    }
-
-    private static Command Synth(ServiceAccess services)
-    {
-        var nodes = CommandTree.Text("--nodes", "N", "Nodes to write (default 100)");
-        var devices = CommandTree.Text("--devices", "N", "GPUs per node (default 8)");
-        var seed = CommandTree.Text(OptionNames.Seed, "N", "Random seed (default 1)");
-        var output = CommandTree.Text(OptionNames.Out, "DIR", "Where the node folders go (required)");
-        var healthy = new Option<bool>("--healthy") { Description = "No planted faults (default: a slow node, a slow GPU, a memtest FAIL, a drifted runtime)" };
-        var command = new Command("synth", "Write a synthetic fleet of burn result folders (tests, benchmarks)") { nodes, devices, seed, output, healthy };
-        command.Hidden = true;
-        command.SetAction(parse =>
-        {
-            var spec = new SyntheticFleetSpec
-            {
-                Nodes = Values.Count(parse, nodes, min: 1) ?? 100,
-                DevicesPerNode = Values.Count(parse, devices, min: 2) ?? 8,
-                Seed = Values.Count(parse, seed, min: 0) ?? 1,
-            };
-            if (!parse.GetValue(healthy)) spec = spec.WithDefaultFaults();
-            var dir = parse.GetValue(output) ?? throw new UsageException(OptionNames.Out, "required: where to write the fleet");
-            var folders = SyntheticFleet.Write(spec, dir);
-            services.Get<IConsoleOutput>().Out.WriteLine($"kiln report synth: {folders.Count} nodes x {spec.DevicesPerNode} devices in {Path.GetFullPath(dir)}");
-            return ExitCodes.Passed;
         });
         return command;
     }

@@ -74,7 +74,7 @@ public static class ServiceCommand
         builder.Services.AddSingleton<NativeSession>();
         builder.Services.AddSingleton(sp => new NodeService(options, sp.GetRequiredService<ILoggerFactory>().CreateLogger("kiln.service"),
             () => sp.GetRequiredService<NativeSession>().Registry, new NodeActivity(),
-            () => new Output.LogLineObserver(Console.Out, Console.Error), Environment.MachineName)
+            () => new Output.LogLineObserver(Console.Out, Console.Error), HostName.Current)
         {
             Workers = Workers.Launch(),
         });

@@ -43,7 +43,7 @@ public static class StatusCommand
                                   $"no component '{target}' in {path} (known: {string.Join(", ", history.Components().Select(c => c.Display.Split(' ')[0]).Distinct())})");
                 console.Out.WriteLine($"kiln status: cleared {cleared.Display} ({who}: {why}); it stays healthy until a check or burn finds something new");
             }
-            var view = StatusView.From(history, Environment.MachineName);
+            var view = StatusView.From(history, HostName.Current);
             if (style == "json") console.Out.WriteLine(view.ToJson());
             else view.WriteText(console.Out, console.IsTerminal ? console.Width : int.MaxValue);
             return view.NodeState == HealthNames.Name(HealthState.Healthy) ? ExitCodes.Passed : ExitCodes.Failed;
@@ -55,6 +55,6 @@ public static class StatusCommand
     private static string Actor()
     {
         var user = Environment.GetEnvironmentVariable("SUDO_USER") is { Length: > 0 } sudo ? $"{sudo} (via sudo)" : Environment.UserName;
-        return $"{user}@{Environment.MachineName} (kiln status --clear)";
+        return $"{user}@{HostName.Current} (kiln status --clear)";
     }
 }

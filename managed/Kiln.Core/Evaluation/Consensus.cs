@@ -7,7 +7,7 @@
 // cannot say which one is wrong, only that one is.
 using System.Globalization;
 using Kiln.Core.Results;
-using Kiln.Native.Interop;
+using Kiln.Native;
 
 namespace Kiln.Core.Evaluation;
 
@@ -27,7 +27,7 @@ public static class Consensus
         var rows = new List<VerdictRow>();
         // A device whose own products were already wrong has its FAIL; it neither votes nor makes
         // a healthy neighbour look suspect.
-        var gemm = outcomes.Where(o => o.Test == kiln_test_kind.KILN_TEST_GEMM && o.Metrics.Keys.Any(IsDigest) && Evaluator.DataErrors(o) == 0);
+        var gemm = outcomes.Where(o => o.Test == TestKind.Gemm && o.Metrics.Keys.Any(IsDigest) && Evaluator.DataErrors(o) == 0);
         foreach (var group in gemm.GroupBy(o => (o.Device.Backend, o.Device.Name, N: o.Last("matrix_n"), o.Parameters.Seed)))
         {
             var members = group.OrderBy(o => o.Device.Index).ToList();

@@ -3,7 +3,7 @@
 // rows into the node verdict. Every rule here can fail, and says why in the reason.
 using Kiln.Core.Profiles;
 using Kiln.Core.Results;
-using Kiln.Native.Interop;
+using Kiln.Native;
 
 namespace Kiln.Core.Evaluation;
 
@@ -15,9 +15,9 @@ public sealed record Assessment(Threshold Threshold, string Metric, double Value
 public static class Evaluator
 {
     /// <summary>Tests whose kernels verify every value they move or compute: with no threshold, verified data is a PASS.</summary>
-    private static readonly HashSet<kiln_test_kind> VerifyingTests =
-        [kiln_test_kind.KILN_TEST_STREAM, kiln_test_kind.KILN_TEST_MEMTEST, kiln_test_kind.KILN_TEST_GEMM, kiln_test_kind.KILN_TEST_COPY,
-         kiln_test_kind.KILN_TEST_POWER];  // the burner checks every register it ends on
+    private static readonly HashSet<TestKind> VerifyingTests =
+        [TestKind.Stream, TestKind.Memtest, TestKind.Gemm, TestKind.Copy,
+         TestKind.Power];  // the burner checks every register it ends on
 
     public static VerdictRow Judge(TestOutcome o, string host, Profile profile)
     {
@@ -124,7 +124,7 @@ public static class Evaluator
     /// <summary>Stream thresholds on ops the plan did not run (ops: [triad]) do not apply.</summary>
     private static bool Selected(TestOutcome o, string metric)
     {
-        if (o.Test != kiln_test_kind.KILN_TEST_STREAM) return true;
+        if (o.Test != TestKind.Stream) return true;
         var op = metric.Split('_')[0];
         return !Catalog.StreamOps.ContainsKey(op) || Catalog.OpsIn(o.Parameters.OpMask).Contains(op);
     }
@@ -133,13 +133,13 @@ public static class Evaluator
     {
         if (DataErrors(o) > 0) return Errors(o, null);
         var verified = "";
-        if (o.Test == kiln_test_kind.KILN_TEST_MEMTEST)
+        if (o.Test == TestKind.Memtest)
         {
             if (o.Last("errors_total") is null)
                 return new(VerdictStatus.FAIL, "errors_total", null, 0, "count", "memtest reported no errors_total: nothing was verified");
             verified = $"no data errors ({string.Join(", ", Catalog.PatternsIn(o.Parameters.PatternMask))})";
         }
-        else if (VerifyingTests.Contains(o.Test) && (o.Test != kiln_test_kind.KILN_TEST_POWER || o.Last("errors_total") is not null))
+        else if (VerifyingTests.Contains(o.Test) && (o.Test != TestKind.Power || o.Last("errors_total") is not null))
         {
             // The burner's registers count as verified only when it said how many were wrong.
             verified = "no data errors";
@@ -153,7 +153,7 @@ public static class Evaluator
         {
             var why = $"no threshold for {Profile.ClassOf(o.Device).ToString().ToLowerInvariant()} {o.TestKey} in profile {profile.Name}";
             if (notes.Count > 0) why = string.Join("; ", notes);
-            if (o.Test == kiln_test_kind.KILN_TEST_MEMTEST)
+            if (o.Test == TestKind.Memtest)
                 return new(VerdictStatus.PASS, "errors_total", 0, 0, "count", verified);
             return verified.Length > 0
                 ? new(VerdictStatus.PASS, "errors_total", 0, 0, "count", $"{verified}; performance not judged: {why}")

@@ -2,7 +2,6 @@
 // the evaluation. Filled from native threads (never concurrently) and read after the run. A
 // borderline result's re-measurements are absorbed into the same outcome.
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Core.Evaluation;
 
@@ -20,12 +19,12 @@ public enum TestEnd
     Skipped,       // not run: the device was retired after an earlier hang, crash or protocol failure
 }
 
-public sealed class TestOutcome(kiln_test_kind test, DeviceInfo device, TestParams parameters)
+public sealed class TestOutcome(TestKind test, DeviceInfo device, TestParams parameters)
 {
     private readonly Dictionary<string, List<double>> _metrics = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _units = new(StringComparer.Ordinal);
 
-    public kiln_test_kind Test { get; } = test;
+    public TestKind Test { get; } = test;
     public string TestKey => Catalog.Key(Test);
     public DeviceInfo Device { get; } = device;
     public TestParams Parameters { get; } = parameters;

@@ -3,7 +3,6 @@
 // YAML by PlanLoader; the built-in plans are YAML files too (Plans/BuiltIn/).
 using Kiln.Core.Profiles;
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Core.Plans;
 
@@ -45,7 +44,7 @@ public sealed record Plan(string Name, string Description, IReadOnlyList<TestSpe
 }
 
 /// <summary>One test of a plan. Null knobs keep the native defaults (kiln_test_params_init).</summary>
-public sealed record TestSpec(kiln_test_kind Test)
+public sealed record TestSpec(TestKind Test)
 {
     public SizeSpec? Size { get; init; }
     /// <summary>memtest: the size on GPU devices (plan key gpu_size), instead of Size; null = Size on every device.</summary>

@@ -4,7 +4,7 @@ using System.Reflection;
 using Kiln.Core.Health.KernelLog;
 using Kiln.Core.Health.Sources;
 using Kiln.Core.Profiles;
-using Kiln.Native.Interop;
+using Kiln.Native;
 
 namespace Kiln.Core.Plans;
 
@@ -28,18 +28,18 @@ public static class PlanLoader
 
     // The keys each test's kernels read (cpu and GPU backends alike), beyond test, timeout and params:
     // a key a test ignores (ops on memtest, size on gemm) is a mistake to point out, not to run with.
-    private static readonly Dictionary<kiln_test_kind, string[]> KeysByTest = new()
+    private static readonly Dictionary<TestKind, string[]> KeysByTest = new()
     {
-        [kiln_test_kind.KILN_TEST_STREAM] = ["size", "size_cap", "iterations", "threads", "ops", "duration"],
-        [kiln_test_kind.KILN_TEST_MEMTEST] = ["size", "size_cap", "gpu_size", "iterations", "threads", "patterns", "seed", "duration"],
-        [kiln_test_kind.KILN_TEST_GEMM] = ["iterations", "threads", "seed", "duration"],
-        [kiln_test_kind.KILN_TEST_POWER] = ["threads", "seed", "duration"],
-        [kiln_test_kind.KILN_TEST_COPY] = ["size", "size_cap", "iterations", "seed"],
-        [kiln_test_kind.KILN_TEST_LAUNCH] = ["iterations"],
+        [TestKind.Stream] = ["size", "size_cap", "iterations", "threads", "ops", "duration"],
+        [TestKind.Memtest] = ["size", "size_cap", "gpu_size", "iterations", "threads", "patterns", "seed", "duration"],
+        [TestKind.Gemm] = ["iterations", "threads", "seed", "duration"],
+        [TestKind.Power] = ["threads", "seed", "duration"],
+        [TestKind.Copy] = ["size", "size_cap", "iterations", "seed"],
+        [TestKind.Launch] = ["iterations"],
     };
 
     /// <summary>The plan keys a test takes (test, timeout and params always).</summary>
-    public static IReadOnlyList<string> KeysOf(kiln_test_kind test) =>
+    public static IReadOnlyList<string> KeysOf(TestKind test) =>
         ["test", .. KeysByTest.GetValueOrDefault(test, []), "timeout", "params"];
 
     /// <summary>A built-in name (case-insensitive) or a YAML file; anything else is a --plan usage error.</summary>
@@ -111,7 +111,7 @@ public static class PlanLoader
             Timeout = t.Duration("timeout", TimeSpan.FromSeconds(1), TimeSpan.FromDays(30)),
             MatrixN = t.Int("matrix_n", 16, 1_048_576),
         };
-        if (spec.MatrixN != null && test != Kiln.Native.Interop.kiln_test_kind.KILN_TEST_GEMM)
+        if (spec.MatrixN != null && test != TestKind.Gemm)
             throw t.Config.Error(t.Require("matrix_n"), t.Field("matrix_n"), "matrix_n is a gemm knob (n of the n x n product)");
         if (t.Get("size") is { } sizeNode)
         {

@@ -2,7 +2,6 @@
 // its placeholders expanded from the stable keys ({op}, {pattern}, {dtype}), a matrix family
 // (p2p_ce_gbps) standing for its members (p2p_ce_gbps_{src}_{dst}).
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Core.Profiles;
 
@@ -11,9 +10,7 @@ public static class Metrics
     public const string MatrixSuffix = "_{src}_{dst}";
 
     /// <summary>Number-format keys (fp64 ... fp16), from the C enum.</summary>
-    public static IReadOnlyList<string> DtypeKeys { get; } = Enum.GetValues<kiln_dtype>()
-        .Where(d => d != kiln_dtype.KILN_DTYPE_ALL).OrderBy(d => (int)d)
-        .Select(d => Enum.GetName(d)!["KILN_DTYPE_".Length..].ToLowerInvariant()).ToList();
+    public static IReadOnlyList<string> DtypeKeys { get; } = [.. NativeKeys.Dtypes.Keys];
 
     private static readonly Lazy<IReadOnlyList<(MetricInfo Info, string Name)>> Expanded = new(() =>
         MetricCatalog.Entries.SelectMany(e => Expand(e.Name).Select(n => (e, n))).ToList());

@@ -1,5 +1,5 @@
-// The report figures (ScottPlot PNGs in the house style of Results/Plots.cs): a fleet histogram per
-// metric with its outliers marked, and the peer-to-peer copy matrix as a heatmap. (Telemetry series
+// The fleet report's figures (ScottPlot PNGs in the house style of Results/Plots.cs): a histogram per
+// metric with its outliers marked (the copy matrix heatmap is Plots.CopyMatrix, shared with a run's page). (Telemetry series
 // are drawn by the burn itself: Telemetry/TelemetryPlots.cs.)
 using Kiln.Core.Profiles;
 using Kiln.Core.Results;
@@ -52,40 +52,5 @@ public static class Charts
         plot.XLabel($"{metric.Name} ({metric.Unit})");
         plot.YLabel(metric.IsMatrix ? "device pairs" : "devices");
         FigureStyle.Save(plot, path);
-    }
-
-    /// <summary>The matrix of (source, destination) -> value as a heatmap, each cell labelled with its value.</summary>
-    public static void CopyMatrix(IReadOnlyDictionary<(int Source, int Destination), double> cells, string title, string unit, string path)
-    {
-        var n = cells.Keys.Max(k => Math.Max(k.Source, k.Destination)) + 1;
-        var data = new double[n, n];
-        for (var s = 0; s < n; s++)
-        {
-            for (var d = 0; d < n; d++) data[s, d] = cells.TryGetValue((s, d), out var v) ? v : double.NaN;
-        }
-        var plot = new Plot();
-        // Row 0 of the data is drawn at the top, as a matrix is read: source s sits at y = n - 1 - s.
-        var map = plot.Add.Heatmap(data);
-        map.Colormap = new ScottPlot.Colormaps.Viridis();
-        map.NaNCellColor = Colors.White;
-        var bar = plot.Add.ColorBar(map);
-        bar.Label = unit;
-        var (low, high) = (cells.Values.Min(), cells.Values.Max());
-        foreach (var ((s, d), v) in cells)
-        {
-            var text = plot.Add.Text(Units.Number(v), d, n - 1 - s);
-            text.LabelFontSize = n > 12 ? 9 : 13;
-            // Viridis is dark at the low end and yellow at the high end: pick the readable ink.
-            text.LabelFontColor = high > low && (v - low) / (high - low) > 0.6 ? Colors.Black : Colors.White;
-            text.LabelAlignment = Alignment.MiddleCenter;
-        }
-        var ticks = Enumerable.Range(0, n).Select(i => (double)i).ToArray();
-        plot.Axes.Bottom.SetTicks(ticks, ticks.Select(i => $"{i}").ToArray());
-        plot.Axes.Left.SetTicks(ticks.Select(i => n - 1 - i).ToArray(), ticks.Select(i => $"{i}").ToArray());
-        plot.Axes.SetLimits(-0.5, n - 0.5, -0.5, n - 0.5);
-        plot.XLabel("destination device");
-        plot.YLabel("source device");
-        plot.Title(title);
-        FigureStyle.Save(plot, path, 760, 640);
     }
 }

@@ -23,39 +23,39 @@ public static class FleetOutput
         var fleetRows = report.Metrics.Select(m => (IReadOnlyList<string>)[m.Family.Test, m.Family.Name, m.Family.Backend, m.Family.Unit,
             I(m.Devices.Count), I(m.Nodes.Count), N(m.Devices.Median), N(m.Devices.Mad), N(m.Devices.P5), N(m.Devices.Median), N(m.Devices.P95),
             N(m.Devices.Min), N(m.Devices.Max), N(m.Nodes.Median), N(m.Nodes.Mad), I(m.DeviceOutliers), I(m.NodeOutliers), m.Note]).ToList();
-        CsvOut.Write(Path.Combine(outDir, "fleet.csv"), fleetHeader, fleetRows);
+        Csv.Write(Path.Combine(outDir, "fleet.csv"), fleetHeader, fleetRows);
 
         var outlierHeader = new[] { "level", "host", "backend", "device", "test", "metric", "value", "unit", "fleet_median", "deviation_pct", "z", "side" };
         var outlierRows = report.Outliers.Select(o => (IReadOnlyList<string>)[o.Level, o.Host, o.Family.Backend, o.Device < 0 ? "" : I(o.Device),
             o.Family.Test, o.Metric, N(o.Value), o.Family.Unit, N(o.Median), o.DeviationPercent.ToString("0.0", CultureInfo.InvariantCulture),
             o.Z.ToString("0.00", CultureInfo.InvariantCulture), o.Slow ? "slow" : "fast"]).ToList();
-        CsvOut.Write(Path.Combine(outDir, "outliers.csv"), outlierHeader, outlierRows);
+        Csv.Write(Path.Combine(outDir, "outliers.csv"), outlierHeader, outlierRows);
 
         var nodeHeader = new[] { "host", "run_id", "verdict", "fail", "warn", "skip", "slow_metrics", "drift", "drain", "reasons", "folder" };
         var nodeRows = report.Nodes.Select(n => (IReadOnlyList<string>)[n.Host, n.Run.RunId, n.Run.Verdict, I(n.Fail), I(n.Warn), I(n.Skip),
             string.Join(";", n.SlowMetrics), string.Join(";", n.DriftComponents), n.Drain ? "yes" : "no", string.Join(" | ", n.DrainReasons), n.Run.Folder]).ToList();
-        CsvOut.Write(Path.Combine(outDir, "nodes.csv"), nodeHeader, nodeRows);
+        Csv.Write(Path.Combine(outDir, "nodes.csv"), nodeHeader, nodeRows);
 
         var driftHeader = new[] { "component", "value", "nodes", "hosts", "majority_value", "majority_nodes" };
         var driftRows = report.Drift.Select(d => (IReadOnlyList<string>)[d.Component, d.Value, I(d.Hosts.Count), string.Join(";", d.Hosts),
             d.Majority, I(d.MajorityNodes)]).ToList();
-        CsvOut.Write(Path.Combine(outDir, "drift.csv"), driftHeader, driftRows);
+        Csv.Write(Path.Combine(outDir, "drift.csv"), driftHeader, driftRows);
 
         var problemHeader = new[] { "file", "problem", "action" };
         var problemRows = report.Problems.Select(p => (IReadOnlyList<string>)[p.File, p.Problem, p.Action]).ToList();
-        CsvOut.Write(Path.Combine(outDir, "problems.csv"), problemHeader, problemRows);
+        Csv.Write(Path.Combine(outDir, "problems.csv"), problemHeader, problemRows);
 
         // Health findings: each host's latest kiln check, and the health phases of its burn.
         var healthHeader = new[] { "host", "command", "run_id", "check", "component", "severity", "code", "message" };
         var healthRows = report.HealthFindings.OrderBy(x => x.Finding.Severity == "FAIL" ? 0 : 1).Select(x => (IReadOnlyList<string>)[x.Run.Host, x.Run.Command,
             x.Run.RunId, x.Finding.Check, x.Finding.Component, x.Finding.Severity, x.Finding.Code, x.Finding.Message]).ToList();
-        CsvOut.Write(Path.Combine(outDir, "health.csv"), healthHeader, healthRows);
+        Csv.Write(Path.Combine(outDir, "health.csv"), healthHeader, healthRows);
 
-        var verdictHeader = RunReader.VerdictColumns;
-        IReadOnlyList<string> VerdictCells(VerdictRow v) => [v.Host, v.Test, v.Backend, I(v.Device), v.Status.ToString(), v.Metric,
-            v.Value is { } x ? N(x) : "", v.Threshold is { } t ? N(t) : "", v.Unit, v.Reason];
+        // Verdict rows as verdicts.csv has them, full precision: the file reads back to the same numbers.
+        var verdictHeader = Csv.Columns<VerdictRowMap>();
+        static IEnumerable<IReadOnlyList<string>> VerdictCells(IEnumerable<VerdictRow> rows) => Csv.Cells<VerdictRow, VerdictRowMap>(rows);
         if (report.Options.Baseline != null)
-            CsvOut.Write(Path.Combine(outDir, "baseline.csv"), verdictHeader, report.BaselineRows.Select(VerdictCells));
+            Csv.Write<VerdictRow, VerdictRowMap>(Path.Combine(outDir, "baseline.csv"), report.BaselineRows);
 
         var histograms = DrawHistograms(report, plots);
         var matrices = DrawCopyMatrices(report, plots);
@@ -83,11 +83,11 @@ public static class FleetOutput
         {
             page.Heading($"Against baseline {baseline.Name} ({baseline.Source}): {report.BaselineRows.Count(b => b.Status == VerdictStatus.FAIL)} FAIL, " +
                          $"{report.BaselineRows.Count(b => b.Status == VerdictStatus.WARN)} WARN, {report.BaselinePass} PASS");
-            page.Table("baseline", verdictHeader, report.BaselineRows.Select(VerdictCells), PageRows);
+            page.Table("baseline", verdictHeader, VerdictCells(report.BaselineRows), PageRows);
         }
         page.Heading("Failing and warning verdicts of the runs");
-        page.Table("verdicts", verdictHeader, report.Runs.SelectMany(r => r.Verdicts)
-            .Where(v => v.Status is VerdictStatus.FAIL or VerdictStatus.WARN).OrderBy(v => v.Status).Select(VerdictCells), PageRows);
+        page.Table("verdicts", verdictHeader, VerdictCells(report.Runs.SelectMany(r => r.Verdicts)
+            .Where(v => v.Status is VerdictStatus.FAIL or VerdictStatus.WARN).OrderBy(v => v.Status)), PageRows);
         page.Heading("Plots");
         foreach (var png in matrices.Concat(histograms)) page.Image(png, Path.GetFileNameWithoutExtension(png));
         page.Heading("Nodes");
@@ -108,7 +108,7 @@ public static class FleetOutput
             foreach (var v in run.Values) values[v.Metric].Add(v.Value);
         }
         var jobs = report.Metrics.Where(m => m.Devices.Count > 0)
-            .Select(m => (Summary: m, Path: Path.Combine(plots, $"hist_{RunReport.Safe(m.Family.Test)}_{RunReport.Safe(m.Family.Name)}_{RunReport.Safe(m.Family.Backend)}.png")))
+            .Select(m => (Summary: m, Path: Path.Combine(plots, $"hist_{Safe(m.Family.Test)}_{Safe(m.Family.Name)}_{Safe(m.Family.Backend)}.png")))
             .ToList();
         // Independent figures: both cores draw.
         Parallel.ForEach(jobs, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
@@ -126,14 +126,16 @@ public static class FleetOutput
         {
             var cells = g.ToDictionary(x => (x.Pair!.Value.Source, x.Pair.Value.Destination),
                 x => RobustStats.Median(report.ValuesOf(x.Info).Select(v => v.Value.Value)));
-            var path = Path.Combine(plots, $"{RunReport.Safe(g.Key.Family)}_{RunReport.Safe(g.Key.Backend)}_matrix.png");
-            Charts.CopyMatrix(cells, $"{g.Key.Family} ({g.Key.Backend}): fleet median per source -> destination", g.First().Info.Unit, path);
+            var path = Path.Combine(plots, $"{Safe(g.Key.Family)}_{Safe(g.Key.Backend)}_matrix.png");
+            Plots.CopyMatrix(cells, $"{g.Key.Family} ({g.Key.Backend}): fleet median per source -> destination", g.First().Info.Unit, path);
             written.Add(path);
         }
         return written;
     }
 
     private static string N(double v) => Units.Number(v);
+
+    private static string Safe(string name) => string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '_'));
 
     private static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
 

@@ -322,6 +322,12 @@ public sealed class FleetReport
         return (rows, pass);
     }
 
+    /// <summary>0: the test found wrong data; 1: it broke otherwise (hang, crash, health, telemetry); 2: a rate or time missed its threshold.</summary>
+    private static int FailRank(VerdictRow v) =>
+        v.Metric == "errors_total" && v.Value > 0 ? 0
+        : Units.Convert(1, v.Unit) is { Kind: QuantityKind.Bandwidth or QuantityKind.LinkRate or QuantityKind.Compute or QuantityKind.Time or QuantityKind.Power } ? 2
+        : 1;
+
     private static IEnumerable<string> CheckFails(RunData check) =>
         check.Verdicts.Where(v => v.Status == VerdictStatus.FAIL).Take(3)
             .Select(v => $"kiln check {check.StartUtc:yyyy-MM-dd HH:mm} UTC FAIL {v.Backend}: {v.Reason}");
@@ -345,10 +351,11 @@ public sealed class FleetReport
         else
         {
             // A soak appends "; worst of N passes" after the injection mark, so look for it anywhere.
-            foreach (var f in fails.Where(f => !f.Reason.Contains("(injected)", StringComparison.Ordinal)).Take(3))
+            // Wrong data leads, then what else broke (a hang, a health or telemetry FAIL), then a rate below its floor.
+            foreach (var f in fails.Where(f => !f.Reason.Contains("(injected)", StringComparison.Ordinal)).OrderBy(FailRank).Take(3))
                 reasons.Add($"FAIL {f.Test} {f.Backend}{f.Device}: {f.Reason}");
             // A killed or unfinished burn has no FAIL row, but it did not pass either.
-            if (fails.Count == 0 && !run.Injected && run.Verdict != nameof(NodeVerdict.PASS))
+            if (run.Count(VerdictStatus.FAIL) == 0 && !run.Injected && run.Verdict != nameof(NodeVerdict.PASS))
                 reasons.Add($"burn ended {run.Verdict} (summary.json) with no FAIL row to explain it");
             if (check != null) reasons.AddRange(CheckFails(check));
         }
@@ -361,7 +368,7 @@ public sealed class FleetReport
         foreach (var b in baselineFails.Take(3))
             reasons.Add($"baseline FAIL {b.Test} {b.Backend}{b.Device}: {b.Reason}");
         return new NodeSummary(run.Host, run,
-            fails.Count, run.Verdicts.Count(v => v.Status == VerdictStatus.WARN), run.Verdicts.Count(v => v.Status == VerdictStatus.SKIP),
+            run.Count(VerdictStatus.FAIL), run.Count(VerdictStatus.WARN), run.Count(VerdictStatus.SKIP),
             outliers.Select(o => o.Key).Distinct().ToList(),
             drift.Distinct().ToList(),
             reasons);

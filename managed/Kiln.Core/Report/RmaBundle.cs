@@ -42,13 +42,12 @@ public static class RmaBundle
         Copy("summary.json");
         foreach (var json in Directory.EnumerateFiles(runDir, "health_*.json").Order(StringComparer.Ordinal)) Copy(Path.GetFileName(json));
         Copy("errors.csv");
-        Add("verdicts-failing.csv", Csv(RunReader.VerdictColumns, failing.Select(v => (IReadOnlyList<string>)[v.Host, v.Test, v.Backend,
-            v.Device.ToString(CultureInfo.InvariantCulture), v.Status.ToString(), v.Metric, RunReport.Num(v.Value), RunReport.Num(v.Threshold), v.Unit, v.Reason])));
+        Add("verdicts-failing.csv", Csv.Text<VerdictRow, VerdictRowMap>(failing));
         var serials = Serials(runDir);
-        Add("failing-devices.csv", Csv(["backend", "index", "name", "uuid", "serial", "pci_bus_id"], devices.Select(d => (IReadOnlyList<string>)
+        Add("failing-devices.csv", Csv.Text(["backend", "index", "name", "uuid", "serial", "pci_bus_id"], devices.Select(d => (IReadOnlyList<string>)
             [d.Backend, d.Index.ToString(CultureInfo.InvariantCulture), d.Name, d.Uuid, serials.GetValueOrDefault(Key(d.PciBusId), ""), d.PciBusId])));
-        if (CsvText.Read(Path.Combine(runDir, "findings.csv")) is { } findings)
-            Add("findings-failing.csv", Csv(findings.Header, findings.Rows.Where(r => findings.Cell(r, "severity") is "FAIL" or "WARN")));
+        if (CsvInput.ReadAll(Path.Combine(runDir, "findings.csv")) is { } findings)
+            Add("findings-failing.csv", Csv.Text(findings.Header, findings.Rows.Where(r => findings.Cell(r, "severity") is "FAIL" or "WARN")));
 
         var (kmsgSource, kmsgLines) = KernelLog(runDir, kmsgFile, devices, failing);
         Add("kmsg-matching.log", string.Concat(kmsgLines.Select(l => l + "\n")));
@@ -105,7 +104,7 @@ public static class RmaBundle
         var times = new Dictionary<(string Test, string Backend, int Device), (DateTime First, DateTime Last)>();
         foreach (var file in new[] { "errors.csv", "metrics.csv" })
         {
-            using var csv = CsvCursor.Open(Path.Combine(runDir, file), out _);
+            using var csv = CsvInput.Open(Path.Combine(runDir, file), out _);
             if (csv is null) continue;
             var col = csv.Columns(["timestamp", "test", "backend", "device"], out var missing);
             if (missing.Count > 0) continue;
@@ -113,9 +112,9 @@ public static class RmaBundle
             while (csv.Read())
             {
                 if (csv.FieldCount <= col.Max() || !csv.TryInt(col[3], out var device)) continue;
-                var key = (csv.String(col[1]), csv.String(col[2]), device);
+                var key = (csv[col[1]], csv[col[2]], device);
                 if (times.ContainsKey(key) || !failing.Any(v => (v.Test, v.Backend, v.Device) == key)) continue;
-                if (!DateTime.TryParse(csv.Span(col[0]), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var at)) continue;
+                if (!DateTime.TryParse(csv[col[0]], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var at)) continue;
                 found[key] = found.TryGetValue(key, out var t) ? (t.First < at ? t.First : at, t.Last > at ? t.Last : at) : (at, at);
             }
             foreach (var (key, t) in found) times[key] = t;
@@ -156,20 +155,18 @@ public static class RmaBundle
 
     private static (string Text, int Rows)? TelemetryAround(string path, List<(DateTime Start, DateTime End)> windows)
     {
-        using var csv = CsvCursor.Open(path, out _);
+        using var csv = CsvInput.Open(path, out _);
         if (csv is null) return null;
         var time = csv.Header.ToList().IndexOf("timestamp");
-        var text = new StringBuilder(string.Join(',', csv.Header.Select(CsvOut.Quote))).Append('\n');
-        var rows = 0;
+        var rows = new List<IReadOnlyList<string>>();
         while (csv.Read())
         {
             if (time < 0 || csv.FieldCount <= time
-                || !DateTime.TryParse(csv.Span(time), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var at)
+                || !DateTime.TryParse(csv[time], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var at)
                 || !windows.Any(w => at >= w.Start && at <= w.End)) continue;
-            text.AppendJoin(',', Enumerable.Range(0, csv.FieldCount).Select(i => CsvOut.Quote(csv.String(i)))).Append('\n');
-            rows++;
+            rows.Add(Enumerable.Range(0, csv.FieldCount).Select(i => csv[i]).ToList());
         }
-        return (text.ToString(), rows);
+        return (Csv.Text(csv.Header, rows), rows.Count);
     }
 
     /// <summary>GPU serials by PCI bus address from the health checks' inventories (health_*.json) a plan's checks left in the run.</summary>
@@ -200,8 +197,6 @@ public static class RmaBundle
         var dot = p.LastIndexOf('.');
         return dot > 0 ? p[..dot] : p;
     }
-
-    private static string Csv(IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows) => CsvOut.ToText(header, rows);
 
     private static string Or(string s) => s.Length > 0 ? s : "unknown";
 }

@@ -49,7 +49,19 @@ public sealed class RunData
     public required IReadOnlyDictionary<string, string> Components { get; init; }
     public required IReadOnlyList<DeviceInfo> Devices { get; init; }
     public List<DeviceValue> Values { get; } = [];
+    /// <summary>The FAIL and WARN verdict rows, the ones a report shows; every row is counted in <see cref="Counts"/>.</summary>
     public List<VerdictRow> Verdicts { get; } = [];
+    /// <summary>Verdict rows by status (index: VerdictStatus), PASS and SKIP included.</summary>
+    public int[] Counts { get; } = new int[Enum.GetValues<VerdictStatus>().Length];
+
+    public int Count(VerdictStatus status) => Counts[(int)status];
+
+    /// <summary>Keeps a FAIL or WARN row, counts every row.</summary>
+    public void AddVerdict(VerdictRow v)
+    {
+        Counts[(int)v.Status]++;
+        if (v.Status is VerdictStatus.FAIL or VerdictStatus.WARN) Verdicts.Add(v);
+    }
     /// <summary>WARN and FAIL health findings: the check's, or the burn's health phases'.</summary>
     public List<HealthFinding> Findings { get; } = [];
 
@@ -84,8 +96,8 @@ public sealed class MetricCatalog
 
 public static class RunReader
 {
-    public static readonly string[] MetricColumns = ["timestamp", "host", "run_id", "test", "backend", "device", "metric", "value", "unit", "injected"];
-    public static readonly string[] VerdictColumns = ["host", "test", "backend", "device", "status", "metric", "value", "threshold", "unit", "reason"];
+    private static readonly IReadOnlyList<string> MetricColumns = Csv.Columns<MetricRowMap>();
+    private static readonly IReadOnlyList<string> VerdictColumns = Csv.Columns<VerdictRowMap>();
 
     /// <summary>Problems beyond this many per file are counted, not listed.</summary>
     private const int ListedRowProblems = 5;
@@ -199,7 +211,7 @@ public static class RunReader
                 if (severity is not ("WARN" or "FAIL")) continue;
                 var finding = new HealthFinding(Str(f, "check") ?? "", Str(f, "component") ?? "", severity, Str(f, "code") ?? "", Str(f, "message") ?? "");
                 run.Findings.Add(finding);
-                run.Verdicts.Add(new VerdictRow(host, RunData.Check, finding.Check, -1,
+                run.AddVerdict(new VerdictRow(host, RunData.Check, finding.Check, -1,
                     severity == "FAIL" ? VerdictStatus.FAIL : VerdictStatus.WARN, finding.Code, null, null, "",
                     $"{finding.Code} {finding.Component}: {finding.Message}"));
             }
@@ -210,7 +222,7 @@ public static class RunReader
     // A burn's findings.csv (its health phases): the WARN and FAIL rows, for the fleet's health table.
     private static void ReadFindings(string path, RunData run)
     {
-        if (CsvText.Read(path) is not { } csv) return;
+        if (CsvInput.ReadAll(path) is not { } csv) return;
         foreach (var r in csv.Rows)
         {
             var severity = csv.Cell(r, "severity");
@@ -232,7 +244,7 @@ public static class RunReader
 
     private static bool ReadMetrics(string path, RunData run, MetricCatalog catalog, List<ReportProblem> problems)
     {
-        using var csv = CsvCursor.Open(path, out var why);
+        using var csv = CsvInput.Open(path, out var why);
         if (csv is null)
         {
             problems.Add(new(path, why, "folder skipped"));
@@ -244,13 +256,14 @@ public static class RunReader
             problems.Add(new(path, $"missing column{(missing.Count == 1 ? "" : "s")} {string.Join(", ", missing)} (an older result schema?)", "folder skipped"));
             return false;
         }
+        int Col(string name) => csv.Columns([name], out _)[0];
+        int testCol = Col("test"), backendCol = Col("backend"), deviceCol = Col("device"), metricCol = Col("metric"),
+            valueCol = Col("value"), unitCol = Col("unit"), injectedCol = Col("injected");
         var need = col.Max() + 1;
-        // Per (metric, backend, device) the best value, folded as rows stream by. The names of a row
-        // are looked up as spans, so a million rows do not make three million strings.
+        // Per (metric, backend, device) the best value, folded as rows stream by: a run keeps one
+        // value per device and metric, however many rows its soak wrote.
         var best = new Dictionary<(int Metric, string Backend, int Device), double>();
-        var names = new Dictionary<string, (MetricInfo? Info, double Factor)>(StringComparer.Ordinal);
-        var nameLookup = names.GetAlternateLookup<ReadOnlySpan<char>>();
-        var keyBuffer = new char[256];
+        var names = new Dictionary<(string Test, string Name, string Unit, string Backend), (MetricInfo? Info, double Factor)>();
         var bad = 0;
         var injectedRows = 0;
         void Bad(string problem)
@@ -261,35 +274,22 @@ public static class RunReader
         {
             if (csv.FieldCount < need)
             {
-                Bad($"{csv.FieldCount} fields, expected {MetricColumns.Length} (truncated?)");
+                Bad($"{csv.FieldCount} fields, expected {MetricColumns.Count} (truncated?)");
                 continue;
             }
-            if (!csv.TryDouble(col[7], out var value)) { Bad($"value '{Shorten(csv.String(col[7]))}' is not a number"); continue; }
-            if (!csv.TryInt(col[5], out var device) || device < 0) { Bad($"device '{Shorten(csv.String(col[5]))}' is not a device index"); continue; }
-            if (csv.Span(col[9]).SequenceEqual("true")) { injectedRows++; continue; }
+            if (!csv.TryDouble(valueCol, out var value)) { Bad($"value '{Shorten(csv[valueCol])}' is not a number"); continue; }
+            if (!csv.TryInt(deviceCol, out var device) || device < 0) { Bad($"device '{Shorten(csv[deviceCol])}' is not a device index"); continue; }
+            if (csv[injectedCol] == "true") { injectedRows++; continue; }
 
-            // test \0 metric \0 unit \0 backend
-            Span<int> parts = [col[3], col[6], col[8], col[4]];
-            var keyLength = parts.Length - 1;
-            foreach (var part in parts) keyLength += csv.Span(part).Length;
-            if (keyLength > keyBuffer.Length) keyBuffer = new char[keyLength * 2];
-            var key = keyBuffer.AsSpan(0, keyLength);
-            var at = 0;
-            foreach (var part in parts)
+            var key = (Test: csv[testCol], Name: csv[metricCol], Unit: csv[unitCol], Backend: csv[backendCol]);
+            if (!names.TryGetValue(key, out var metric))
             {
-                if (at > 0) key[at++] = '\0';
-                csv.Span(part).CopyTo(key[at..]);
-                at += csv.Span(part).Length;
-            }
-            if (!nameLookup.TryGetValue(key, out var metric))
-            {
-                var (test, name, unit, backend) = (csv.String(col[3]), csv.String(col[6]), csv.String(col[8]), csv.String(col[4]));
                 // Values in a known unit are kept in the canonical one, so MB/s and GB/s runs compare.
-                var q = Units.Convert(1, unit);
-                metric = (catalog.Get(test, name, backend, q is { } k ? Units.Canonical(k.Kind) : unit, q?.Kind ?? Units.KindOfMetric(name)), q?.Value ?? 1);
-                names[key.ToString()] = metric;
+                var q = Units.Convert(1, key.Unit);
+                metric = (catalog.Get(key.Test, key.Name, key.Backend, q is { } k ? Units.Canonical(k.Kind) : key.Unit, q?.Kind ?? Units.KindOfMetric(key.Name)), q?.Value ?? 1);
+                names[key] = metric;
                 if (metric.Info is null)
-                    problems.Add(new(path, $"{test}/{name} is in '{unit}' here but in another unit elsewhere in the fleet", "metric skipped"));
+                    problems.Add(new(path, $"{key.Test}/{key.Name} is in '{key.Unit}' here but in another unit elsewhere in the fleet", "metric skipped"));
             }
             if (metric.Info is not { } info) continue;
             value *= metric.Factor;
@@ -299,40 +299,50 @@ public static class RunReader
         if (bad > ListedRowProblems) problems.Add(new(path, $"{bad - ListedRowProblems} more bad rows", "rows skipped"));
         if (injectedRows > 0)
             problems.Add(new(path, $"{injectedRows} values made under fault injection", "left out of fleet statistics"));
+        run.Values.Capacity = best.Count;
         foreach (var ((metric, backend, device), value) in best) run.Values.Add(new DeviceValue(metric, backend, device, value));
         return true;
     }
 
-    private static void ReadVerdicts(string path, RunData run, List<ReportProblem> problems)
+    /// <summary>The rows of a verdicts.csv (or baseline.csv); the file's and the rows' problems go to <paramref name="problems"/>.</summary>
+    public static IEnumerable<VerdictRow> ReadVerdicts(string path, List<ReportProblem> problems)
     {
-        using var csv = CsvCursor.Open(path, out var why);
+        using var csv = CsvInput.Open(path, out var why);
         if (csv is null)
         {
             problems.Add(new(path, why, "verdicts not used"));
-            return;
+            yield break;
         }
         var col = csv.Columns(VerdictColumns, out var missing);
         if (missing.Count > 0)
         {
             problems.Add(new(path, $"missing column{(missing.Count == 1 ? "" : "s")} {string.Join(", ", missing)}", "verdicts not used"));
-            return;
+            yield break;
         }
+        int Col(string name) => csv.Columns([name], out _)[0];
+        int host = Col("host"), test = Col("test"), backend = Col("backend"), deviceCol = Col("device"), statusCol = Col("status"),
+            metric = Col("metric"), value = Col("value"), threshold = Col("threshold"), unit = Col("unit"), reason = Col("reason");
         var need = col.Max() + 1;
         var bad = 0;
         while (csv.Read())
         {
-            if (csv.FieldCount < need || !csv.TryInt(col[3], out var device)
-                || !Enum.TryParse<VerdictStatus>(csv.String(col[4]), out var status) || !Enum.IsDefined(status))
+            if (csv.FieldCount < need || !csv.TryInt(deviceCol, out var device)
+                || !Enum.TryParse<VerdictStatus>(csv[statusCol], out var status) || !Enum.IsDefined(status))
             {
                 if (++bad <= ListedRowProblems)
-                    problems.Add(new(path, $"line {csv.LineNumber}: not a verdict row ({csv.FieldCount} fields, status '{(csv.FieldCount > col[4] ? Shorten(csv.String(col[4])) : "")}')", "row skipped"));
+                    problems.Add(new(path, $"line {csv.LineNumber}: not a verdict row ({csv.FieldCount} fields, status '{(csv.FieldCount > statusCol ? Shorten(csv[statusCol]) : "")}')", "row skipped"));
                 continue;
             }
-            double? Optional(int i) => csv.Span(i).IsEmpty ? null : csv.TryDouble(i, out var x) ? x : null;
-            run.Verdicts.Add(new VerdictRow(csv.String(col[0]), csv.String(col[1]), csv.String(col[2]), device, status,
-                csv.String(col[5]), Optional(col[6]), Optional(col[7]), csv.String(col[8]), csv.String(col[9])));
+            double? Optional(int i) => csv[i].Length == 0 ? null : csv.TryDouble(i, out var x) ? x : null;
+            yield return new VerdictRow(csv[host], csv[test], csv[backend], device, status,
+                csv[metric], Optional(value), Optional(threshold), csv[unit], csv[reason]);
         }
         if (bad > ListedRowProblems) problems.Add(new(path, $"{bad - ListedRowProblems} more bad rows", "rows skipped"));
+    }
+
+    private static void ReadVerdicts(string path, RunData run, List<ReportProblem> problems)
+    {
+        foreach (var v in ReadVerdicts(path, problems)) run.AddVerdict(v);
     }
 
     private static string? Str(JsonElement e, string name) =>

@@ -15,8 +15,6 @@ public sealed class PrometheusWriter
     /// <summary>Declares a family (once; later calls with the same name add to it) and returns its name.</summary>
     public string Gauge(string name, string help) => Declare(name, help, "gauge");
 
-    public string Counter(string name, string help) => Declare(name, help, "counter");
-
     /// <summary>One sample of a declared family; NaN and infinities are skipped (they mean "unknown" here).</summary>
     public void Add(string family, double value, params (string Label, string Value)[] labels)
     {

@@ -5,7 +5,6 @@ using Kiln.Core.Plans;
 using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Core.Runs;
 
@@ -57,7 +56,7 @@ public sealed class BurnJob : IDisposable
             RunId = context.RunId,
             KilnVersion = KilnVersion.Text,
             NativeVersion = KilnLibrary.Version,
-            AbiVersion = KilnNative.kiln_abi_version(),
+            AbiVersion = KilnLibrary.AbiVersion,
             Command = r.Command,
             Plan = r.Plan.Name,
             Profile = judge.Name,

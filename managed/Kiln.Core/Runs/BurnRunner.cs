@@ -3,12 +3,11 @@
 // its duration is spent), re-measuring borderline results and stopping a test at its deadline from
 // outside, each verdict written as its test ends; then the devices compared with each other
 // (Consensus), the closing health checks, the plots,
-// junit.xml, kiln.prom, the final summary and report.html.
+// junit.xml, kiln.prom, the final summary and report.html (from what the burn holds, not its files).
 // Cancellation stops the running test and skips the rest.
 using Kiln.Core.Evaluation;
 using Kiln.Core.Plans;
 using Kiln.Core.Profiles;
-using Kiln.Core.Report;
 using Kiln.Core.Results;
 using Kiln.Core.Telemetry;
 
@@ -88,7 +87,7 @@ public static class BurnRunner
         var exitCode = Evaluator.ExitCode(node);
         // Figures and pages are evidence, not the verdict: a missing font or drawing library must not
         // turn a measured verdict into a crash.
-        IReadOnlyList<string> plots = Guard(context, "plots", () => Plots.Write(files.Folder, outcomes, settings.Profile)) ?? [];
+        IReadOnlyList<string> plots = Guard(context, "plots", () => Plots.Write(files.Folder, outcomes, settings.Profile, context.Host)) ?? [];
         plots = [.. plots, .. Guard(context, "telemetry plots", () => telemetry.WritePlots(files.Folder)) ?? []];
         var final = summary with
         {
@@ -108,7 +107,7 @@ public static class BurnRunner
         lost.Keep(() => JUnitWriter.Write(files.Folder.File("junit.xml"), final, verdicts));
         lost.Keep(() => VerdictExposition.Write(files.Folder.File("kiln.prom"), final, verdicts));
         if (lost.Error is null) lost.Keep(() => SummaryJson.Write(summaryPath, final));
-        if (lost.Error is null) Guard(context, "report.html", () => RunReport.Write(files.Folder.Path));
+        if (lost.Error is null) Guard(context, "report.html", () => RunPage.Write(files.Folder, final, verdicts, outcomes, health.Findings, plots));
         return new BurnResult(outcomes, verdicts, node, exitCode, plots);
     }
 

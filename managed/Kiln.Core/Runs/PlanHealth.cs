@@ -14,6 +14,10 @@ public sealed class PlanHealth(ResultFolder folder, Profile profile, string host
     public const int NodeLevel = -1;
 
     private CsvTable<FindingRow, FindingRowMap>? _findings;
+    private readonly List<FindingRow> _kept = [];
+
+    /// <summary>The findings of the listed sources, every phase so far, as findings.csv has them.</summary>
+    public IReadOnlyList<FindingRow> Findings => _kept;
 
     /// <summary>Runs the checks and returns the phase's verdict row ("health_before" / "health_after").</summary>
     /// <param name="phase">"before" or "after"; after reads only the kernel-log lines since the burn started.</param>
@@ -28,7 +32,9 @@ public sealed class PlanHealth(ResultFolder folder, Profile profile, string host
         {
             if (!sources.Contains(f.Check)) return;
             kept.Add(f);
-            _findings.Write(new FindingRow(host, f));
+            var row = new FindingRow(host, f);
+            _kept.Add(row);
+            _findings.Write(row);
         });
         // The phase's summary speaks for the listed sources only (their findings, skips and times); the
         // inventory stays whole, as the RMA bundle reads GPU serials from it.

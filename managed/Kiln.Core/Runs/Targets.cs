@@ -2,7 +2,6 @@
 // parameters against them, so bad input is refused before anything runs.
 using Kiln.Core.Plans;
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Core.Runs;
 
@@ -84,11 +83,11 @@ public static class Targets
             device.Validate(p);
             return new PlannedTest(spec, device, p);
         }
-        catch (KilnException e) when (e.Status == kiln_status.KILN_UNSUPPORTED)
+        catch (KilnException e) when (e.Status == KilnStatus.Unsupported)
         {
             return new PlannedTest(spec, device, p) { Unsupported = e.Message };
         }
-        catch (KilnException e) when (e.Status == kiln_status.KILN_INVALID_ARGUMENT)
+        catch (KilnException e) when (e.Status == KilnStatus.InvalidArgument)
         {
             throw new UsageException(OptionNames.ForNativeText(e.Message) ?? where, $"{e.Message} ({where})");
         }

@@ -5,7 +5,6 @@ using Kiln.Core.Evaluation;
 using Kiln.Core.Plans;
 using Kiln.Core.Results;
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Core.Runs;
 
@@ -58,7 +57,7 @@ public static class TestExecutor
         outcome.TelemetryAtEnd = window?.Describe();
         if (outcome.End is TestEnd.Hung or TestEnd.Crashed && outcome.TelemetryAtEnd is { } seen)
             outcome.Detail += $"; device telemetry then: {seen}";
-        if (window != null && outcome.End == TestEnd.Completed && planned.Spec.Test == kiln_test_kind.KILN_TEST_POWER)
+        if (window != null && outcome.End == TestEnd.Completed && planned.Spec.Test == TestKind.Power)
             foreach (var (name, value, unit) in window.Metrics())
                 recorder.OnMetric(new Metric(Catalog.Key(planned.Spec.Test), name, value, unit, outcome.Injected));
         return outcome;

@@ -3,7 +3,6 @@
 using Kiln.Core.Evaluation;
 using Kiln.Core.Profiles;
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Core.Runs;
 
@@ -41,9 +40,9 @@ public sealed class InProcessRunner : ITestRunner
         try
         {
             var status = device.Run(parameters, sink, cancel);
-            return (status == kiln_status.KILN_CANCELLED ? TestEnd.Cancelled : TestEnd.Completed, "");
+            return (status == KilnStatus.Cancelled ? TestEnd.Cancelled : TestEnd.Completed, "");
         }
-        catch (KilnException e) when (e.Status == kiln_status.KILN_UNSUPPORTED)
+        catch (KilnException e) when (e.Status == KilnStatus.Unsupported)
         {
             return (TestEnd.Unsupported, e.Message);
         }

@@ -45,7 +45,7 @@ public sealed class NodeActivity(string? slurmNode = null) : INodeActivity
     // or no such node: not a Slurm node, nothing to wait for.
     private string? SlurmBusy()
     {
-        var node = slurmNode ?? Environment.MachineName.Split('.')[0];
+        var node = slurmNode ?? HostName.Current.Split('.')[0];
         try
         {
             using var p = Process.Start(new ProcessStartInfo("scontrol", ["show", "node", node, "--oneliner"])

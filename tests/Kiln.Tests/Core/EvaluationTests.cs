@@ -44,7 +44,7 @@ public class EvaluationTests
     [Test]
     public void Memtest_that_reported_nothing_fails_rather_than_passes()
     {
-        var o = new TestOutcome(kiln_test_kind.KILN_TEST_MEMTEST, UnknownPeak, new TestParams()) { End = TestEnd.Completed };
+        var o = new TestOutcome(TestKind.Memtest, UnknownPeak, new TestParams()) { End = TestEnd.Completed };
         Assert.That(Evaluator.Judge(o, "node1", CpuOnly).Status, Is.EqualTo(VerdictStatus.FAIL));
     }
 
@@ -104,7 +104,7 @@ public class EvaluationTests
     [Test]
     public void Stream_missing_an_op_fails()
     {
-        var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, UnknownPeak, new TestParams()) { End = TestEnd.Completed };
+        var o = new TestOutcome(TestKind.Stream, UnknownPeak, new TestParams()) { End = TestEnd.Completed };
         o.Add(new Metric("stream", "copy_gbps_best", 20, "GB/s", false));
         var v = Evaluator.Judge(o, "node1", CpuOnly);
         Assert.That(v.Status, Is.EqualTo(VerdictStatus.FAIL));
@@ -123,7 +123,7 @@ public class EvaluationTests
     {
         foreach (var end in new[] { TestEnd.Cancelled, TestEnd.NotRun })
         {
-            var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, UnknownPeak, new TestParams()) { End = end };
+            var o = new TestOutcome(TestKind.Stream, UnknownPeak, new TestParams()) { End = end };
             var v = Evaluator.Judge(o, "node1", CpuOnly);
             Assert.That((v.Status, v.Reason), Is.EqualTo((VerdictStatus.SKIP, "cancelled")));
         }
@@ -181,7 +181,7 @@ public class EvaluationTests
 
     internal static TestOutcome Memtest(long errors, TestParams? p = null)
     {
-        var o = new TestOutcome(kiln_test_kind.KILN_TEST_MEMTEST, UnknownPeak, p ?? new TestParams()) { End = TestEnd.Completed };
+        var o = new TestOutcome(TestKind.Memtest, UnknownPeak, p ?? new TestParams()) { End = TestEnd.Completed };
         o.Add(new Metric("memtest", "errors_walking_ones", errors, "count", false));
         o.Add(new Metric("memtest", "errors_total", errors, "count", false));
         return o;
@@ -189,7 +189,7 @@ public class EvaluationTests
 
     internal static TestOutcome Stream(DeviceInfo device, double copy, double scale, double add, double triad, TestParams? p = null)
     {
-        var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, device, p ?? new TestParams()) { End = TestEnd.Completed };
+        var o = new TestOutcome(TestKind.Stream, device, p ?? new TestParams()) { End = TestEnd.Completed };
         foreach (var (op, gbps) in new[] { ("copy", copy), ("scale", scale), ("add", add), ("triad", triad) })
             o.Add(new Metric("stream", $"{op}_gbps_best", gbps, "GB/s", false));
         o.Add(new Metric("stream", "errors_total", 0, "count", false));

@@ -69,7 +69,7 @@ public class InjectionParsingTests
     public void Memtest_flips_with_a_seed()
     {
         var spec = InjectionSpec.Parse("memtest:flips=3,seed=7");
-        Assert.That(spec.Test, Is.EqualTo(kiln_test_kind.KILN_TEST_MEMTEST));
+        Assert.That(spec.Test, Is.EqualTo(TestKind.Memtest));
         Assert.That((spec.Flips, spec.Seed, spec.Slowdown), Is.EqualTo(((int?)3, (ulong?)7, (double?)null)));
         Assert.That(spec.ToString(), Is.EqualTo("memtest:flips=3,seed=7"));
 

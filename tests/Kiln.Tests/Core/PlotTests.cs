@@ -39,9 +39,27 @@ public class PlotTests
     }
 
     [Test]
+    public void A_memtest_figure_shows_each_patterns_bandwidth_the_bytes_covered_and_marks_the_errors()
+    {
+        var o = new TestOutcome(TestKind.Memtest, EvaluationTests.Device(0), new TestParams()) { End = TestEnd.Completed };
+        foreach (var (name, value) in new[] { ("walking_ones_gbps", 2700.0), ("walking_ones_gbps", 2500), ("errors_walking_ones", 3), ("walking_zeros_gbps", 2710),
+                     ("errors_walking_zeros", 0), ("bytes_tested", 8.0 * (1UL << 30)) })
+            o.Add(name, value, name.EndsWith("_gbps", StringComparison.Ordinal) ? "GB/s" : name == "bytes_tested" ? "bytes" : "count");
+
+        var figure = Plots.Memtest(o);
+
+        var bars = figure.Bars.ToDictionary(b => b.Pattern);
+        Assert.That((bars["walking_ones"].Gbps, bars["walking_ones"].Errors), Is.EqualTo(((double?)2600, 3.0)), "the mean of its rounds, and its errors");
+        Assert.That((bars["walking_zeros"].Gbps, bars["walking_zeros"].Errors), Is.EqualTo(((double?)2710, 0.0)));
+        Assert.That(bars["modulo_20"].Gbps, Is.Null, "a pattern that did not run has no bar height");
+        Assert.That(figure.Title, Does.Contain("8 GiB tested").And.Contain("3 wrong words in walking_ones"));
+        Assert.That(Plots.Write(ResultFolder.Create(_dir), [o], EvaluationTests.CpuOnly).Select(Path.GetFileName), Is.EqualTo(new[] { "memtest_cpu0.png" }));
+    }
+
+    [Test]
     public void Tests_without_metrics_draw_nothing()
     {
-        var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, EvaluationTests.Device(0), new TestParams()) { End = TestEnd.NotRun };
+        var o = new TestOutcome(TestKind.Stream, EvaluationTests.Device(0), new TestParams()) { End = TestEnd.NotRun };
         Assert.That(Plots.Write(ResultFolder.Create(_dir), [o], EvaluationTests.CpuOnly), Is.Empty);
     }
 }

@@ -29,7 +29,7 @@ public class EvaluatorEdgeTests
 
     private static TestOutcome Copy(double h2d, double? d2h = null, TestEnd end = TestEnd.Completed)
     {
-        var o = new TestOutcome(kiln_test_kind.KILN_TEST_COPY, Gpu, new TestParams()) { End = end };
+        var o = new TestOutcome(TestKind.Copy, Gpu, new TestParams()) { End = end };
         o.Add("h2d_gbps", h2d, "GB/s");
         o.Add("d2h_gbps", d2h ?? 200, "GB/s");
         return o;
@@ -104,13 +104,13 @@ public class EvaluatorEdgeTests
     public void Stream_thresholds_on_ops_the_plan_did_not_run_do_not_apply()
     {
         var p = new TestParams { OpMask = Catalog.ParseOpMask("triad", "ops") };
-        var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, Gpu, p) { End = TestEnd.Completed };
+        var o = new TestOutcome(TestKind.Stream, Gpu, p) { End = TestEnd.Completed };
         o.Add("triad_gbps_best", 2000, "GB/s");
         o.Add("errors_total", 0, "count");
         var v = Evaluator.Judge(o, "n", Profile);
         Assert.That((v.Status, v.Metric), Is.EqualTo((VerdictStatus.PASS, "triad_gbps_best")), v.Reason);
 
-        var all = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, Gpu, new TestParams()) { End = TestEnd.Completed };
+        var all = new TestOutcome(TestKind.Stream, Gpu, new TestParams()) { End = TestEnd.Completed };
         all.Add("triad_gbps_best", 2000, "GB/s");
         all.Add("errors_total", 0, "count");
         Assert.That(Evaluator.Judge(all, "n", Profile), Has.Property("Status").EqualTo(VerdictStatus.FAIL)
@@ -120,7 +120,7 @@ public class EvaluatorEdgeTests
     [Test]
     public void Stream_best_is_the_highest_of_the_per_iteration_and_best_values_and_null_when_absent()
     {
-        var o = new TestOutcome(kiln_test_kind.KILN_TEST_STREAM, Gpu, new TestParams()) { End = TestEnd.Completed };
+        var o = new TestOutcome(TestKind.Stream, Gpu, new TestParams()) { End = TestEnd.Completed };
         o.Add("copy_gbps", 900, "GB/s");
         o.Add("copy_gbps", 1200, "GB/s");
         o.Add("copy_gbps_best", 1100, "GB/s");
@@ -167,6 +167,6 @@ public class EvaluatorEdgeTests
         var plain = Copy(h2d: 90);
         plain.Absorb(Copy(h2d: 95));
         Assert.That(plain.Injected, Is.False);
-        Assert.That(new TestOutcome(kiln_test_kind.KILN_TEST_COPY, Gpu, new TestParams()).Detail, Is.EqualTo(""));
+        Assert.That(new TestOutcome(TestKind.Copy, Gpu, new TestParams()).Detail, Is.EqualTo(""));
     }
 }

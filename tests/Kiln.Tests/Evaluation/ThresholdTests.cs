@@ -31,7 +31,7 @@ public class ThresholdTests
     [Test]
     public void A_matrix_is_judged_on_its_worst_pair()
     {
-        var o = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 55, "GB/s"), ("p2p_ce_gbps_0_1", 370, "GB/s"),
+        var o = Outcome(TestKind.Copy, ("h2d_gbps", 55, "GB/s"), ("p2p_ce_gbps_0_1", 370, "GB/s"),
             ("p2p_ce_gbps_0_2", 330, "GB/s"), ("p2p_ce_gbps_0_3", 368, "GB/s"));
         var v = Evaluator.Judge(o, "n1", Profile);
         Assert.That((v.Status, v.Metric, v.Value, v.Threshold, v.Unit), Is.EqualTo((VerdictStatus.FAIL, "p2p_ce_gbps_0_2", (double?)330, (double?)335, "GB/s")));
@@ -41,9 +41,9 @@ public class ThresholdTests
     [Test]
     public void A_matrix_without_pairs_is_not_judged_but_a_missing_metric_fails()
     {
-        var single = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 55, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
+        var single = Outcome(TestKind.Copy, ("h2d_gbps", 55, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
         Assert.That(Evaluator.Judge(single, "n1", Profile).Status, Is.EqualTo(VerdictStatus.PASS), "one GPU has no peer to copy to");
-        var missing = Outcome(kiln_test_kind.KILN_TEST_COPY, ("p2p_ce_gbps_0_1", 370, "GB/s"));
+        var missing = Outcome(TestKind.Copy, ("p2p_ce_gbps_0_1", 370, "GB/s"));
         var v = Evaluator.Judge(missing, "n1", Profile);
         Assert.That((v.Status, v.Reason), Is.EqualTo((VerdictStatus.FAIL, "copy reported no h2d_gbps")));
     }
@@ -53,7 +53,7 @@ public class ThresholdTests
     [TestCase(10.5, VerdictStatus.FAIL)]
     public void A_ceiling_fails_above_and_warns_just_under(double p99, VerdictStatus expected)
     {
-        var v = Evaluator.Judge(Outcome(kiln_test_kind.KILN_TEST_LAUNCH, ("launch_latency_us_p99", p99, "us")), "n1", Profile);
+        var v = Evaluator.Judge(Outcome(TestKind.Launch, ("launch_latency_us_p99", p99, "us")), "n1", Profile);
         Assert.That(v.Status, Is.EqualTo(expected), v.Reason);
     }
 
@@ -61,26 +61,26 @@ public class ThresholdTests
     public void Values_are_compared_in_canonical_units()
     {
         // 0.65 PFLOP/s in the profile, TFLOP/s from the kernel; 9500 ns is 9.5 us.
-        Assert.That(Evaluator.Judge(Outcome(kiln_test_kind.KILN_TEST_GEMM, ("bf16_tflops", 700, "TFLOP/s")), "n1", Profile).Status, Is.EqualTo(VerdictStatus.PASS));
-        Assert.That(Evaluator.Judge(Outcome(kiln_test_kind.KILN_TEST_LAUNCH, ("launch_latency_us_p99", 9500, "ns")), "n1", Profile).Value, Is.EqualTo(9.5));
-        var wrong = Evaluator.Judge(Outcome(kiln_test_kind.KILN_TEST_GEMM, ("bf16_tflops", 700, "GB/s")), "n1", Profile);
+        Assert.That(Evaluator.Judge(Outcome(TestKind.Gemm, ("bf16_tflops", 700, "TFLOP/s")), "n1", Profile).Status, Is.EqualTo(VerdictStatus.PASS));
+        Assert.That(Evaluator.Judge(Outcome(TestKind.Launch, ("launch_latency_us_p99", 9500, "ns")), "n1", Profile).Value, Is.EqualTo(9.5));
+        var wrong = Evaluator.Judge(Outcome(TestKind.Gemm, ("bf16_tflops", 700, "GB/s")), "n1", Profile);
         Assert.That((wrong.Status, wrong.Reason), Is.EqualTo((VerdictStatus.PASS, "no data errors; performance not judged: bf16_tflops is in 'GB/s', not a compute rate unit: not judged")));
     }
 
     [Test]
     public void A_test_nobody_can_judge_is_skipped_never_passed()
     {
-        var power = Outcome(kiln_test_kind.KILN_TEST_POWER, ("power_w_mean", 650, "W"));
+        var power = Outcome(TestKind.Power, ("power_w_mean", 650, "W"));
         var v = Evaluator.Judge(power, "n1", Profile);
         Assert.That((v.Status, v.Reason), Is.EqualTo((VerdictStatus.SKIP, "measured, not judged: no threshold for gpu power in profile test")));
-        var gemm = new TestOutcome(kiln_test_kind.KILN_TEST_GEMM, H100, new TestParams()) { End = TestEnd.Unsupported, Detail = "no cuda backend" };
+        var gemm = new TestOutcome(TestKind.Gemm, H100, new TestParams()) { End = TestEnd.Unsupported, Detail = "no cuda backend" };
         Assert.That(Evaluator.Judge(gemm, "n1", Profile).Status, Is.EqualTo(VerdictStatus.SKIP));
     }
 
     [Test]
     public void A_test_stopped_by_its_timeout_fails_as_a_hang()
     {
-        var o = new TestOutcome(kiln_test_kind.KILN_TEST_GEMM, H100, new TestParams()) { End = TestEnd.TimedOut, Detail = "timed out: still running after 30s (plan timeout), stopped" };
+        var o = new TestOutcome(TestKind.Gemm, H100, new TestParams()) { End = TestEnd.TimedOut, Detail = "timed out: still running after 30s (plan timeout), stopped" };
         var v = Evaluator.Judge(o, "n1", Profile);
         Assert.That((v.Status, v.Reason), Is.EqualTo((VerdictStatus.FAIL, "timed out: still running after 30s (plan timeout), stopped")));
     }
@@ -93,24 +93,24 @@ public class ThresholdTests
     [TestCase(50.5, false)]   // 1.052: a clear PASS
     public void Borderline_is_the_warn_band_and_as_far_below_the_floor(double h2d, bool borderline)
     {
-        var o = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", h2d, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
+        var o = Outcome(TestKind.Copy, ("h2d_gbps", h2d, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
         Assert.That(Evaluator.IsBorderline(o, Profile), Is.EqualTo(borderline));
     }
 
     [Test]
     public void A_re_measured_result_is_judged_on_every_attempt_and_a_fail_that_went_away_is_intermittent()
     {
-        var first = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 47, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
+        var first = Outcome(TestKind.Copy, ("h2d_gbps", 47, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
         Assert.That(Evaluator.Judge(first, "n1", Profile).Status, Is.EqualTo(VerdictStatus.FAIL));
-        first.Absorb(Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 49, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count")));
-        first.Absorb(Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 52, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count")));
+        first.Absorb(Outcome(TestKind.Copy, ("h2d_gbps", 49, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count")));
+        first.Absorb(Outcome(TestKind.Copy, ("h2d_gbps", 52, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count")));
         var v = Evaluator.Judge(first, "n1", Profile);
         // Not the best attempt's PASS: the 47 GB/s FAIL happened, and both values are in the reason.
         Assert.That((v.Status, v.Value), Is.EqualTo((VerdictStatus.WARN, (double?)47)));
         Assert.That(v.Reason, Does.StartWith("intermittent: attempt 1 FAIL (h2d_gbps 47 GB/s), attempt 2 WARN (h2d_gbps 49 GB/s), attempt 3 PASS (h2d_gbps 52 GB/s)"));
 
-        var steady = Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 47, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
-        steady.Absorb(Outcome(kiln_test_kind.KILN_TEST_COPY, ("h2d_gbps", 46, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count")));
+        var steady = Outcome(TestKind.Copy, ("h2d_gbps", 47, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count"));
+        steady.Absorb(Outcome(TestKind.Copy, ("h2d_gbps", 46, "GB/s"), ("p2p_ce_gbps_pairs", 0, "count")));
         var twice = Evaluator.Judge(steady, "n1", Profile);
         Assert.That((twice.Status, twice.Value), Is.EqualTo((VerdictStatus.FAIL, (double?)46)), "the worst attempt decides a FAIL that stayed");
         Assert.That(twice.Reason, Does.Contain("judged on every attempt: attempt 1 FAIL (h2d_gbps 47 GB/s), attempt 2 FAIL (h2d_gbps 46 GB/s)"));
@@ -168,7 +168,7 @@ public class ThresholdTests
         Inventory = new SummaryInventory(new Kiln.Core.HostInfo("n1", "cpu", 8, 1, 1, "6.1"), "", [], [], [H100]),
     };
 
-    private static TestOutcome Outcome(kiln_test_kind test, params (string Name, double Value, string Unit)[] metrics)
+    private static TestOutcome Outcome(TestKind test, params (string Name, double Value, string Unit)[] metrics)
     {
         var o = new TestOutcome(test, H100, new TestParams()) { End = TestEnd.Completed };
         foreach (var (name, value, unit) in metrics) o.Add(name, value, unit);

@@ -61,7 +61,7 @@ public class HealthPolicyTests
         var p = new PrometheusWriter();
         var a = p.Gauge("kiln_a", "First family.");
         p.Add(a, 1, ("host", "n\"1"), ("path", "C:\\x\ny"));
-        p.Add(p.Counter("kiln_b", "Second."), double.NaN);
+        p.Add(p.Gauge("kiln_b", "Second."), double.NaN);
         p.Add(a, 2.5);
         Assert.That(p.ToText(), Is.EqualTo(
             "# HELP kiln_a First family.\n# TYPE kiln_a gauge\nkiln_a{host=\"n\\\"1\",path=\"C:\\\\x\\ny\"} 1\nkiln_a 2.5\n"));

@@ -21,7 +21,7 @@ public sealed class ValueTests
     [TestCase(0, 0, 0.5, true)]
     public void InjectedMeansAnyInjectionIsSet(int flips, int corrupt, double slowdown, bool injected)
     {
-        var p = new TestParams { Test = kiln_test_kind.KILN_TEST_MEMTEST, InjectFlips = flips, InjectCorrupt = corrupt, InjectSlowdown = slowdown };
+        var p = new TestParams { Test = TestKind.Memtest, InjectFlips = flips, InjectCorrupt = corrupt, InjectSlowdown = slowdown };
         Assert.That(p.Injected, Is.EqualTo(injected));
     }
 }

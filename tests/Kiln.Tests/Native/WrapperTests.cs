@@ -41,7 +41,7 @@ public sealed class WrapperTests
     {
         using var registry = Registry.Open();
         var e = Assert.Throws<KilnException>(() => registry.OpenDevice("nosuch", 0));
-        Assert.That(e!.Status, Is.EqualTo(kiln_status.KILN_NOT_FOUND));
+        Assert.That(e!.Status, Is.EqualTo(KilnStatus.NotFound));
         Assert.That(e.Message, Does.Contain("nosuch"));
     }
 
@@ -50,7 +50,7 @@ public sealed class WrapperTests
     {
         using var registry = Registry.Open();
         var e = Assert.Throws<KilnException>(() => registry.OpenDevice("cpu", 7));
-        Assert.That(e!.Status, Is.EqualTo(kiln_status.KILN_NOT_FOUND));
+        Assert.That(e!.Status, Is.EqualTo(KilnStatus.NotFound));
         Assert.That(e.Message, Does.Contain("7"));
     }
 
@@ -89,33 +89,33 @@ public sealed class WrapperTests
     {
         using var registry = Registry.Open();
         using var device = registry.OpenDevice("cpu", 0);
-        var p = TestParams.Defaults(kiln_test_kind.KILN_TEST_STREAM);
+        var p = TestParams.Defaults(TestKind.Stream);
         p.Iterations = 0;
         var e = Assert.Throws<KilnException>(() => device.Validate(p));
-        Assert.That(e!.Status, Is.EqualTo(kiln_status.KILN_INVALID_ARGUMENT));
+        Assert.That(e!.Status, Is.EqualTo(KilnStatus.InvalidArgument));
         Assert.That(e.Message, Does.Contain("iterations"));
     }
 
     [Test]
     public void DefaultsComeFromTheLibrary()
     {
-        var p = TestParams.Defaults(kiln_test_kind.KILN_TEST_MEMTEST);
-        Assert.That(p.Test, Is.EqualTo(kiln_test_kind.KILN_TEST_MEMTEST));
+        var p = TestParams.Defaults(TestKind.Memtest);
+        Assert.That(p.Test, Is.EqualTo(TestKind.Memtest));
         Assert.That(p.Iterations, Is.GreaterThanOrEqualTo(1));
         Assert.That(p.MaxErrorReports, Is.EqualTo(1000u));
         Assert.That(p.Injected, Is.False);
-        var e = Assert.Throws<KilnException>(() => TestParams.Defaults((kiln_test_kind)99));
-        Assert.That(e!.Status, Is.EqualTo(kiln_status.KILN_INVALID_ARGUMENT));
+        var e = Assert.Throws<KilnException>(() => TestParams.Defaults((TestKind)99));
+        Assert.That(e!.Status, Is.EqualTo(KilnStatus.InvalidArgument));
     }
 
     [Test]
     public void NamesAreTheLibrarysStableKeys()
     {
-        Assert.That(Names.Test(kiln_test_kind.KILN_TEST_STREAM), Is.EqualTo("stream"));
-        Assert.That(Names.Test(kiln_test_kind.KILN_TEST_MEMTEST), Is.EqualTo("memtest"));
-        Assert.That(Names.Pattern(kiln_memtest_pattern.KILN_PATTERN_WALKING_ONES), Is.EqualTo("walking_ones"));
-        Assert.That(Names.Test((kiln_test_kind)99), Is.EqualTo("unknown"));
-        Assert.That(Names.Status(kiln_status.KILN_NOT_FOUND), Is.EqualTo("not_found"));
+        Assert.That(Names.Test(TestKind.Stream), Is.EqualTo("stream"));
+        Assert.That(Names.Test(TestKind.Memtest), Is.EqualTo("memtest"));
+        Assert.That(Names.Pattern((int)kiln_memtest_pattern.KILN_PATTERN_WALKING_ONES), Is.EqualTo("walking_ones"));
+        Assert.That(Names.Test((TestKind)99), Is.EqualTo("unknown"));
+        Assert.That(Names.Status(KilnStatus.NotFound), Is.EqualTo("not_found"));
     }
 
     [Test]
@@ -123,7 +123,7 @@ public sealed class WrapperTests
     {
         using var registry = Registry.Open();
         using var device = registry.OpenDevice("cpu", 0);
-        var p = TestParams.Defaults(kiln_test_kind.KILN_TEST_STREAM);
+        var p = TestParams.Defaults(TestKind.Stream);
         p.SizeBytes = SmallBytes;
         p.Iterations = 2;
         p.Threads = 1;
@@ -131,7 +131,7 @@ public sealed class WrapperTests
 
         var status = device.Run(p, sink, CancellationToken.None);
 
-        Assert.That(status, Is.EqualTo(kiln_status.KILN_OK));
+        Assert.That(status, Is.EqualTo(KilnStatus.Ok));
         Assert.That(sink.Metrics, Is.Not.Empty);
         Assert.That(sink.Metrics.Select(m => m.Test), Is.All.EqualTo("stream"));
         Assert.That(sink.Metrics.Any(m => m.Name == "triad_gbps" && m.Unit == "GB/s" && m.Value > 0), Is.True,
@@ -146,7 +146,7 @@ public sealed class WrapperTests
     {
         using var registry = Registry.Open();
         using var device = registry.OpenDevice("cpu", 0);
-        var p = TestParams.Defaults(kiln_test_kind.KILN_TEST_MEMTEST);
+        var p = TestParams.Defaults(TestKind.Memtest);
         p.SizeBytes = SmallBytes;
         p.Threads = 1;
         p.PatternMask = 1u << (int)kiln_memtest_pattern.KILN_PATTERN_WALKING_ONES
@@ -156,7 +156,7 @@ public sealed class WrapperTests
         Assert.That(p.Injected, Is.True);
         var sink = new RecordingSink();
 
-        Assert.That(device.Run(p, sink, CancellationToken.None), Is.EqualTo(kiln_status.KILN_OK));
+        Assert.That(device.Run(p, sink, CancellationToken.None), Is.EqualTo(KilnStatus.Ok));
 
         var offsets = new ulong[3];
         var bits = new uint[3];
@@ -180,7 +180,7 @@ public sealed class WrapperTests
     {
         using var registry = Registry.Open();
         using var device = registry.OpenDevice("cpu", 0);
-        var p = TestParams.Defaults(kiln_test_kind.KILN_TEST_STREAM);
+        var p = TestParams.Defaults(TestKind.Stream);
         p.SizeBytes = SmallBytes;
         p.DurationMs = 60_000;  // would run a minute if the flag were not seen
         using var cancel = new CancellationTokenSource();
@@ -189,7 +189,7 @@ public sealed class WrapperTests
 
         var status = device.Run(p, sink, cancel.Token);
 
-        Assert.That(status, Is.EqualTo(kiln_status.KILN_CANCELLED));
+        Assert.That(status, Is.EqualTo(KilnStatus.Cancelled));
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
     }
 
@@ -198,7 +198,7 @@ public sealed class WrapperTests
     {
         using var registry = Registry.Open();
         using var device = registry.OpenDevice("cpu", 0);
-        var p = TestParams.Defaults(kiln_test_kind.KILN_TEST_STREAM);
+        var p = TestParams.Defaults(TestKind.Stream);
         p.SizeBytes = SmallBytes;
         p.DurationMs = 60_000;
         var sink = new RecordingSink { ThrowOnMetric = new IOException("disk full") };
@@ -217,10 +217,10 @@ public sealed class WrapperTests
         var registry = Registry.Open();
         using var device = registry.OpenDevice("cpu", 0);
         registry.Dispose();
-        var p = TestParams.Defaults(kiln_test_kind.KILN_TEST_STREAM);
+        var p = TestParams.Defaults(TestKind.Stream);
         p.SizeBytes = SmallBytes;
         p.Iterations = 1;
-        Assert.That(device.Run(p, new RecordingSink(), CancellationToken.None), Is.EqualTo(kiln_status.KILN_OK));
+        Assert.That(device.Run(p, new RecordingSink(), CancellationToken.None), Is.EqualTo(KilnStatus.Ok));
     }
 
     [Test]

@@ -150,13 +150,13 @@ public class PlanTests
     public void A_spec_becomes_native_parameters()
     {
         TestEnvironment.RequireNative();
-        var spec = new TestSpec(kiln_test_kind.KILN_TEST_MEMTEST)
+        var spec = new TestSpec(TestKind.Memtest)
         {
             Size = SizeSpec.Exact(64UL << 20), PatternMask = 1, Injections = [InjectionSpec.Parse("memtest:flips=3,seed=7")],
         };
         var p = spec.ToParams(Host16G);
         Assert.That((p.Test, p.SizeBytes, p.PatternMask, p.InjectFlips, p.InjectSeed),
-            Is.EqualTo((kiln_test_kind.KILN_TEST_MEMTEST, 64UL << 20, 1u, 3, 7UL)));
+            Is.EqualTo((TestKind.Memtest, 64UL << 20, 1u, 3, 7UL)));
         Assert.That(p.MaxErrorReports, Is.GreaterThan(0u), "native defaults are kept where the spec is silent");
     }
 

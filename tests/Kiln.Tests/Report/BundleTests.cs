@@ -4,6 +4,7 @@
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text;
+using Kiln.Cli.Dev;
 using Kiln.Core.Report;
 using Kiln.Tests.Cli;
 using Kiln.Tests.Core;

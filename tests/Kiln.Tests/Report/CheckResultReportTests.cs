@@ -3,6 +3,7 @@
 // WARN/FAIL finding is in the fleet report's health table. The check is the real CLI on a fixture node.
 using System.Formats.Tar;
 using System.IO.Compression;
+using Kiln.Cli.Dev;
 using Kiln.Core.Report;
 using Kiln.Tests.Cli;
 using Kiln.Tests.Core;

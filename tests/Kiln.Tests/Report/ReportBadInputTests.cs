@@ -1,6 +1,7 @@
 // Bad input to kiln report: corrupt and truncated CSV files, a folder from an older schema, missing
 // columns, duplicate run ids, a baseline profile with a threshold in the wrong unit. Each is reported
 // with its file name and skipped or rejected, and the rest of the fleet is still reported.
+using Kiln.Cli.Dev;
 using Kiln.Core.Report;
 using Kiln.Tests.Cli;
 using Kiln.Tests.Core;

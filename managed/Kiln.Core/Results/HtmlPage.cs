@@ -2,9 +2,8 @@
 // can be mailed or attached to a ticket and still shows everything. No scripts, no external files.
 using System.Net;
 using System.Text;
-using Kiln.Core.Results;
 
-namespace Kiln.Core.Report;
+namespace Kiln.Core.Results;
 
 public sealed class HtmlPage
 {

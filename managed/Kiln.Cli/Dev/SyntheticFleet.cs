@@ -1,13 +1,14 @@
 // A synthetic fleet of burn result folders (the same summary.json, metrics.csv and verdicts.csv a real
 // burn writes) for kiln report's tests and benchmark: N nodes x 8 H100-like GPUs x 30 metrics with
 // ~1% per-device noise, and planted faults - a node whose GPUs are all 8% slow, one slow GPU, a
-// memtest FAIL and a driver drift. `kiln report synth --nodes N --out DIR` writes one (docs/REPORT.md).
+// memtest FAIL and a driver drift. `kiln dev synth --nodes N --out DIR` writes one (docs/REPORT.md).
 using System.Globalization;
 using System.Text;
+using Kiln.Core;
 using Kiln.Core.Results;
 using Kiln.Native;
 
-namespace Kiln.Core.Report;
+namespace Kiln.Cli.Dev;
 
 public sealed record SyntheticFleetSpec
 {
@@ -26,7 +27,7 @@ public sealed record SyntheticFleetSpec
     /// <summary>Nodes with another CUDA runtime version (configuration drift).</summary>
     public IReadOnlyList<int> DriftNodes { get; init; } = [];
 
-    /// <summary>The planted faults of `kiln report synth` (without --healthy): each kind once, on nodes 3, 5, 7, 11.</summary>
+    /// <summary>The planted faults of `kiln dev synth` (without --healthy): each kind once, on nodes 3, 5, 7, 11.</summary>
     public SyntheticFleetSpec WithDefaultFaults() => this with
     {
         SlowNodes = Nodes > 3 ? [3] : [],

@@ -260,25 +260,26 @@ public sealed class NodeService : IDisposable
                 var verdict = outcome.Result.Verdict.ToString();
                 var cancelled = cancel.IsCancellationRequested;
                 status = cancelled ? Cancelled : verdict;
-                detail = userJob is not null ? $"cancelled: a user job arrived ({userJob})"
-                    : stop.IsCancellationRequested ? "cancelled: the service stopped"
+                detail = cancelled ? CancelledBecause(userJob, stop)
                     : $"{verdict}: {outcome.Result.Verdicts.Count(v => v.Status == Results.VerdictStatus.FAIL)} FAIL, " +
                       $"{outcome.Result.Verdicts.Count(v => v.Status == Results.VerdictStatus.WARN)} WARN, run {outcome.RunId}";
+                // A test the cancel cut short says nothing about the device: only what ran to its end is judged.
+                var judged = cancelled ? outcome.Result.Verdicts.Where(v => !CutShort(v, outcome.Result.Outcomes)).ToList() : outcome.Result.Verdicts;
                 lock (_gate)
                 {
                     var complete = !cancelled && verdict != nameof(Evaluation.NodeVerdict.INCOMPLETE);
                     Guarded("store the burn", () => _history!.InTransaction(() =>
                     {
-                        changes = new HealthLedger(_history!, HealthPolicy.Default).ApplyBurn(outcome.Result.Verdicts, outcome.Devices, complete, $"burn {runId} ({outcome.RunId})", DateTime.UtcNow);
+                        changes = new HealthLedger(_history!, HealthPolicy.Default).ApplyBurn(judged, outcome.Devices, complete, $"burn {runId} ({outcome.RunId})", DateTime.UtcNow);
                         _history!.EndRun(runId, DateTime.UtcNow, status, detail);
                     }));
                 }
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                status = History.Incomplete;
-                detail = $"the burn could not run: {e.Message}";
-                lock (_gate) Guarded("record the failed burn", () => _history!.EndRun(runId, DateTime.UtcNow, status, detail));
+                // Cancelled where that throws (a health phase, a device opening): still a cancel, not a failure.
+                (status, detail) = cancel.IsCancellationRequested ? (Cancelled, CancelledBecause(userJob, stop)) : (History.Incomplete, $"the burn could not run: {e.Message}");
+                lock (_gate) Guarded("record the burn's end", () => _history!.EndRun(runId, DateTime.UtcNow, status, detail));
             }
             foreach (var c in changes) LogChange(c);
             var level = status is "PASS" or Cancelled ? LogLevel.Information : LogLevel.Warning;
@@ -286,6 +287,15 @@ public sealed class NodeService : IDisposable
         }
         WriteMetrics();
     }
+
+    private static string CancelledBecause(string? userJob, CancellationToken stop) =>
+        userJob is not null ? $"cancelled: a user job arrived ({userJob})"
+        : stop.IsCancellationRequested ? "cancelled: the service stopped"
+        : "cancelled";
+
+    private static bool CutShort(Results.VerdictRow v, IReadOnlyList<Evaluation.TestOutcome> outcomes) =>
+        outcomes.Any(o => o.TestKey == v.Test && o.Device.Backend == v.Backend && o.Device.Index == v.Device
+                          && o.End is Evaluation.TestEnd.Cancelled or Evaluation.TestEnd.NotRun);
 
     // Recorded once per reason, not at every retry.
     private void NotStartedBecause(string why, DateTime now, string boot)

@@ -296,7 +296,8 @@ public sealed class ServiceTests
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "the burn was not stopped promptly");
         Assert.That(burn.Status, Is.EqualTo(NodeService.Cancelled));
         Assert.That(burn.Detail, Does.StartWith("cancelled: a user job arrived (GPU 1 (GPU-0000fake-0000-0000-0000-000000000001) has 1 compute process"));
-        Assert.That(service.Read(h => h.Components().Where(c => c.State != HealthState.Healthy).Select(c => c.Key)), Is.Empty, "a cancelled burn marked something unhealthy");
+        Assert.That(service.Read(h => h.Components().Where(c => c.State != HealthState.Healthy).Select(c => c.Key)), Is.Empty,
+            "a cancelled burn marked something unhealthy: " + string.Join("; ", service.Read(h => h.Conditions()).Select(c => $"{c.Component} {c.Code} {c.Reason}")));
         Assert.That(service.Stop(), Is.Zero, service.Output);
     }
 

@@ -16,20 +16,21 @@ public static class CliApp
 {
     public static int Run(string[] args)
     {
-        var services = new ServiceAccess();
-        var root = CommandTree.Build(services);
+        // The host is built (not started) first, so the commands get their services when they are made.
+        var logLevel = new LogLevelSwitch();
+        using var host = BuildHost(logLevel);
+        var root = CommandTree.Build(CliServices.From(host.Services));
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0) return Fail(ExitCodes.Usage, MostUseful(parse));
         if (parse.Action is HelpAction) return parse.Invoke();
 
         var verbose = parse.GetValue(CommandTree.Verbose);
+        logLevel.Minimum = verbose ? LogLevel.Debug : LogLevel.Warning;
         // The service is a host of its own: configuration, systemd notify, scheduler, API.
         if (parse.CommandResult.Command.Name == Commands.ServiceCommand.Name) return Commands.ServiceCommand.Run(parse, verbose);
-        using var host = BuildHost(verbose);
         try
         {
             host.Start();
-            services.Provider = host.Services;
             var stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
             var invocation = new InvocationConfiguration
             {
@@ -90,12 +91,14 @@ public static class CliApp
         return exitCode;
     }
 
-    private static IHost BuildHost(bool verbose)
+    private static IHost BuildHost(LogLevelSwitch level)
     {
         // No appsettings scan or user secrets: kiln's configuration is its command line (and, later, plan files).
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
-        builder.Logging.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Warning);
+        // --verbose is known only once the command line is parsed, after the host is built.
+        builder.Logging.SetMinimumLevel(LogLevel.Trace);
+        builder.Logging.AddFilter((_, _, l) => l >= level.Minimum);
         // Diagnostics go to stderr so stdout stays the command's own output (tables, JSON, progress).
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
@@ -106,47 +109,8 @@ public static class CliApp
     }
 }
 
-/// <summary>Lets the command actions, built before the host, reach its services.</summary>
-public sealed class ServiceAccess
+/// <summary>The lowest level logged; set from --verbose once the command line is parsed.</summary>
+public sealed class LogLevelSwitch
 {
-    private IServiceProvider? _provider;
-
-    public IServiceProvider Provider
-    {
-        get => _provider ?? throw new InvalidOperationException("the host is not started");
-        set => _provider = value;
-    }
-
-    public T Get<T>() where T : notnull => Provider.GetRequiredService<T>();
-}
-
-/// <summary>The native library and its backend registry, opened on first use and closed with the host.</summary>
-public sealed class NativeSession : IDisposable
-{
-    private Registry? _registry;
-
-    public Registry Registry
-    {
-        get
-        {
-            KilnLibrary.EnsureLoaded();
-            if (_registry is null)
-            {
-                var opened = Registry.Open();
-                try
-                {
-                    Kiln.Core.Runs.Targets.ThrowIfMalformed(opened);
-                }
-                catch
-                {
-                    opened.Dispose();
-                    throw;
-                }
-                _registry = opened;
-            }
-            return _registry;
-        }
-    }
-
-    public void Dispose() => _registry?.Dispose();
+    public LogLevel Minimum { get; set; } = LogLevel.Warning;
 }

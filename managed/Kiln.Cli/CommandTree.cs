@@ -15,7 +15,7 @@ public static class CommandTree
         Recursive = true,
     };
 
-    public static RootCommand Build(ServiceAccess services)
+    public static RootCommand Build(CliServices services)
     {
         var root = new RootCommand("kiln: GPU/CPU burn-in and acceptance")
         {

@@ -15,14 +15,14 @@ namespace Kiln.Cli.Commands;
 
 public static class BenchCommand
 {
-    public static Command Create(ServiceAccess services) =>
+    public static Command Create(CliServices services) =>
         new("bench", "Run one test with every knob exposed and print what it achieved")
         {
             Test(services, TestKind.Stream, "Memory bandwidth: copy, scale, add, triad (verified)"),
             Test(services, TestKind.Memtest, "Memory patterns: write pass, then a separate verify pass"),
         };
 
-    private static Command Test(ServiceAccess services, TestKind test, string description)
+    private static Command Test(CliServices services, TestKind test, string description)
     {
         var run = new RunOptions();
         var iterations = CommandTree.Text(OptionNames.Iterations, "N",
@@ -51,15 +51,15 @@ public static class BenchCommand
                 Injections = Values.Injections(parse, run.Inject),
             });
 
-            var registry = services.Get<NativeSession>().Registry;
+            var registry = services.Native.Registry;
             var devices = Targets.Open(registry, run.BackendName(parse), run.DeviceIndex(parse));
             try
             {
                 var planned = Targets.Plan(bench, devices);
-                RunOptions.LogPlanned(services.Get<ILoggerFactory>().CreateLogger("kiln.bench"), planned);
+                RunOptions.LogPlanned(services.Logs.CreateLogger("kiln.bench"), planned);
                 var folder = parse.GetValue(run.Out) is { } outPath ? ResultFolder.Create(outPath) : null;
                 using var files = folder != null ? new ResultFiles(folder, withVerdicts: false) : null;
-                var console = services.Get<IConsoleOutput>();
+                var console = services.Console;
                 var context = new RunContext(HostName.Current, RunContext.NewRunId(DateTimeOffset.UtcNow), files, Observers.For(console));
 
                 var outcomes = await Task.Factory.StartNew(() =>

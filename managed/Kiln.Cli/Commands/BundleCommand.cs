@@ -9,7 +9,7 @@ namespace Kiln.Cli.Commands;
 
 public static class BundleCommand
 {
-    public static Command Create(ServiceAccess services)
+    public static Command Create(CliServices services)
     {
         var run = new Argument<string>("RUN_DIR") { Description = "A kiln burn (or kiln check) result folder" };
         var output = CommandTree.Text(OptionNames.Out, "FILE", "The bundle (default ./kiln-rma-<host>-<run id>.tar.gz)");
@@ -20,7 +20,7 @@ public static class BundleCommand
             var dir = parse.GetValue(run)!;
             if (!Directory.Exists(dir)) throw new UsageException("RUN_DIR", $"{dir} is not a folder");
             var result = RmaBundle.Write(dir, parse.GetValue(output), parse.GetValue(kmsg));
-            var console = services.Get<IConsoleOutput>();
+            var console = services.Console;
             if (result.FailingVerdicts == 0) console.Error.WriteLine("kiln: warning: the run has no FAIL verdict; the bundle holds its inventory only");
             console.Out.WriteLine($"kiln bundle: {result.Path} ({result.FailingVerdicts} failing verdicts, {result.KernelLogLines} kernel-log lines, " +
                                   $"{result.TelemetryRows} telemetry rows; {string.Join(", ", result.Files)})");

@@ -16,7 +16,7 @@ namespace Kiln.Cli.Commands;
 
 public static class BurnCommand
 {
-    public static Command Create(ServiceAccess services)
+    public static Command Create(CliServices services)
     {
         var plan = CommandTree.Text(OptionNames.Plan, "NAME|FILE", $"Plan to run: {string.Join(", ", PlanLoader.BuiltInNames)} or a YAML file (default {PlanLoader.DefaultName}; kiln plan show NAME)");
         var profile = CommandTree.Text(OptionNames.Profile, "NAME|FILE|auto",
@@ -49,10 +49,10 @@ public static class BurnCommand
             var start = DateTimeOffset.UtcNow;
             var host = HostName.Current;
 
-            var registry = services.Get<NativeSession>().Registry;
+            var registry = services.Native.Registry;
             using var job = BurnJob.Open(registry, run.BackendName(parse), deviceIndex);
             var outPath = parse.GetValue(run.Out) ?? ResultFolder.DefaultPath(host, start);
-            var console = services.Get<IConsoleOutput>();
+            var console = services.Console;
             // One run per node: a second burn waits (--wait) or is refused before it touches a device.
             using var node = RunLock.Acquire(RunLock.DefaultFolder(), $"kiln burn --plan {chosen.Name}, results in {outPath}",
                 parse.GetValue(wait), message => console.Error.WriteLine($"kiln: {message}"), cancel);
@@ -62,7 +62,7 @@ public static class BurnCommand
                 Workers = Workers.Launch(),
                 Serial = parse.GetValue(serial),
             };
-            var log = services.Get<ILoggerFactory>().CreateLogger("kiln.burn");
+            var log = services.Logs.CreateLogger("kiln.burn");
             // The tests run in the devices' workers; cancel (Ctrl-C, SIGTERM) stops them within a second.
             var outcome = await Task.Factory.StartNew(
                 () => job.Run(request, host, Observers.For(console), console.Out.WriteLine, tests => RunOptions.LogPlanned(log, tests), cancel),

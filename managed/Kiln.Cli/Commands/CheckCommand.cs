@@ -17,7 +17,7 @@ public static class CheckCommand
     /// <summary>WARN/FAIL lines shown before "... and N more": the whole output stays within one screen.</summary>
     private const int MaxFindingLines = 20;
 
-    public static Command Create(ServiceAccess services)
+    public static Command Create(CliServices services)
     {
         var profile = CommandTree.Text(OptionNames.Profile, "NAME|FILE", $"Health profile (default: {HealthPolicyResolver.DefaultName})");
         var sysfsRoot = CommandTree.Text(OptionNames.SysfsRoot, "DIR", "Filesystem root holding sys/ and proc/ (default /); for fixtures and containers");
@@ -53,7 +53,7 @@ public static class CheckCommand
             CheckResults.WriteSummary(folder, summary);
             CheckResults.WritePrometheus(folder, report);
 
-            var console = services.Get<IConsoleOutput>();
+            var console = services.Console;
             if (style == "json") console.Out.WriteLine(summary.ToJson());
             else WriteText(console.Out, report, folder.Path, console.IsTerminal ? console.Width : int.MaxValue);
             return report.ExitCode;

@@ -9,10 +9,10 @@ namespace Kiln.Cli.Commands;
 
 public static class DevCommand
 {
-    public static Command Create(ServiceAccess services) =>
+    public static Command Create(CliServices services) =>
         new("dev", "Tools for Kiln's own tests and benchmarks") { Hidden = true, Subcommands = { Synth(services) } };
 
-    private static Command Synth(ServiceAccess services)
+    private static Command Synth(CliServices services)
     {
         var nodes = CommandTree.Text("--nodes", "N", "Nodes to write (default 100)");
         var devices = CommandTree.Text("--devices", "N", "GPUs per node (default 8)");
@@ -31,7 +31,7 @@ public static class DevCommand
             if (!parse.GetValue(healthy)) spec = spec.WithDefaultFaults();
             var dir = parse.GetValue(output) ?? throw new UsageException(OptionNames.Out, "required: where to write the fleet");
             var folders = SyntheticFleet.Write(spec, dir);
-            services.Get<IConsoleOutput>().Out.WriteLine($"kiln dev synth: {folders.Count} nodes x {spec.DevicesPerNode} devices in {Path.GetFullPath(dir)}");
+            services.Console.Out.WriteLine($"kiln dev synth: {folders.Count} nodes x {spec.DevicesPerNode} devices in {Path.GetFullPath(dir)}");
             return ExitCodes.Passed;
         });
         return command;

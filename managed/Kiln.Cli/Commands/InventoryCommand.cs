@@ -12,7 +12,7 @@ namespace Kiln.Cli.Commands;
 
 public static class InventoryCommand
 {
-    public static Command Create(ServiceAccess services)
+    public static Command Create(CliServices services)
     {
         var format = CommandTree.Text(OptionNames.Format, "text|json", "Output format (default text)");
         var command = new Command("inventory", "Show the host, the backends loaded and skipped, and the devices") { format };
@@ -21,8 +21,8 @@ public static class InventoryCommand
             var style = parse.GetValue(format)?.Trim().ToLowerInvariant() ?? "text";
             if (style is not ("text" or "json"))
                 throw new UsageException(OptionNames.Format, $"unknown format '{style}' (known: text, json)");
-            var inventory = Inventory.Collect(services.Get<NativeSession>().Registry);
-            var output = services.Get<IConsoleOutput>().Out;
+            var inventory = Inventory.Collect(services.Native.Registry);
+            var output = services.Console.Out;
             if (style == "json")
                 output.WriteLine(JsonSerializer.Serialize(
                     new { inventory_fingerprint = inventory.Fingerprint, inventory = SummaryInventory.From(inventory) },

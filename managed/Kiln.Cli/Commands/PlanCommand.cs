@@ -10,14 +10,14 @@ namespace Kiln.Cli.Commands;
 
 public static class PlanCommand
 {
-    public static Command Create(ServiceAccess services)
+    public static Command Create(CliServices services)
     {
         var name = new Argument<string>("NAME|FILE") { Description = $"A built-in plan ({string.Join(", ", PlanLoader.BuiltInNames)}) or a YAML file" };
         var show = new Command("show", "Print a built-in plan's YAML, or validate and print a plan file") { name };
         show.SetAction(parse =>
         {
             var plan = PlanLoader.Resolve(parse.GetValue(name));
-            var o = services.Get<IConsoleOutput>().Out;
+            var o = services.Console.Out;
             if (plan.Source != "built-in") o.WriteLine($"# {plan.Source}: valid plan '{plan.Name}', {plan.Tests.Count} tests ({string.Join(", ", plan.Tests.Select(t => t.Key))})");
             o.Write(plan.Text);
             return ExitCodes.Passed;
@@ -25,7 +25,7 @@ public static class PlanCommand
         var list = new Command("list", "List the built-in plans");
         list.SetAction(_ =>
         {
-            var o = services.Get<IConsoleOutput>().Out;
+            var o = services.Console.Out;
             foreach (var n in PlanLoader.BuiltInNames) o.WriteLine($"{n,-10} {PlanLoader.BuiltIn(n).Description}");
             return ExitCodes.Passed;
         });

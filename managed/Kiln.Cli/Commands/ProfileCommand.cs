@@ -10,7 +10,7 @@ namespace Kiln.Cli.Commands;
 
 public static class ProfileCommand
 {
-    public static Command Create(ServiceAccess services)
+    public static Command Create(CliServices services)
     {
         var name = new Argument<string>("NAME|FILE") { Description = $"A built-in profile ({string.Join(", ", ProfileCatalog.BuiltInNames)}) or a YAML file" };
         var show = new Command("show", "Print a built-in profile's YAML, or validate and print a profile file") { name };
@@ -20,7 +20,7 @@ public static class ProfileCommand
             if (text.Trim().Equals(ProfileCatalog.Auto, StringComparison.OrdinalIgnoreCase))
                 throw new UsageException("NAME", "auto is chosen when a burn starts; name a profile or a file");
             var profile = ProfileCatalog.Resolve(text, []);
-            var o = services.Get<IConsoleOutput>().Out;
+            var o = services.Console.Out;
             if (profile.Source != "built-in") o.WriteLine($"# {profile.Source}: valid profile '{profile.Name}', {profile.Thresholds.Count} thresholds");
             o.Write(profile.Text);
             return ExitCodes.Passed;
@@ -28,7 +28,7 @@ public static class ProfileCommand
         var list = new Command("list", "List the built-in profiles");
         list.SetAction(_ =>
         {
-            var o = services.Get<IConsoleOutput>().Out;
+            var o = services.Console.Out;
             foreach (var n in ProfileCatalog.BuiltInNames) o.WriteLine($"{n,-10} {ProfileCatalog.BuiltIn(n).Description}");
             return ExitCodes.Passed;
         });

@@ -16,7 +16,7 @@ public static class ReportCommand
     /// <summary>Input problems printed on stderr; the rest are in problems.csv and the page.</summary>
     private const int ProblemLines = 20;
 
-    public static Command Create(ServiceAccess services)
+    public static Command Create(CliServices services)
     {
         var inputs = new Argument<string[]>("DIR") { Description = "Run folders, or folders holding them (searched recursively for summary.json)", Arity = ArgumentArity.OneOrMore };
         var output = CommandTree.Text(OptionNames.Out, "DIR", "Report folder (default ./kiln-report/<utc time>)");
@@ -31,7 +31,7 @@ public static class ReportCommand
         };
         command.SetAction(parse =>
         {
-            var console = services.Get<IConsoleOutput>();
+            var console = services.Console;
             var clock = Stopwatch.StartNew();
             var options = new FleetOptions
             {

@@ -12,7 +12,7 @@ namespace Kiln.Cli.Commands;
 
 public static class StatusCommand
 {
-    public static Command Create(ServiceAccess services)
+    public static Command Create(CliServices services)
     {
         var stateDir = CommandTree.Text(OptionNames.StateDir, "DIR", $"The service's state folder (default: $KILN_STATE_DIR, else {ServiceOptions.DefaultStateDir})");
         var format = CommandTree.Text(OptionNames.Format, "text|json", "One screen of text (default) or JSON");
@@ -30,7 +30,7 @@ public static class StatusCommand
             var path = Path.Combine(folder, History.FileName);
             if (!File.Exists(path))
                 throw new UsageException(OptionNames.StateDir, $"no history at {path}: is kiln service running here (or is its state folder elsewhere)?");
-            var console = services.Get<IConsoleOutput>();
+            var console = services.Console;
             var target = parse.GetValue(clear);
             if (parse.GetValue(reason) is not null && target is null) throw new UsageException(OptionNames.Reason, "goes with --clear");
             using var history = History.Open(path, w => console.Error.WriteLine($"kiln: warning: {w}"), readOnly: target is null);

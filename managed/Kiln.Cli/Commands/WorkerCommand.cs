@@ -12,7 +12,7 @@ namespace Kiln.Cli.Commands;
 
 public static class WorkerCommand
 {
-    public static Command Create(ServiceAccess services)
+    public static Command Create(CliServices services)
     {
         var backend = new Option<string>(OptionNames.Backend) { Required = true, Description = "The device's backend" };
         var device = new Option<int>(OptionNames.Device) { Required = true, Description = "The device's index in its backend" };
@@ -24,7 +24,7 @@ public static class WorkerCommand
             DieWithParent(parse.GetValue(parent));
             using var protocol = TakeStdout();
             var (name, index) = (parse.GetValue(backend)!, parse.GetValue(device));
-            return Task.FromResult(WorkerServer.Serve(() => services.Get<NativeSession>().Registry.OpenDevice(name, index), Console.In, protocol, cancel));
+            return Task.FromResult(WorkerServer.Serve(() => services.Native.Registry.OpenDevice(name, index), Console.In, protocol, cancel));
         });
         return command;
     }

@@ -44,7 +44,7 @@ public partial class ReadmeExampleTests
                 Assert.That(run.ExitCode, Is.EqualTo(exit), $"kiln {string.Join(' ', args)}\n{run}");
             }
             var baseline = File.ReadAllText(Path.Combine(demo, "node.yaml"));
-            Assert.That(baseline, Does.Contain("stream:").And.Contain("copy_gbps_best: { min: "));
+            Assert.That(baseline, Does.Contain("stream:").And.Contain("copy_gbps_best: {min: "));
 
             var verdicts = CsvFile.Read(Path.Combine(demo, "slow", "verdicts.csv")).Rows;
             var stream = verdicts.Single(v => v["test"] == "stream");

@@ -68,6 +68,32 @@ public class CsvRoundTripTests
         Assert.That(read.Findings.Single().Message, Is.EqualTo("Xid 79, twice:\nGPU has fallen off the bus"));
     }
 
+    [Test]
+    public void A_run_is_held_as_one_value_per_device_and_metric_and_its_fail_and_warn_rows_only()
+    {
+        SyntheticFleet.Write(new SyntheticFleetSpec { Nodes = 1, FailNodes = [0] }, Path.Combine(_dir, "fleet"));
+        var run = Path.Combine(_dir, "fleet", "node0000");
+        // A soak writes every metric again each pass: three passes here, the second one best for rates.
+        var metrics = Path.Combine(run, "metrics.csv");
+        var lines = File.ReadAllLines(metrics);
+        var header = lines[0];
+        var rows = lines[1..];
+        string Scaled(string line, double factor)
+        {
+            var cells = line.Split(',');
+            cells[7] = (double.Parse(cells[7], System.Globalization.CultureInfo.InvariantCulture) * factor).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            return string.Join(',', cells);
+        }
+        File.WriteAllLines(metrics, [header, .. rows, .. rows.Select(r => Scaled(r, 1.5)), .. rows.Select(r => Scaled(r, 0.5))]);
+
+        var problems = new List<ReportProblem>();
+        var read = RunReader.Read(run, new Kiln.Core.Report.MetricCatalog(), problems)!;
+        Assert.That(problems, Is.Empty);
+        Assert.That(read.Values, Has.Count.EqualTo(rows.Length), "one value per (metric, device), not one per row");
+        Assert.That((read.Count(VerdictStatus.PASS), read.Count(VerdictStatus.FAIL)), Is.EqualTo((47, 1)));
+        Assert.That(read.Verdicts.Select(v => (v.Test, v.Status)), Is.EqualTo(new[] { ("memtest", VerdictStatus.FAIL) }), "PASS rows are counted, not kept");
+    }
+
     private static Dictionary<string, string> Extract(string tarGz, string dir)
     {
         Directory.CreateDirectory(dir);

@@ -11,9 +11,9 @@ namespace Kiln.Native.Interop;
 public enum kiln_constants : int
 {
     /// <summary>bumped on any incompatible change of this header</summary>
-    KILN_ABI_VERSION = 4,
+    KILN_ABI_VERSION = 5,
     /// <summary>version a backend plugin must report from its entry point</summary>
-    KILN_PLUGIN_API_VERSION = 1,
+    KILN_PLUGIN_API_VERSION = 2,
     /// <summary>size of the fixed name buffers below, NUL included</summary>
     KILN_NAME_BYTES = 128,
     /// <summary>size of short fixed buffers (backend name, PCI address)</summary>
@@ -235,6 +235,11 @@ public unsafe struct kiln_device_info
     public double peak_tf32_tflops;
     public double peak_bf16_tflops;
     public double peak_fp16_tflops;
+    /// <summary>
+    /// how peak_memory_bandwidth_gbps was found ("SMBIOS: 16 x DDR5-4800 on
+    /// 16 channels ..."), or why it is unknown ("peak unknown: ...")
+    /// </summary>
+    public fixed byte peak_memory_basis[512];
 }
 
 /// <summary>Everything a test run needs. Fill with kiln_test_params_init, then override.</summary>

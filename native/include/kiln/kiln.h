@@ -18,8 +18,8 @@ extern "C" {
 
 /* Constants the managed side needs; an enum so the binding generator sees their values. */
 typedef enum kiln_constants {
-    KILN_ABI_VERSION = 4,         /* bumped on any incompatible change of this header */
-    KILN_PLUGIN_API_VERSION = 1,  /* version a backend plugin must report from its entry point */
+    KILN_ABI_VERSION = 5,         /* bumped on any incompatible change of this header */
+    KILN_PLUGIN_API_VERSION = 2,  /* version a backend plugin must report from its entry point */
     KILN_NAME_BYTES = 128,        /* size of the fixed name buffers below, NUL included */
     KILN_SHORT_BYTES = 32,        /* size of short fixed buffers (backend name, PCI address) */
     KILN_PATH_BYTES = 512         /* size of fixed path buffers */
@@ -122,6 +122,8 @@ typedef struct kiln_device_info {
     double peak_tf32_tflops;            /* theoretical dense tensor/matrix rates; 0 when unknown or absent */
     double peak_bf16_tflops;
     double peak_fp16_tflops;
+    char peak_memory_basis[KILN_PATH_BYTES]; /* how peak_memory_bandwidth_gbps was found ("SMBIOS: 16 x DDR5-4800 on
+                                                16 channels ..."), or why it is unknown ("peak unknown: ...") */
 } kiln_device_info;
 
 /* Everything a test run needs. Fill with kiln_test_params_init, then override. */

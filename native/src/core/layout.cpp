@@ -49,6 +49,7 @@ const field_entry k_layout[] = {
     KILN_FIELD(kiln_device_info, peak_tf32_tflops),
     KILN_FIELD(kiln_device_info, peak_bf16_tflops),
     KILN_FIELD(kiln_device_info, peak_fp16_tflops),
+    KILN_FIELD(kiln_device_info, peak_memory_basis),
 
     KILN_SIZE(kiln_test_params),
     KILN_FIELD(kiln_test_params, test),

@@ -190,6 +190,11 @@ kiln_status device_info(void* state, int32_t index, kiln_device_info* out) {
     out->last_level_cache_bytes = d.l2_bytes;
     out->clock_mhz = d.clock_mhz;
     out->peak_memory_bandwidth_gbps = d.peak_memory_gbps;
+    if (d.peak_memory_gbps > 0)
+        snprintf(out->peak_memory_basis, sizeof out->peak_memory_basis, "2 x %.0f MHz memory clock x %d-bit bus", d.memory_clock_mhz,
+                 d.memory_bus_bits);
+    else
+        copy_text(out->peak_memory_basis, sizeof out->peak_memory_basis, "peak unknown: the runtime reports no memory clock or bus width");
     out->peak_fp64_tflops = d.peak_fp64_tflops;
     out->peak_fp32_tflops = d.peak_fp32_tflops;
     out->peak_tf32_tflops = d.peak_tensor_tflops[2];

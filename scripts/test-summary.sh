@@ -12,7 +12,9 @@ native_rc=${3:-0}
 managed_rc=${4:-0}
 
 # attr FILE NAME: the first value of attribute NAME in FILE (0 when absent).
-attr() { grep -o -m1 " $2=\"[0-9]*\"" "$1" 2>/dev/null | head -1 | grep -o '[0-9]*' || echo 0; }
+# (CTest writes one attribute a line, after a tab; the leading blank keeps "passed" from matching
+# "passedButRunAborted" and the like.)
+attr() { grep -o -m1 "[[:space:]]$2=\"[0-9]*\"" "$1" 2>/dev/null | head -1 | grep -o '[0-9]*' || echo 0; }
 # outcomes FILE REGEX: how many UnitTestResult elements of FILE have an outcome matching REGEX.
 outcomes() { grep -o '<UnitTestResult [^>]*' "$1" 2>/dev/null | grep -cE " outcome=\"($2)\"" || true; }
 

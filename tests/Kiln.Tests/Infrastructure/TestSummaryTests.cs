@@ -13,9 +13,10 @@ public sealed class TestSummaryTests
 {
     private static string Script => Path.Combine(TestEnvironment.RepoRoot, "scripts", "test-summary.sh");
 
-    /// <summary>A CTest JUnit file with these counts.</summary>
+    /// <summary>A CTest JUnit file with these counts, laid out as CTest writes it: one attribute a line, after a tab.</summary>
     private static string Junit(int tests, int failures, int skipped) =>
-        $"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"Linux-c++\" tests=\"{tests}\" failures=\"{failures}\" disabled=\"0\" skipped=\"{skipped}\" hostname=\"\" time=\"1\" timestamp=\"\">\n</testsuite>\n";
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"(empty)\"\n" +
+        $"\ttests=\"{tests}\"\n\tfailures=\"{failures}\"\n\tdisabled=\"0\"\n\tskipped=\"{skipped}\"\n\thostname=\"\"\n\ttime=\"1\"\n\ttimestamp=\"2026-12-02T10:00:00\"\n\t>\n</testsuite>\n";
 
     /// <summary>A TRX file whose results have these outcomes, and counters the way vstest writes them: NotExecuted in none.</summary>
     private static string Trx(params string[] outcomes)

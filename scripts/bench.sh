@@ -90,6 +90,36 @@ row "fleet_report_${fleet_nodes}x8x30_wall" "$(tail -1 "$tmp/t" | awk '{print $1
 row "fleet_report_${fleet_nodes}x8x30_rss" "$(tail -1 "$tmp/t" | awk '{printf "%.0f", $2/1024}')" 1024 "target" MiB 0
 rm -rf "$tmp"
 
+# 5b. The telemetry sampler's cost inside a real burn: 8 GPUs (the fake NVML, which answers at once,
+#    so this is Kiln's own cost) sampled at 10 Hz beside a cpu stream; the CPU time of the sampling
+#    thread ("kiln telemetry", /proc/PID/task/TID/stat) over 20 s of wall time, after 2 s of warm-up:
+#    <= 1 % of one core.
+fake_nvml="$root/build/cmake/tests/native/fake-nvml/libnvidia-ml.so.1"
+if [[ -f "$fake_nvml" ]]; then
+  tmp=$(mktemp -d)
+  printf 'name: sampled\ntests:\n  - test: stream\n    size: 16MiB\n    iterations: 1\n    duration: 40s\n    threads: 1\n' > "$tmp/plan.yaml"
+  printf 'name: any\ndescription: no expectations\n' > "$tmp/profile.yaml"
+  KILN_STATE_DIR="$tmp/state" KILN_NVML_LIBRARY="$fake_nvml" KILN_FAKE_NVML="gpus=8" \
+    build/bin/kiln burn --plan "$tmp/plan.yaml" --backend cpu --profile "$tmp/profile.yaml" --out "$tmp/o" >/dev/null 2>&1 &
+  pid=$!; tid=""
+  for ((i = 0; i < 300; i++)); do
+    tid=$(grep -lx 'kiln telemetry' /proc/"$pid"/task/*/comm 2>/dev/null | head -1 | cut -d/ -f5 || true)
+    [[ -n "$tid" ]] && break
+    sleep 0.1
+  done
+  ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$pid/task/$tid/stat" 2>/dev/null; }
+  sampler=""
+  if [[ -n "$tid" ]]; then
+    sleep 2
+    c0=$(ticks); w0=$(date +%s.%N); sleep 20; c1=$(ticks); w1=$(date +%s.%N)
+    # USER_HZ is 100: ticks / 100 = CPU seconds.
+    [[ -n "$c0" && -n "$c1" ]] && sampler=$(awk -v a="$c0" -v b="$c1" -v s="$w0" -v e="$w1" 'BEGIN{printf "%.2f", (b - a) / 100 / (e - s) * 100}')
+  fi
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  row telemetry_sampler_8_gpus_10hz "${sampler:-0}" 1 "target" "% of a core" 0
+  rm -rf "$tmp"
+fi
+
 # 6. The burn engine's cost. (a) stream triad through a burn's worker process against the same
 #    kernel in-process (kiln-native-bench, above), same size and threads: >= 0.98. (b) a worker's
 #    start-up (start, open the device, ready, exit at the end of its stdin) <= 0.5 s. (c) the parent

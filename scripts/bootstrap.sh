@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake make g++ googletest libgtest-dev libclang1-14 libclang-common-14-dev fonts-dejavu-core chromium
-          clang-14 nvidia-cuda-toolkit hipcc libamdhip64-dev libopenblas-dev)
+          clang-14 nvidia-cuda-toolkit hipcc libamdhip64-dev libopenblas-dev librocm-smi-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(memtester stress-ng likwid hyperfine time)
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - installs, builds and runs every test: native (GoogleTest via CTest) and managed (NUnit,
-# unit and end to end). Ends with "N passed, N failed, N skipped" over both; exits 1 on any failure.
+# unit and end to end). Ends with "N passed, N failed, N skipped" over both (scripts/test-summary.sh);
+# exits 1 on any failure, or when fewer tests ran than tests/test-floor.txt requires.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,24 +20,6 @@ dotnet test tests/Kiln.Tests/Kiln.Tests.csproj -c Release --nologo \
   --logger "trx;LogFileName=managed.trx" --logger "console;verbosity=normal" --results-directory "$results"
 managed_rc=$?
 
-# attr FILE NAME: the first value of attribute NAME in FILE (0 when absent).
-attr() { grep -o -m1 "$2=\"[0-9]*\"" "$1" 2>/dev/null | head -1 | grep -o '[0-9]*' || echo 0; }
-
-n_total=$(attr "$results/native.xml" tests)
-n_failed=$(( $(attr "$results/native.xml" failures) + $(attr "$results/native.xml" errors) ))
-n_skipped=$(( $(attr "$results/native.xml" skipped) + $(attr "$results/native.xml" disabled) ))
-n_passed=$(( n_total - n_failed - n_skipped ))
-
-m_passed=$(attr "$results/managed.trx" passed)
-m_failed=$(( $(attr "$results/managed.trx" failed) + $(attr "$results/managed.trx" error) + $(attr "$results/managed.trx" timeout) + $(attr "$results/managed.trx" aborted) ))
-m_skipped=$(attr "$results/managed.trx" notExecuted)
-
-# A runner that crashed before writing its results counts as a failure, never as a pass.
-[[ $native_rc -ne 0 && $n_failed -eq 0 ]] && n_failed=1
-[[ $managed_rc -ne 0 && $m_failed -eq 0 ]] && m_failed=1
-[[ -f "$results/managed.trx" ]] || m_failed=$(( m_failed > 0 ? m_failed : 1 ))
-
-passed=$(( n_passed + m_passed )); failed=$(( n_failed + m_failed )); skipped=$(( n_skipped + m_skipped ))
-echo "native: $n_passed passed, $n_failed failed, $n_skipped skipped; managed: $m_passed passed, $m_failed failed, $m_skipped skipped"
-echo "$passed passed, $failed failed, $skipped skipped"
-[[ $failed -eq 0 ]]
+# Counts both result files (inconclusive and ignored managed tests as skipped) and fails a run in
+# which fewer tests ran than tests/test-floor.txt says must (a suite that was not discovered).
+exec scripts/test-summary.sh "$results" "$root/tests/test-floor.txt" "$native_rc" "$managed_rc"

@@ -1,45 +1,71 @@
-// GPU launch knobs as written on the command line: --param block=256,grid=1024,vec=4,unroll=8.
-// 0 (or absent) leaves the backend's default.
-using System.Globalization;
+// The kernel knobs a test runs with: a plan's `params:` or kiln bench's --block, --grid ... options,
+// each checked against the knob catalog libkiln declares (KnobCatalog: name, range, allowed values,
+// backends). 0 (or absent) leaves the backend's default.
 using Kiln.Native;
 
 namespace Kiln.Core;
 
-public sealed record KernelParams(int Block = 0, int Grid = 0, int Vec = 0, int Unroll = 0)
+public sealed record KernelParams
 {
-    private static readonly string[] Keys = ["block", "grid", "vec", "unroll"];
+    private readonly SortedDictionary<string, long> _values = new(StringComparer.Ordinal);
 
-    public static KernelParams Parse(string text)
+    /// <summary>The knobs set, by name ("block" -> 256).</summary>
+    public IReadOnlyDictionary<string, long> Values => _values;
+
+    public long? this[string name] => _values.TryGetValue(name, out var v) ? v : null;
+
+    /// <summary>
+    /// This set with one more knob of <paramref name="test"/>; the problem (for "FIELD: problem") when the
+    /// test has no such knob or the value is outside what the catalog allows.
+    /// </summary>
+    public KernelParams With(string test, string name, long value)
     {
-        var result = new KernelParams();
-        foreach (var pair in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-        {
-            var eq = pair.IndexOf('=');
-            if (eq <= 0)
-                throw new UsageException(OptionNames.Param, $"'{pair}' is not key=value (keys: {string.Join(", ", Keys)})");
-            var (key, value) = (pair[..eq].Trim().ToLowerInvariant(), pair[(eq + 1)..].Trim());
-            if (!Keys.Contains(key))
-                throw new UsageException(OptionNames.Param, $"unknown key '{key}' (known: {string.Join(", ", Keys)})");
-            if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n))
-                throw new UsageException(OptionNames.Param, $"{key}: '{value}' is not a whole number");
-            if (n < 0)
-                throw new UsageException(OptionNames.Param, $"{key}: {n} is negative");
-            result = key switch
-            {
-                "block" => result with { Block = n },
-                "grid" => result with { Grid = n },
-                "vec" => result with { Vec = n },
-                _ => result with { Unroll = n },
-            };
-        }
-        return result;
+        if (Problem(test, name, value) is { } problem) throw new UsageException(OptionNames.Knob(name), problem);
+        var next = new KernelParams();
+        foreach (var (k, v) in _values) next._values[k] = v;
+        next._values[name] = value;
+        return next;
     }
+
+    /// <summary>Why <paramref name="value"/> is not a value of knob <paramref name="name"/> of <paramref name="test"/>; null when it is.</summary>
+    public static string? Problem(string test, string name, long value)
+    {
+        var knobs = KnobCatalog.For(test);
+        var declared = knobs.Where(k => k.Name == name).ToList();
+        if (declared.Count == 0)
+            return $"{test} has no knob '{name}' ({test}'s knobs: {(knobs.Count == 0 ? "none" : string.Join(", ", knobs.Select(k => k.Name).Distinct()))})";
+        if (value == 0) return null;  // the backend's default
+        if (value < 0) return $"{value} is negative";
+        if (declared.Any(k => k.Allows(value))) return null;
+        var allowed = declared.GroupBy(k => (k.Values.Count > 0 ? "one of " : "in ") + k.Range)
+            .Select(g => $"{g.Key} ({Backends(g.Aggregate((BackendBits)0, (bits, k) => bits | k.Backends))})");
+        return $"{value} is not {string.Join(" or ", allowed)}";
+    }
+
+    /// <summary>"cpu", "cuda, hip, emu" ...</summary>
+    public static string Backends(BackendBits bits) =>
+        string.Join(", ", new[] { (BackendBits.Cpu, "cpu"), (BackendBits.Cuda, "cuda"), (BackendBits.Hip, "hip"), (BackendBits.Emu, "emu") }
+            .Where(b => bits.HasFlag(b.Item1)).Select(b => b.Item2));
 
     public void ApplyTo(TestParams p)
     {
-        if (Block > 0) p.Block = Block;
-        if (Grid > 0) p.Grid = Grid;
-        if (Vec > 0) p.Vec = Vec;
-        if (Unroll > 0) p.Unroll = Unroll;
+        foreach (var (name, value) in _values)
+        {
+            if (value == 0) continue;
+            var v = checked((int)value);
+            switch (name)
+            {
+                case "block": p.Block = v; break;
+                case "grid": p.Grid = v; break;
+                case "vec": p.Vec = v; break;
+                case "unroll": p.Unroll = v; break;
+                case "matrix_n": p.MatrixN = v; break;
+                default: throw new InvalidOperationException($"knob '{name}' has no kiln_test_params field here: add it to KernelParams.ApplyTo");
+            }
+        }
     }
+
+    public bool Equals(KernelParams? other) => other is not null && _values.SequenceEqual(other._values);
+
+    public override int GetHashCode() => _values.Count;
 }

@@ -15,7 +15,6 @@ public static class OptionNames
     public const string Ops = "--ops";
     public const string Pattern = "--pattern";
     public const string Seed = "--seed";
-    public const string Param = "--param";
     public const string Inject = "--inject";
     public const string Format = "--format";
     public const string Verbose = "--verbose";
@@ -33,12 +32,18 @@ public static class OptionNames
     [
         ("size_bytes", Size), ("size_fraction", Size), ("size", Size), ("threads", Threads),
         ("iterations", Iterations), ("op_mask", Ops), ("pattern_mask", Pattern), ("seed", Seed),
-        ("block", Param), ("grid", Param), ("vec", Param), ("unroll", Param), ("inject", Inject),
+        ("inject", Inject),
     ];
+
+    /// <summary>kiln bench's option for a knob of the knob catalog: --block, --matrix-n.</summary>
+    public static string Knob(string name) => "--" + name.Replace('_', '-');
 
     /// <summary>The option behind a native error text that starts with (or names) a kiln_test_params field.</summary>
     public static string? ForNativeText(string text)
     {
+        // A knob's error ("block: ...", "matrix_n: ..."): its own option.
+        var colon = text.IndexOf(':');
+        if (colon > 0 && Kiln.Native.KnobCatalog.Entries.Any(k => k.Name == text[..colon])) return Knob(text[..colon]);
         foreach (var (field, option) in ByParamsField)
         {
             if (text.StartsWith(field, StringComparison.Ordinal)) return option;

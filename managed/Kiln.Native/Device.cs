@@ -8,7 +8,11 @@ namespace Kiln.Native;
 public sealed record DeviceInfo(string Backend, string Name, string Uuid, string PciBusId, int Index,
     int ComputeUnits, int NumaNodes, int ThreadsPerUnit, ulong TotalMemoryBytes, ulong AvailableMemoryBytes,
     ulong LastLevelCacheBytes, double ClockMhz, double PeakMemoryBandwidthGbps, double PeakFp64Tflops, double PeakFp32Tflops,
-    double PeakTf32Tflops = 0, double PeakBf16Tflops = 0, double PeakFp16Tflops = 0);
+    double PeakTf32Tflops = 0, double PeakBf16Tflops = 0, double PeakFp16Tflops = 0)
+{
+    /// <summary>How PeakMemoryBandwidthGbps was found (the CPU's from SMBIOS), or "peak unknown: why"; "" when not said.</summary>
+    public string PeakMemoryBasis { get; init; } = "";
+}
 
 public sealed class Device : IDisposable
 {
@@ -81,6 +85,9 @@ public sealed class Device : IDisposable
             NativeText.FromBuffer(info.uuid, NameBytes), NativeText.FromBuffer(info.pci_bus_id, ShortBytes), info.index,
             info.compute_units, info.numa_nodes, info.threads_per_unit, info.total_memory_bytes, info.available_memory_bytes,
             info.last_level_cache_bytes, info.clock_mhz, info.peak_memory_bandwidth_gbps, info.peak_fp64_tflops,
-            info.peak_fp32_tflops, info.peak_tf32_tflops, info.peak_bf16_tflops, info.peak_fp16_tflops);
+            info.peak_fp32_tflops, info.peak_tf32_tflops, info.peak_bf16_tflops, info.peak_fp16_tflops)
+        {
+            PeakMemoryBasis = NativeText.FromBuffer(info.peak_memory_basis, (int)kiln_constants.KILN_PATH_BYTES),
+        };
     }
 }

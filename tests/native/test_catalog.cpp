@@ -96,3 +96,36 @@ TEST(MetricCatalog, HoldsEveryNameTheCpuAndEmulatedBackendsEmit) {
     EXPECT_EQ(backends_run, 2) << "cpu and emu must both run";
     kiln_registry_destroy(reg);
 }
+
+// The knob catalog: every entry well formed, and kiln_test_validate refusing by it.
+TEST(KnobCatalog, EntriesAreWellFormedAndNameRealFields) {
+    ASSERT_GT(kiln_knob_count(), 0);
+    for (int32_t i = 0; i < kiln_knob_count(); ++i) {
+        kiln_knob_info k;
+        ASSERT_EQ(kiln_knob_at(i, &k), KILN_OK);
+        const std::string name = k.name;
+        EXPECT_TRUE(name == "block" || name == "grid" || name == "vec" || name == "unroll" || name == "matrix_n") << name;
+        EXPECT_GE(k.min, 1) << k.test << "." << name << ": 0 is reserved for the backend's default";
+        EXPECT_LE(k.min, k.max) << k.test << "." << name;
+        EXPECT_TRUE(k.default_value == -1 || (k.default_value >= k.min && k.default_value <= k.max)) << k.test << "." << name;
+        EXPECT_NE(k.backends, 0u) << k.test << "." << name;
+        EXPECT_GT(std::string(k.description).size(), 10u) << k.test << "." << name;
+    }
+    kiln_knob_info k;
+    EXPECT_EQ(kiln_knob_at(kiln_knob_count(), &k), KILN_NOT_FOUND);
+}
+
+struct knob_validation : cpu_device_fixture {};
+TEST_F(knob_validation, ValidationRefusesAKnobTheTestDoesNotReadAndIgnoresAnotherBackendsKnob) {
+    kiln_test_params p;
+    kiln_test_params_init(KILN_TEST_GEMM, &p);
+    p.vec = 4;  // gemm reads no vec on any backend
+    EXPECT_EQ(kiln_test_validate(dev, &p), KILN_INVALID_ARGUMENT);
+    EXPECT_NE(last_error_text().find("vec: gemm does not read it (its knobs: matrix_n); leave it at 0"), std::string::npos) << last_error_text();
+    kiln_test_params_init(KILN_TEST_STREAM, &p);
+    p.size_bytes = 1u << 20;
+    p.block = 256;  // a GPU launch shape: the cpu does not read it, and one plan serves every device
+    EXPECT_EQ(kiln_test_validate(dev, &p), KILN_OK) << last_error_text();
+    p.vec = 4;
+    EXPECT_EQ(kiln_test_validate(dev, &p), KILN_OK) << "vec is a GPU knob of stream: not the cpu's to judge";
+}

@@ -1,5 +1,6 @@
-// test_telemetry.cpp - NVML through the dlopen seam, against the fake libnvidia-ml.so.1: fields
-// mapped, PCI addresses normalised, counters summed, and a missing driver is a clean skip.
+// test_telemetry.cpp - NVML and ROCm SMI through the dlopen seam, against the fake libnvidia-ml.so.1
+// and librocm_smi64.so: fields mapped, PCI addresses normalised, counters summed, and a missing
+// driver is a clean skip.
 #include "test_support.h"
 
 #include <gtest/gtest.h>
@@ -128,12 +129,80 @@ TEST(Telemetry, RocmSmiIsNotStartedWithoutAnAmdGpuOnThePciBus) {
 
 TEST(Telemetry, WhatRocmSmiPrintsWhileFailingGoesIntoTheReasonNotTheTerminal) {
     const pci_root amd("0x1002", "0x120000");  // an Instinct accelerator
+    setenv("KILN_FAKE_ROCM_SMI", "init_error=8", 1);  // RSMI_STATUS_INIT_ERROR, as on a node without amdgpu
     kiln_telemetry* tel = nullptr;
     testing::internal::CaptureStderr();
     EXPECT_EQ(kiln_telemetry_open(KILN_TELEMETRY_ROCM_SMI, KILN_FAKE_ROCM_LIBRARY, &tel), KILN_UNSUPPORTED);
     EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
     EXPECT_NE(last_error_text().find("status 8; it printed: Failed to open drm root directory /sys/class/drm.; Exception caught: rsmi_init."),
               std::string::npos) << last_error_text();
+    unsetenv("KILN_FAKE_ROCM_SMI");
+}
+
+namespace {
+struct fake_rocm_smi : ::testing::Test {
+    kiln_telemetry* tel = nullptr;
+    pci_root amd{"0x1002", "0x120000"};
+    void open(const char* config) {
+        setenv("KILN_FAKE_ROCM_SMI", config, 1);
+        ASSERT_EQ(kiln_telemetry_open(KILN_TELEMETRY_ROCM_SMI, KILN_FAKE_ROCM_LIBRARY, &tel), KILN_OK) << last_error_text();
+    }
+    void TearDown() override {
+        kiln_telemetry_destroy(tel);
+        unsetenv("KILN_FAKE_ROCM_SMI");
+    }
+};
+}  // namespace
+
+TEST_F(fake_rocm_smi, HealthyMi300xReadsAsHealthy) {
+    open("");
+    EXPECT_EQ(kiln_telemetry_device_count(tel), 8);
+    char driver[64];
+    ASSERT_EQ(kiln_telemetry_driver_version(tel, driver, sizeof driver), KILN_OK);
+    EXPECT_STREQ(driver, "6.7.0");
+    kiln_gpu_health h;
+    ASSERT_EQ(kiln_telemetry_health(tel, 2, &h), KILN_OK);
+    EXPECT_STREQ(h.name, "AMD Instinct MI300X");
+    EXPECT_STREQ(h.serial, "FAKE000000000002");
+    EXPECT_STREQ(h.pci_bus_id, "0000:65:00.0");  // from the BDFID: bus << 8
+    EXPECT_STREQ(h.uuid, "0x1f00000000000002");
+    EXPECT_EQ(h.ecc_enabled, 1);
+    EXPECT_EQ(h.memory_total_bytes, 192ull << 30);
+    EXPECT_DOUBLE_EQ(h.temperature_c, 40.0);           // millidegrees / 1000
+    EXPECT_DOUBLE_EQ(h.temperature_slowdown_c, 100.0);  // the junction's critical limit
+    EXPECT_DOUBLE_EQ(h.power_w, 300.0);                  // microwatts / 1e6
+    EXPECT_DOUBLE_EQ(h.power_limit_w, 750.0);
+    EXPECT_EQ(h.ecc_volatile_uncorrected, 0);
+    EXPECT_EQ(h.ecc_volatile_corrected, 1);  // summed over blocks: UMC 0 + SDMA 1
+    EXPECT_EQ(h.nvlink_links_total, -1);     // no counterpart in ROCm SMI: unknown, never 0
+    EXPECT_EQ(h.remap_pending, -1);
+    EXPECT_EQ(kiln_telemetry_health(tel, 8, &h), KILN_NOT_FOUND);
+}
+
+TEST_F(fake_rocm_smi, FaultsAreReported) {
+    open("gpu3.ecc_uncorrectable=2;gpu3.ecc_correctable=40;gpu5.temperature=97;gpu6.ecc_enabled=0;gpu1.replay=12");
+    kiln_gpu_health h;
+    ASSERT_EQ(kiln_telemetry_health(tel, 3, &h), KILN_OK);
+    EXPECT_EQ(h.ecc_volatile_uncorrected, 2);
+    EXPECT_EQ(h.ecc_volatile_corrected, 41);
+    ASSERT_EQ(kiln_telemetry_health(tel, 5, &h), KILN_OK);
+    EXPECT_DOUBLE_EQ(h.temperature_c, 97.0);
+    ASSERT_EQ(kiln_telemetry_health(tel, 6, &h), KILN_OK);
+    EXPECT_EQ(h.ecc_enabled, 0);
+    kiln_gpu_sample s;
+    ASSERT_EQ(kiln_telemetry_sample(tel, 1, &s), KILN_OK);
+    EXPECT_EQ(s.pcie_replay_count, 12);
+}
+
+TEST_F(fake_rocm_smi, SamplesSeeCountersMove) {
+    open("gpu4.ecc_uncorrectable_step=1;gpu4.busy=87;gpu4.power_w=640");
+    kiln_gpu_sample a, b;
+    ASSERT_EQ(kiln_telemetry_sample(tel, 4, &a), KILN_OK);
+    ASSERT_EQ(kiln_telemetry_sample(tel, 4, &b), KILN_OK);
+    EXPECT_GT(b.ecc_volatile_uncorrected, a.ecc_volatile_uncorrected);
+    EXPECT_DOUBLE_EQ(a.utilization_pct, 87.0);
+    EXPECT_DOUBLE_EQ(a.power_w, 640.0);
+    EXPECT_DOUBLE_EQ(a.sm_clock_mhz, -1.0);  // ROCm SMI's clocks are not read: unknown
 }
 
 TEST(Telemetry, DriverThatFailsToStartIsACleanSkip) {

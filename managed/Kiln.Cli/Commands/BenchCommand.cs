@@ -1,10 +1,13 @@
-// `kiln bench stream|memtest`: one test with every knob exposed, for tuning; prints what it
-// achieved (and the share of the device's peak when known), writes metrics.csv with --out.
+// `kiln bench TEST` for every test: one test with every knob exposed, for tuning. The kernel knobs
+// (--block, --grid, --vec, --unroll, --matrix-n) come from libkiln's knob catalog, per test; prints
+// each rate it achieved with its share of the device's peak where the peak is known, and writes
+// metrics.csv with --out.
 using System.CommandLine;
 using System.Globalization;
 using Kiln.Cli.Output;
 using Kiln.Core;
 using Kiln.Core.Evaluation;
+using Kiln.Core.Health;
 using Kiln.Core.Plans;
 using Kiln.Core.Results;
 using Kiln.Core.Runs;
@@ -15,42 +18,85 @@ namespace Kiln.Cli.Commands;
 
 public static class BenchCommand
 {
-    public static Command Create(CliServices services) =>
-        new("bench", "Run one test with every knob exposed and print what it achieved")
+    private static readonly Dictionary<TestKind, string> Descriptions = new()
+    {
+        [TestKind.Stream] = "Memory bandwidth: copy, scale, add, triad (verified)",
+        [TestKind.Memtest] = "Memory patterns: write pass, then a separate verify pass",
+        [TestKind.Gemm] = "Verified matrix products in every number format the device has",
+        [TestKind.Power] = "The power burner: verified FMA (and tensor) work for a duration",
+        [TestKind.Copy] = "Host/device and peer copies (verified)",
+        [TestKind.Launch] = "Kernel launch latency",
+    };
+
+    public static Command Create(CliServices services)
+    {
+        var bench = new Command("bench", "Run one test with every knob exposed and print what it achieved");
+        foreach (var (_, test) in Catalog.Tests)
+            bench.Subcommands.Add(Test(services, test, Descriptions.GetValueOrDefault(test, "")));
+        return bench;
+    }
+
+    /// <summary>The test's knobs from libkiln's catalog, one per name; none when libkiln cannot be loaded (the run says why).</summary>
+    private static IReadOnlyList<IGrouping<string, KnobInfo>> Knobs(string test)
+    {
+        try
         {
-            Test(services, TestKind.Stream, "Memory bandwidth: copy, scale, add, triad (verified)"),
-            Test(services, TestKind.Memtest, "Memory patterns: write pass, then a separate verify pass"),
-        };
+            return KnobCatalog.For(test).GroupBy(k => k.Name).ToList();
+        }
+        catch (KilnLoadException)
+        {
+            return [];
+        }
+    }
+
+    private static string Help(IGrouping<string, KnobInfo> knob) => string.Join("; ", knob.Select(k =>
+        $"{k.Description}: {k.Range}, default {(k.Default is { } d ? d.ToString(CultureInfo.InvariantCulture) : "from the device")} ({KernelParams.Backends(k.Backends)})"));
 
     private static Command Test(CliServices services, TestKind test, string description)
     {
+        var key = Catalog.Key(test);
         var run = new RunOptions();
-        var iterations = CommandTree.Text(OptionNames.Iterations, "N",
-            test == TestKind.Stream ? "Timed repetitions" : "Rounds over the patterns");
-        var seed = CommandTree.Text(OptionNames.Seed, "N", "Seed of the random patterns");
-        var param = CommandTree.Text(OptionNames.Param, "block=N,grid=N,vec=N,unroll=N", "GPU launch knobs (0 = backend default)");
+        var iterations = CommandTree.Text(OptionNames.Iterations, "N", test switch
+        {
+            TestKind.Memtest => "Rounds over the patterns",
+            TestKind.Launch => "Launches timed",
+            _ => "Timed repetitions",
+        });
+        var seed = CommandTree.Text(OptionNames.Seed, "N", "Seed of the random patterns and inputs");
+        var duration = CommandTree.Text(OptionNames.Duration, "DURATION", "Run at least this long, e.g. 10s (gemm, power: how long; launch: its deadline)");
         var ops = CommandTree.Text(OptionNames.Ops, "copy,scale,add,triad", "Stream operations to run (default all)");
         var pattern = CommandTree.Text(OptionNames.Pattern, string.Join(",", Catalog.Patterns.Keys.Take(2)) + ",...",
             $"Patterns to run (default all: {string.Join(", ", Catalog.Patterns.Keys)})");
+        var knobs = Knobs(key).Select(k => (Name: k.Key, Option: CommandTree.Text(OptionNames.Knob(k.Key), "N", Help(k)))).ToList();
 
-        var command = new Command(Catalog.Key(test), description) { iterations, seed, param };
-        command.Options.Add(test == TestKind.Stream ? ops : pattern);
+        var command = new Command(key, description) { iterations, seed, duration };
+        if (test == TestKind.Stream) command.Options.Add(ops);
+        if (test == TestKind.Memtest) command.Options.Add(pattern);
+        foreach (var (_, option) in knobs) command.Options.Add(option);
         run.AddTo(command);
         command.SetAction(async (parse, cancel) =>
         {
+            var kernel = new KernelParams();
+            foreach (var (name, option) in knobs)
+            {
+                if (Values.Count(parse, option, min: 0) is { } v) kernel = kernel.With(key, name, v);
+            }
+            var spec = new TestSpec(test)
+            {
+                Kernel = kernel,
+                DurationMs = parse.GetValue(duration) is { } d ? (ulong)Duration.Parse(d, OptionNames.Duration).TotalMilliseconds : null,
+            };
             // A one-test plan, so a foreign --inject is refused by the same rule as in burn.
-            var bench = new Plan($"bench {Catalog.Key(test)}", description, [new TestSpec(test)]).With(new TestOverrides
+            var bench = new Plan($"bench {key}", description, [spec]).With(new TestOverrides
             {
                 Size = Values.Size(parse, run.Size),
                 Threads = Values.Count(parse, run.Threads, min: 0),
                 Iterations = Values.Count(parse, iterations, min: 1),
                 Seed = Values.Seed(parse, seed),
-                Kernel = parse.GetValue(param) is { } p ? KernelParams.Parse(p) : null,
                 OpMask = parse.GetValue(ops) is { } o ? Catalog.ParseOpMask(o, OptionNames.Ops) : null,
                 PatternMask = parse.GetValue(pattern) is { } pt ? Catalog.ParsePatternMask(pt, OptionNames.Pattern) : null,
                 Injections = Values.Injections(parse, run.Inject),
             });
-
             var registry = services.Native.Registry;
             var devices = Targets.Open(registry, run.BackendName(parse), run.DeviceIndex(parse));
             try
@@ -88,34 +134,60 @@ public static class BenchCommand
         return command;
     }
 
-    /// <summary>The numbers a tuner reads: best GB/s per op, or traffic and errors per pattern.</summary>
+    /// <summary>
+    /// The numbers a tuner reads: every rate (GB/s, TFLOP/s) at its best with its share of the
+    /// device's peak (or why there is none), every latency at its best, and the data errors.
+    /// </summary>
     private static void Report(TextWriter o, TestOutcome t)
     {
-        var peak = t.Device.PeakMemoryBandwidthGbps;
-        string OfPeak(double gbps) => peak > 0 ? $" ({gbps / peak * 100:0}% of peak {peak:0.#} GB/s)" : "";
         o.WriteLine($"{t.TestKey} on {t.Device.Backend}{t.Device.Index} ({t.Device.Name}): {Observers.Ending(t, null)}");
-        if (t.Test == TestKind.Stream)
+        // name_best and name are one rate: per iteration, and the best of them.
+        foreach (var group in t.Metrics.Where(m => m.Value.Count > 0).GroupBy(m => m.Key.EndsWith("_best", StringComparison.Ordinal) ? m.Key[..^5] : m.Key))
         {
-            foreach (var op in Catalog.OpsIn(t.Parameters.OpMask))
-            {
-                if (Evaluator.StreamBest(t, op) is { } best)
-                    o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {op,-8} best {best,8:0.00} GB/s{OfPeak(best)}"));
-            }
+            var unit = t.UnitOf(group.First().Key);
+            var values = group.SelectMany(m => m.Value).ToList();
+            if (unit is "GB/s" or "TFLOP/s" && !group.Key.StartsWith("peak_", StringComparison.Ordinal))
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {group.Key,-24} best {values.Max(),10:0.00} {unit}{OfPeak(t, group.Key, unit, values.Max())}"));
+            else if (unit is "us" or "ms" or "ns")
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {group.Key,-24} {values.Min(),15:0.00} {unit}"));
         }
-        else
+        foreach (var p in Catalog.PatternsIn(t.Parameters.PatternMask))
         {
-            foreach (var name in new[] { "traffic_gbps", "verified_gbps" })
-            {
-                if (t.Last(name) is { } gbps)
-                    o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-22} {gbps,8:0.00} GB/s{OfPeak(gbps)}"));
-            }
-            foreach (var p in Catalog.PatternsIn(t.Parameters.PatternMask))
-            {
-                if (t.Sum($"errors_{p}") is { } n) o.WriteLine($"  errors {p,-15} {n,8:0}");
-            }
+            if (t.Test == TestKind.Memtest && t.Sum($"errors_{p}") is { } n) o.WriteLine($"  errors {p,-15} {n,8:0}");
         }
         var errors = Evaluator.DataErrors(t);
         if (errors > 0 || t.Test == TestKind.Memtest)
             o.WriteLine($"  data errors total {errors}{(t.FirstError is { } f ? $", first at offset 0x{f.OffsetBytes:x} ({f.Pattern})" : "")}");
+    }
+
+    /// <summary>" (41% of peak 204.8 GB/s)", or why no peak applies.</summary>
+    private static string OfPeak(TestOutcome t, string name, string unit, double value)
+    {
+        double peak;
+        string what;
+        if (unit == "GB/s")
+        {
+            // Copies between host and device or between devices run over PCIe / NVLink, whose peak the device does not report.
+            if (t.Test == TestKind.Copy && !name.StartsWith("d2d", StringComparison.Ordinal))
+                return " (no peak: the link's rate is not reported)";
+            (peak, what) = (t.Device.PeakMemoryBandwidthGbps, "memory");
+            if (peak <= 0) return $" ({(t.Device.PeakMemoryBasis.Length > 0 ? t.Device.PeakMemoryBasis : "peak unknown")})";
+        }
+        else
+        {
+            var dtype = name.Split('_')[0];
+            peak = t.Last($"peak_{dtype}_tflops") ?? dtype switch
+            {
+                "fp64" => t.Device.PeakFp64Tflops,
+                "fp32" => t.Device.PeakFp32Tflops,
+                "tf32" => t.Device.PeakTf32Tflops,
+                "bf16" => t.Device.PeakBf16Tflops,
+                "fp16" => t.Device.PeakFp16Tflops,
+                _ => 0,
+            };
+            what = dtype;
+            if (peak <= 0) return $" (peak unknown: the device reports no {dtype} rate)";
+        }
+        return string.Create(CultureInfo.InvariantCulture, $" ({value / peak * 100:0}% of the {what} peak {peak:0.###} {unit})");
     }
 }

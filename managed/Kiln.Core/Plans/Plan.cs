@@ -57,8 +57,6 @@ public sealed record TestSpec(TestKind Test)
     public uint PatternMask { get; init; }
     public ulong? Seed { get; init; }
     public ulong? DurationMs { get; init; }
-    /// <summary>gemm: n of the n x n product; null = the backend's default (8192, less on a slow device).</summary>
-    public int? MatrixN { get; init; }
     /// <summary>A test still running after this long is stopped and FAILs "timed out" (a hang, not a skip); null = no limit.</summary>
     public TimeSpan? Timeout { get; init; }
     public KernelParams Kernel { get; init; } = new();
@@ -91,7 +89,6 @@ public sealed record TestSpec(TestKind Test)
         if (PatternMask != 0) p.PatternMask = PatternMask;
         if (Seed is { } seed) p.Seed = seed;
         if (DurationMs is { } duration) p.DurationMs = duration;
-        if (MatrixN is { } n) p.MatrixN = n;
         Kernel.ApplyTo(p);
         foreach (var injection in Injections) injection.ApplyTo(p, device.Index);
         return p;

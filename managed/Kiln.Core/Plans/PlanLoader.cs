@@ -24,7 +24,7 @@ public static class PlanLoader
 
     private static readonly string[] PlanKeys = ["name", "description", "loop", "duration", "retest", "health", "tests"];
     private static readonly string[] TestKeys =
-        ["test", "size", "size_cap", "gpu_size", "iterations", "threads", "ops", "patterns", "seed", "duration", "timeout", "params", "matrix_n"];
+        ["test", "size", "size_cap", "gpu_size", "iterations", "threads", "ops", "patterns", "seed", "duration", "timeout", "params"];
 
     // The keys each test's kernels read (cpu and GPU backends alike), beyond test, timeout and params:
     // a key a test ignores (ops on memtest, size on gemm) is a mistake to point out, not to run with.
@@ -109,10 +109,7 @@ public static class PlanLoader
                 : null,
             DurationMs = t.Duration("duration", TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(30)) is { } d ? (ulong)d.TotalMilliseconds : null,
             Timeout = t.Duration("timeout", TimeSpan.FromSeconds(1), TimeSpan.FromDays(30)),
-            MatrixN = t.Int("matrix_n", 16, 1_048_576),
         };
-        if (spec.MatrixN != null && test != TestKind.Gemm)
-            throw t.Config.Error(t.Require("matrix_n"), t.Field("matrix_n"), "matrix_n is a gemm knob (n of the n x n product)");
         if (t.Get("size") is { } sizeNode)
         {
             var size = Checked(t, sizeNode, "size", () => SizeSpec.Parse(t.Scalar(sizeNode, t.Field("size")), "size"));
@@ -139,12 +136,18 @@ public static class PlanLoader
             spec = spec with { PatternMask = Checked(t, patterns[0].Node, "patterns", () => Catalog.ParsePatternMask(string.Join(",", patterns.Select(p => p.Text)), "patterns")) };
         if (t.Map("params") is { } knobs)
         {
-            knobs.Only("block", "grid", "vec", "unroll");
-            spec = spec with
+            // The test's kernel knobs, as libkiln's knob catalog declares them (docs/PLANS.md's table).
+            var kernel = new KernelParams();
+            foreach (var (key, value, keyNode) in knobs.Entries)
             {
-                Kernel = new KernelParams(knobs.Int("block", 0, 1 << 20) ?? 0, knobs.Int("grid", 0, int.MaxValue) ?? 0,
-                    knobs.Int("vec", 0, 64) ?? 0, knobs.Int("unroll", 0, 1024) ?? 0),
-            };
+                var text = knobs.Scalar(value, knobs.Field(key));
+                if (!long.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var n))
+                    throw knobs.Config.Error(value, knobs.Field(key), $"'{text}' is not a whole number");
+                if (KernelParams.Problem(Catalog.Key(test), key, n) is { } problem)
+                    throw knobs.Config.Error(KnobCatalog.For(Catalog.Key(test)).Any(k => k.Name == key) ? value : keyNode, knobs.Field(key), problem);
+                kernel = kernel.With(Catalog.Key(test), key, n);
+            }
+            spec = spec with { Kernel = kernel };
         }
         return spec;
     }

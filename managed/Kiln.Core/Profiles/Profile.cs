@@ -46,8 +46,13 @@ public sealed record Threshold(DeviceClass Class, string Test, string Metric, Di
         if (FractionOfPeak is { } fraction)
         {
             var peak = PeakOf(device);
-            if (peak > 0) return (fraction * peak, $"{fraction * 100:0.##}% of peak {Units.Format(peak, Kind)}");
-            if (Value is { } fallback) return (fallback, "fallback: device peak unknown");
+            var basis = Peak == PeakKind.MemoryBandwidth ? device.PeakMemoryBasis : "";
+            if (peak > 0)
+                return (fraction * peak, $"{fraction * 100:0.##}% of peak {Units.Format(peak, Kind)}" + (basis.Length > 0 ? $" ({basis})" : ""));
+            // No peak from the machine (a VM has no SMBIOS DIMM speeds): the profile's own min judges, which
+            // is a fleet baseline's floor when the profile came from kiln report --generate-baseline.
+            var unknown = basis.StartsWith("peak unknown", StringComparison.Ordinal) ? basis : "peak unknown";
+            if (Value is { } fallback) return (fallback, $"{unknown}; judged against the min {Units.Format(fallback, Kind)}" + (Origin.Length > 0 ? $" of {Origin}" : ""));
             return null;
         }
         return Value is { } v ? (v, Origin.Length > 0 ? Origin : "profile") : null;

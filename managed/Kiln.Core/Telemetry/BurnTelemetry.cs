@@ -35,7 +35,6 @@ public sealed class BurnTelemetry : IDisposable
     private IReadOnlyList<VerdictRow>? _verdicts;
     private readonly Action<string> _log;
     private bool _writeFailed;
-    private string? _threadStat;
 
     private BurnTelemetry(ResultFolder folder, TelemetryOptions options, Action<string> log)
     {
@@ -106,24 +105,6 @@ public sealed class BurnTelemetry : IDisposable
     /// <summary>Rows written so far.</summary>
     public int RowCount => _csv.RowCount;
 
-    /// <summary>
-    /// CPU time the sampling thread has used (Linux: /proc/self/task/TID/stat, 10 ms resolution);
-    /// null where that cannot be read. Its cost is this over the wall time it ran.
-    /// </summary>
-    public TimeSpan? SamplerCpuTime
-    {
-        get
-        {
-            // "pid (comm) state ppid ... utime stime ...": utime and stime are the 12th and 13th fields after the ")".
-            var stat = _threadStat is null ? null : SysfsFile.Text(_threadStat, out _);
-            var fields = stat?[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return fields is { Length: > 13 } && long.TryParse(fields[11], CultureInfo.InvariantCulture, out var user)
-                                              && long.TryParse(fields[12], CultureInfo.InvariantCulture, out var system)
-                ? TimeSpan.FromSeconds((user + system) / 100.0)  // USER_HZ is 100 on every Linux ABI
-                : null;
-        }
-    }
-
     /// <summary>Stops sampling and returns the verdict rows (test=telemetry); idempotent.</summary>
     public IReadOnlyList<VerdictRow> Finish()
     {
@@ -156,8 +137,6 @@ public sealed class BurnTelemetry : IDisposable
 
     private void Loop()
     {
-        // /proc/thread-self -> "PID/task/TID": this thread's own CPU accounting.
-        if (new DirectoryInfo("/proc/thread-self").LinkTarget is { } self) _threadStat = Path.Combine("/proc", self, "stat");
         var period = TimeSpan.FromSeconds(1 / _options.SampleHz);
         var clock = Stopwatch.StartNew();
         var rows = new List<TelemetryRow>();

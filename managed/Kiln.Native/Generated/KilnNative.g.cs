@@ -11,9 +11,9 @@ namespace Kiln.Native.Interop;
 public enum kiln_constants : int
 {
     /// <summary>bumped on any incompatible change of this header</summary>
-    KILN_ABI_VERSION = 4,
+    KILN_ABI_VERSION = 5,
     /// <summary>version a backend plugin must report from its entry point</summary>
-    KILN_PLUGIN_API_VERSION = 1,
+    KILN_PLUGIN_API_VERSION = 2,
     /// <summary>size of the fixed name buffers below, NUL included</summary>
     KILN_NAME_BYTES = 128,
     /// <summary>size of short fixed buffers (backend name, PCI address)</summary>
@@ -235,6 +235,11 @@ public unsafe struct kiln_device_info
     public double peak_tf32_tflops;
     public double peak_bf16_tflops;
     public double peak_fp16_tflops;
+    /// <summary>
+    /// how peak_memory_bandwidth_gbps was found ("SMBIOS: 16 x DDR5-4800 on
+    /// 16 channels ..."), or why it is unknown ("peak unknown: ...")
+    /// </summary>
+    public fixed byte peak_memory_basis[512];
 }
 
 /// <summary>Everything a test run needs. Fill with kiln_test_params_init, then override.</summary>
@@ -536,6 +541,34 @@ public unsafe struct kiln_metric_info
     public int reserved;
 }
 
+/// <summary>
+/// One entry of the knob catalog: a kernel knob of kiln_test_params that a test reads, declared once.
+/// Plans take it under `params:`, `kiln bench TEST` as `--NAME N`, and kiln_test_validate refuses a
+/// nonzero value outside it (or on a test or backend that does not read it). 0 always means "the
+/// backend's default"; device limits (threads per block, warp size) are checked by the backend.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_knob_info
+{
+    /// <summary>"stream", "gemm" ...</summary>
+    public byte* test;
+    /// <summary>"block", "grid", "vec", "unroll", "matrix_n": the kiln_test_params field</summary>
+    public byte* name;
+    /// <summary>one line for help and docs</summary>
+    public byte* description;
+    /// <summary>inclusive range of a nonzero value</summary>
+    public long min;
+    public long max;
+    /// <summary>what 0 means; -1 when the backend computes it from the device</summary>
+    public long default_value;
+    /// <summary>"1,2": the only nonzero values allowed; "" when any in [min, max]</summary>
+    public byte* values;
+    /// <summary>kiln_backend_bit: the backends whose kernels read it</summary>
+    public uint backends;
+    /// <summary>zero</summary>
+    public int reserved;
+}
+
 public static unsafe partial class KilnNative
 {
     internal const string Library = "kiln";
@@ -670,6 +703,15 @@ public static unsafe partial class KilnNative
     // kiln_status kiln_metric_at(int32_t index, kiln_metric_info* out_info);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial kiln_status kiln_metric_at(int index, kiln_metric_info* out_info);
+
+    /// <summary>The knob catalog (static storage).</summary>
+    // int32_t kiln_knob_count(void);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int kiln_knob_count();
+
+    // kiln_status kiln_knob_at(int32_t index, kiln_knob_info* out_info);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_knob_at(int index, kiln_knob_info* out_info);
 
     /// <summary>
     /// Positions fault injection will flip for (seed, count) over a region of region_bytes: fills

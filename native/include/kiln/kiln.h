@@ -18,8 +18,8 @@ extern "C" {
 
 /* Constants the managed side needs; an enum so the binding generator sees their values. */
 typedef enum kiln_constants {
-    KILN_ABI_VERSION = 4,         /* bumped on any incompatible change of this header */
-    KILN_PLUGIN_API_VERSION = 1,  /* version a backend plugin must report from its entry point */
+    KILN_ABI_VERSION = 5,         /* bumped on any incompatible change of this header */
+    KILN_PLUGIN_API_VERSION = 2,  /* version a backend plugin must report from its entry point */
     KILN_NAME_BYTES = 128,        /* size of the fixed name buffers below, NUL included */
     KILN_SHORT_BYTES = 32,        /* size of short fixed buffers (backend name, PCI address) */
     KILN_PATH_BYTES = 512         /* size of fixed path buffers */
@@ -122,6 +122,8 @@ typedef struct kiln_device_info {
     double peak_tf32_tflops;            /* theoretical dense tensor/matrix rates; 0 when unknown or absent */
     double peak_bf16_tflops;
     double peak_fp16_tflops;
+    char peak_memory_basis[KILN_PATH_BYTES]; /* how peak_memory_bandwidth_gbps was found ("SMBIOS: 16 x DDR5-4800 on
+                                                16 channels ..."), or why it is unknown ("peak unknown: ...") */
 } kiln_device_info;
 
 /* Everything a test run needs. Fill with kiln_test_params_init, then override. */
@@ -292,6 +294,22 @@ typedef struct kiln_metric_info {
     int32_t reserved;     /* zero */
 } kiln_metric_info;
 
+/* One entry of the knob catalog: a kernel knob of kiln_test_params that a test reads, declared once.
+ * Plans take it under `params:`, `kiln bench TEST` as `--NAME N`, and kiln_test_validate refuses a
+ * nonzero value outside it (or on a test or backend that does not read it). 0 always means "the
+ * backend's default"; device limits (threads per block, warp size) are checked by the backend. */
+typedef struct kiln_knob_info {
+    const char* test;          /* "stream", "gemm" ... */
+    const char* name;          /* "block", "grid", "vec", "unroll", "matrix_n": the kiln_test_params field */
+    const char* description;   /* one line for help and docs */
+    int64_t min;               /* inclusive range of a nonzero value */
+    int64_t max;
+    int64_t default_value;     /* what 0 means; -1 when the backend computes it from the device */
+    const char* values;        /* "1,2": the only nonzero values allowed; "" when any in [min, max] */
+    uint32_t backends;         /* kiln_backend_bit: the backends whose kernels read it */
+    int32_t reserved;          /* zero */
+} kiln_knob_info;
+
 /* Version handshake: the managed side checks this before any other call. */
 KILN_API uint32_t kiln_abi_version(void);
 /* The library's version text ("0.1.0"); static storage. */
@@ -346,6 +364,9 @@ KILN_API kiln_status kiln_telemetry_sample(kiln_telemetry* telemetry, int32_t in
 /* The metric catalog (static storage). */
 KILN_API int32_t kiln_metric_count(void);
 KILN_API kiln_status kiln_metric_at(int32_t index, kiln_metric_info* out_info);
+/* The knob catalog (static storage). */
+KILN_API int32_t kiln_knob_count(void);
+KILN_API kiln_status kiln_knob_at(int32_t index, kiln_knob_info* out_info);
 
 /* Positions fault injection will flip for (seed, count) over a region of region_bytes: fills
  * count offsets (bytes, word aligned) and bit numbers, so tools can predict what a verify finds. */

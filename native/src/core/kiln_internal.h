@@ -23,4 +23,11 @@ const kiln_host_services* host_services();
 
 const kiln_backend_ops* cpu_backend_ops();
 
+// The kiln_backend_bit of a backend name ("cpu" -> KILN_BACKEND_CPU); 0 for a plugin the knob
+// catalog does not know.
+uint32_t backend_bit(const char* backend);
+// The knob catalog's check of a test's block, grid, vec, unroll and matrix_n (knobs.cpp): a knob the
+// test does not read, or a value outside its range, is KILN_INVALID_ARGUMENT naming it.
+kiln_status validate_knobs(const char* backend, const kiln_test_params* p);
+
 }  // namespace kiln

@@ -49,6 +49,7 @@ const field_entry k_layout[] = {
     KILN_FIELD(kiln_device_info, peak_tf32_tflops),
     KILN_FIELD(kiln_device_info, peak_bf16_tflops),
     KILN_FIELD(kiln_device_info, peak_fp16_tflops),
+    KILN_FIELD(kiln_device_info, peak_memory_basis),
 
     KILN_SIZE(kiln_test_params),
     KILN_FIELD(kiln_test_params, test),
@@ -90,6 +91,17 @@ const field_entry k_layout[] = {
     KILN_FIELD(kiln_metric_info, backends),
     KILN_FIELD(kiln_metric_info, from_host),
     KILN_FIELD(kiln_metric_info, reserved),
+
+    KILN_SIZE(kiln_knob_info),
+    KILN_FIELD(kiln_knob_info, test),
+    KILN_FIELD(kiln_knob_info, name),
+    KILN_FIELD(kiln_knob_info, description),
+    KILN_FIELD(kiln_knob_info, min),
+    KILN_FIELD(kiln_knob_info, max),
+    KILN_FIELD(kiln_knob_info, default_value),
+    KILN_FIELD(kiln_knob_info, values),
+    KILN_FIELD(kiln_knob_info, backends),
+    KILN_FIELD(kiln_knob_info, reserved),
 
     KILN_SIZE(kiln_data_error),
     KILN_FIELD(kiln_data_error, test),

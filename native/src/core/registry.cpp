@@ -264,6 +264,8 @@ kiln_status kiln_test_params_init(int32_t test, kiln_test_params* out_params) {
 kiln_status kiln_test_validate(const kiln_device* device, const kiln_test_params* params) {
     if (!device || !params) return kiln::fail(KILN_INVALID_ARGUMENT, "device and params must not be NULL");
     const auto* b = device->backend;
+    const kiln_status knobs = kiln::validate_knobs(b->ops->name, params);
+    if (knobs != KILN_OK) return knobs;
     if (!b->ops->validate) return KILN_OK;
     return b->ops->validate(b->state, device->index, params);
 }
@@ -273,11 +275,9 @@ kiln_status kiln_run(kiln_device* device, const kiln_test_params* params, const 
     if (!device || !params) return kiln::fail(KILN_INVALID_ARGUMENT, "device and params must not be NULL");
     const kiln_sink empty_sink = {nullptr, nullptr, nullptr, nullptr};
     static const volatile int32_t never_cancel = 0;
+    const kiln_status st = kiln_test_validate(device, params);
+    if (st != KILN_OK) return st;
     const auto* b = device->backend;
-    if (b->ops->validate) {
-        const kiln_status st = b->ops->validate(b->state, device->index, params);
-        if (st != KILN_OK) return st;
-    }
     if (params->inject_hang || params->inject_crash) run_until_injected_failure(*b->ops, b->state, device->index, params, sink ? sink : &empty_sink);
     return b->ops->run(b->state, device->index, params, sink ? sink : &empty_sink, cancel ? cancel : &never_cancel);
 }

@@ -37,6 +37,8 @@ kiln_status device_info(void* state, int32_t index, kiln_device_info* out) {
     out->available_memory_bytes = available_memory_bytes();
     out->last_level_cache_bytes = t.last_level_cache_bytes;
     out->clock_mhz = t.clock_mhz;
+    out->peak_memory_bandwidth_gbps = t.memory.gbps;
+    copy_text(out->peak_memory_basis, sizeof out->peak_memory_basis, t.memory.basis);
     // FMA peaks at the reported clock: AVX2/FMA cores have two 256-bit FMA pipes (Haswell and later,
     // Zen 2 and later): 2 pipes x 4 doubles x 2 flops = 16 fp64 and 32 fp32 flops per cycle; 0 without.
     int fp64_flops_per_cycle = 0;

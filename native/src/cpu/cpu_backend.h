@@ -14,6 +14,30 @@
 
 namespace kiln::cpu {
 
+// What SMBIOS says about memory and sockets (parse_smbios reads a raw structure table).
+struct smbios_memory {
+    int dimms = 0;                // type 17 devices with memory installed
+    int dimms_without_speed = 0;  // of which no speed is known (virtual machines)
+    uint32_t speed_mts = 0;       // the slowest configured (else rated) speed, MT/s
+    int data_width_bits = 0;      // the narrowest data width (64 for DDR4 and DDR5 DIMMs)
+    std::string memory_type;      // "DDR5" ...
+    int sockets = 0;              // type 4 processors whose socket is populated
+    std::string cpu_model;        // the first one's version string
+};
+smbios_memory parse_smbios(const uint8_t* table, size_t bytes);
+// Memory channels per socket of a CPU model ("Intel(R) Xeon(R) Platinum 8480+" -> 8); 0 when unknown.
+int memory_channels_per_socket(const std::string& model);
+
+struct memory_peak {
+    double gbps = 0;    // 0: unknown
+    std::string basis;  // how it was derived, or "peak unknown: why"
+};
+// From ROOT/sys/firmware/dmi/tables/DMI (ROOT "" for the machine); proc_model names the CPU when
+// SMBIOS does not.
+memory_peak derive_memory_peak(const std::string& root, const std::string& proc_model);
+// KILN_SYSFS_ROOT, or "" (the machine itself).
+std::string machine_root();
+
 struct topology {
     std::string model;
     std::string machine_id;
@@ -24,11 +48,13 @@ struct topology {
     uint64_t last_level_cache_bytes = 0;
     double clock_mhz = 0;
     std::string kernel;
+    memory_peak memory;
 };
 
-// Reads /proc and /sys once; the root can be moved for tests (KILN_SYSFS_ROOT is not used here:
-// the cpu backend always describes the machine it runs on).
+// Reads /proc and /sys once; the topology is always the machine it runs on (KILN_SYSFS_ROOT moves
+// only the SMBIOS table that memory_peak comes from, for tests).
 topology read_topology();
+
 // MemAvailable now, in bytes.
 uint64_t available_memory_bytes();
 

@@ -120,6 +120,7 @@ topology read_topology() {
     t.total_memory_bytes = meminfo_kib("MemTotal") * 1024u;
     utsname u{};
     if (uname(&u) == 0) t.kernel = std::string(u.sysname) + " " + u.release;
+    t.memory = derive_memory_peak(machine_root(), t.model);
     return t;
 }
 

@@ -1,11 +1,14 @@
-// rocm_smi.cpp - AMD telemetry through librocm_smi64.so, opened with dlopen and never linked.
-// Declares only the entry points used, with ROCm SMI's documented C types. Where ROCm SMI has no
-// counterpart of an NVML reading (row remapping, NVLink, throttle bitmask) the value stays unknown.
+// rocm_smi.cpp - AMD telemetry through librocm_smi64.so, opened with dlopen and never linked. The
+// types, enums and every function pointer's type come from the real rocm_smi.h (librocm-smi-dev).
+// Where ROCm SMI has no counterpart of an NVML reading (row remapping, NVLink, throttle bitmask)
+// the value stays unknown.
 // rsmi_init prints to stderr on a node without amdgpu ("Failed to open drm root directory ...",
 // "Exception caught: rsmi_init"), and Debian's slurm-wlm installs the library on every Slurm node:
 // so ROCm SMI is opened only with an AMD GPU on the PCI bus, and what it prints while it starts is
 // captured into the reason instead of reaching the terminal.
 #include "telemetry_source.h"
+
+#include <rocm_smi/rocm_smi.h>
 
 #include <dirent.h>
 #include <unistd.h>
@@ -16,42 +19,32 @@
 namespace kiln::telemetry {
 namespace {
 
-using rsmi_status = int;  // rsmi_status_t: 0 = RSMI_STATUS_SUCCESS
-constexpr rsmi_status k_ok = 0;
-constexpr uint32_t k_temp_edge = 0, k_temp_junction = 1;    // rsmi_temperature_type_t
-constexpr uint32_t k_temp_current = 0, k_temp_critical = 5;  // rsmi_temperature_metric_t
-constexpr uint64_t k_last_gpu_block = 0x2000;                // RSMI_GPU_BLOCK_FUSE, the last block bit
-
-struct rsmi_error_count {  // rsmi_error_count_t
-    uint64_t correctable_err;
-    uint64_t uncorrectable_err;
-};
-
+// Each pointer has the type of the header's declaration.
 struct rsmi_api {
-    rsmi_status (*init)(uint64_t);
-    rsmi_status (*shut_down)();
-    rsmi_status (*num_devices)(uint32_t*);
-    rsmi_status (*name)(uint32_t, char*, size_t);
-    rsmi_status (*serial)(uint32_t, char*, uint32_t);
-    rsmi_status (*vbios)(uint32_t, char*, uint32_t);
-    rsmi_status (*unique_id)(uint32_t, uint64_t*);
-    rsmi_status (*pci_id)(uint32_t, uint64_t*);
-    rsmi_status (*temp)(uint32_t, uint32_t, uint32_t, int64_t*);
-    rsmi_status (*power_ave)(uint32_t, uint32_t, uint64_t*);
-    rsmi_status (*power_cap)(uint32_t, uint32_t, uint64_t*);
-    rsmi_status (*memory_total)(uint32_t, int, uint64_t*);
-    rsmi_status (*ecc_enabled)(uint32_t, uint64_t*);
-    rsmi_status (*ecc_count)(uint32_t, uint64_t, rsmi_error_count*);
-    rsmi_status (*replay)(uint32_t, uint64_t*);
-    rsmi_status (*busy)(uint32_t, uint32_t*);
-    rsmi_status (*version_str)(int, char*, uint32_t);
+    decltype(&rsmi_init) init = nullptr;
+    decltype(&rsmi_shut_down) shut_down = nullptr;
+    decltype(&rsmi_num_monitor_devices) num_devices = nullptr;
+    decltype(&rsmi_dev_name_get) name = nullptr;
+    decltype(&rsmi_dev_serial_number_get) serial = nullptr;
+    decltype(&rsmi_dev_vbios_version_get) vbios = nullptr;
+    decltype(&rsmi_dev_unique_id_get) unique_id = nullptr;
+    decltype(&rsmi_dev_pci_id_get) pci_id = nullptr;
+    decltype(&rsmi_dev_temp_metric_get) temp = nullptr;
+    decltype(&rsmi_dev_power_ave_get) power_ave = nullptr;
+    decltype(&rsmi_dev_power_cap_get) power_cap = nullptr;
+    decltype(&rsmi_dev_memory_total_get) memory_total = nullptr;
+    decltype(&rsmi_dev_ecc_enabled_get) ecc_enabled = nullptr;
+    decltype(&rsmi_dev_ecc_count_get) ecc_count = nullptr;
+    decltype(&rsmi_dev_pci_replay_counter_get) replay = nullptr;
+    decltype(&rsmi_dev_busy_percent_get) busy = nullptr;
+    decltype(&rsmi_version_str_get) version_str = nullptr;
 };
 
 class rocm_smi_source final : public source {
 public:
     rocm_smi_source(void* lib, const rsmi_api& api) : lib_(lib), api_(api) {
         uint32_t n = 0;
-        if (api_.num_devices(&n) == k_ok) count_ = static_cast<int32_t>(n);
+        if (api_.num_devices(&n) == RSMI_STATUS_SUCCESS) count_ = static_cast<int32_t>(n);
     }
     ~rocm_smi_source() override {
         api_.shut_down();
@@ -59,25 +52,25 @@ public:
     }
     std::string driver_version() const override {
         char buf[96] = {0};
-        return api_.version_str && api_.version_str(0, buf, sizeof buf) == k_ok ? buf : "";
+        return api_.version_str && api_.version_str(RSMI_SW_COMP_DRIVER, buf, sizeof buf) == RSMI_STATUS_SUCCESS ? buf : "";
     }
     int32_t device_count() const override { return count_; }
 
     kiln_status health(int32_t index, kiln_gpu_health* h) override {
         const uint32_t d = static_cast<uint32_t>(index);
-        if (api_.name && api_.name(d, h->name, sizeof h->name) != k_ok) h->name[0] = '\0';
-        if (api_.serial && api_.serial(d, h->serial, sizeof h->serial) != k_ok) h->serial[0] = '\0';
-        if (api_.vbios && api_.vbios(d, h->vbios_version, sizeof h->vbios_version) != k_ok) h->vbios_version[0] = '\0';
+        if (api_.name && api_.name(d, h->name, sizeof h->name) != RSMI_STATUS_SUCCESS) h->name[0] = '\0';
+        if (api_.serial && api_.serial(d, h->serial, sizeof h->serial) != RSMI_STATUS_SUCCESS) h->serial[0] = '\0';
+        if (api_.vbios && api_.vbios(d, h->vbios_version, sizeof h->vbios_version) != RSMI_STATUS_SUCCESS) h->vbios_version[0] = '\0';
         uint64_t v = 0;
-        if (api_.unique_id && api_.unique_id(d, &v) == k_ok) snprintf(h->uuid, sizeof h->uuid, "0x%016llx", static_cast<unsigned long long>(v));
-        if (api_.pci_id && api_.pci_id(d, &v) == k_ok)  // BDFID: domain << 32 | bus << 8 | device << 3 | function
+        if (api_.unique_id && api_.unique_id(d, &v) == RSMI_STATUS_SUCCESS) snprintf(h->uuid, sizeof h->uuid, "0x%016llx", static_cast<unsigned long long>(v));
+        if (api_.pci_id && api_.pci_id(d, &v) == RSMI_STATUS_SUCCESS)  // BDFID: domain << 32 | bus << 8 | device << 3 | function
             snprintf(h->pci_bus_id, sizeof h->pci_bus_id, "%04llx:%02llx:%02llx.%llx", (unsigned long long)(v >> 32),
                      (unsigned long long)((v >> 8) & 0xff), (unsigned long long)((v >> 3) & 0x1f), (unsigned long long)(v & 0x7));
-        if (api_.ecc_enabled && api_.ecc_enabled(d, &v) == k_ok) h->ecc_enabled = v ? 1 : 0;
-        if (api_.memory_total && api_.memory_total(d, 0, &v) == k_ok) h->memory_total_bytes = v;
+        if (api_.ecc_enabled && api_.ecc_enabled(d, &v) == RSMI_STATUS_SUCCESS) h->ecc_enabled = v ? 1 : 0;
+        if (api_.memory_total && api_.memory_total(d, RSMI_MEM_TYPE_VRAM, &v) == RSMI_STATUS_SUCCESS) h->memory_total_bytes = v;
         int64_t t = 0;
-        if (api_.temp && api_.temp(d, k_temp_junction, k_temp_critical, &t) == k_ok) h->temperature_slowdown_c = t / 1000.0;
-        if (api_.power_cap && api_.power_cap(d, 0, &v) == k_ok) h->power_limit_w = v / 1e6;
+        if (api_.temp && api_.temp(d, RSMI_TEMP_TYPE_JUNCTION, RSMI_TEMP_CRITICAL, &t) == RSMI_STATUS_SUCCESS) h->temperature_slowdown_c = t / 1000.0;
+        if (api_.power_cap && api_.power_cap(d, 0, &v) == RSMI_STATUS_SUCCESS) h->power_limit_w = v / 1e6;
         return KILN_OK;
     }
 
@@ -86,11 +79,11 @@ public:
         int64_t t = 0;
         uint64_t v = 0;
         uint32_t busy = 0;
-        if (api_.temp && (api_.temp(d, k_temp_junction, k_temp_current, &t) == k_ok || api_.temp(d, k_temp_edge, k_temp_current, &t) == k_ok))
+        if (api_.temp && (api_.temp(d, RSMI_TEMP_TYPE_JUNCTION, RSMI_TEMP_CURRENT, &t) == RSMI_STATUS_SUCCESS || api_.temp(d, RSMI_TEMP_TYPE_EDGE, RSMI_TEMP_CURRENT, &t) == RSMI_STATUS_SUCCESS))
             s->temperature_c = t / 1000.0;
-        if (api_.power_ave && api_.power_ave(d, 0, &v) == k_ok) s->power_w = v / 1e6;
-        if (api_.busy && api_.busy(d, &busy) == k_ok) s->utilization_pct = busy;
-        if (api_.replay && api_.replay(d, &v) == k_ok) s->pcie_replay_count = static_cast<int64_t>(v);
+        if (api_.power_ave && api_.power_ave(d, 0, &v) == RSMI_STATUS_SUCCESS) s->power_w = v / 1e6;
+        if (api_.busy && api_.busy(d, &busy) == RSMI_STATUS_SUCCESS) s->utilization_pct = busy;
+        if (api_.replay && api_.replay(d, &v) == RSMI_STATUS_SUCCESS) s->pcie_replay_count = static_cast<int64_t>(v);
         ecc(d, &s->ecc_volatile_corrected, &s->ecc_volatile_uncorrected);
         return KILN_OK;
     }
@@ -101,9 +94,9 @@ private:
         if (!api_.ecc_count) return;
         int64_t c = 0, u = 0;
         bool any = false;
-        for (uint64_t block = 1; block <= k_last_gpu_block; block <<= 1) {
-            rsmi_error_count e{};
-            if (api_.ecc_count(d, block, &e) != k_ok) continue;
+        for (uint64_t block = RSMI_GPU_BLOCK_FIRST; block <= RSMI_GPU_BLOCK_LAST; block <<= 1) {
+            rsmi_error_count_t e{};
+            if (api_.ecc_count(d, static_cast<rsmi_gpu_block_t>(block), &e) != RSMI_STATUS_SUCCESS) continue;
             any = true;
             c += static_cast<int64_t>(e.correctable_err);
             u += static_cast<int64_t>(e.uncorrectable_err);
@@ -225,9 +218,9 @@ std::unique_ptr<source> open_rocm_smi(const std::string& library, std::string* w
     resolve(lib, "rsmi_dev_busy_percent_get", &api.busy);
     resolve(lib, "rsmi_version_str_get", &api.version_str);
     stderr_capture capture;
-    const rsmi_status r = api.init(0);
+    const rsmi_status_t r = api.init(0);
     const std::string said = capture.text();
-    if (r != k_ok) {
+    if (r != RSMI_STATUS_SUCCESS) {
         *why = "ROCm SMI could not start (amdgpu driver not loaded?): status " + std::to_string(r) + (said.empty() ? "" : "; it printed: " + said);
         dlclose(lib);
         return nullptr;

@@ -33,10 +33,11 @@ public class BadInputTests
     [TestCase("--iterations", "0 is less than 1", "bench", "stream", "--iterations", "0")]
     [TestCase("--pattern", "unknown pattern 'checkerboard'", "bench", "memtest", "--pattern", "checkerboard")]
     [TestCase("--ops", "unknown operation 'fma'", "bench", "stream", "--ops", "copy,fma")]
-    [TestCase("--param", "unknown key 'warp'", "bench", "stream", "--param", "warp=32")]
+    [TestCase("--vec", "4 is not one of 1, 2 (cuda, hip, emu)", "bench", "stream", "--vec", "4")]
+    [TestCase("--unroll", "3 is not one of 1, 2, 4, 8 (cuda, hip, emu)", "bench", "memtest", "--unroll", "3")]
     [TestCase("--seed", "'-5' is not a whole number >= 0", "bench", "memtest", "--seed", "-5")]
     [TestCase("--format", "unknown format 'xml'", "inventory", "--format", "xml")]
-    [TestCase("gemm", "Unrecognized", "bench", "gemm")]
+    [TestCase("frob", "Unrecognized", "bench", "frob")]
     [TestCase("frobnicate", "Unrecognized", "frobnicate")]
     public void Exits_2_with_one_line_naming_the_option(string option, string problem, params string[] args)
     {

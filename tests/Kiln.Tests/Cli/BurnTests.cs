@@ -112,7 +112,7 @@ public class BurnTests
         Assert.That(root.GetProperty("inventory").GetProperty("devices")[0].GetProperty("backend").GetString(), Is.EqualTo("cpu"));
         Assert.That(root.GetProperty("counts").GetProperty("pass").GetInt32(), Is.EqualTo(verdicts.Rows.Count(v => v["status"] == "PASS")));
         Assert.That(Directory.GetFiles(Path.Combine(_out, "plots")).Select(Path.GetFileName),
-            Is.EquivalentTo(new[] { "stream_cpu0.png", "memtest_cpu0.png" }));
+            Is.EquivalentTo(new[] { "stream_cpu0.png", "memtest_cpu0.png", "gemm_cpu0.png", "power_cpu0.png" }), "the cpu's gemm and power are judged too");
         Assert.That(run.Stdout, Does.Contain("node verdict: PASS"));
     }
 

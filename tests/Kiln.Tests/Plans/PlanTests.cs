@@ -68,6 +68,7 @@ public class PlanTests
     [Test]
     public void A_user_plan_file_loads_every_knob()
     {
+        TestEnvironment.RequireNative();  // params: come from the knob catalog
         var path = Write("mine.yaml", """
             name: mine
             description: a short acceptance
@@ -89,7 +90,7 @@ public class PlanTests
                 threads: 2
               - test: gemm
                 duration: 30s
-                params: { block: 256, grid: 1024 }
+                params: { matrix_n: 4096 }
             """);
         var plan = PlanLoader.Resolve(path);
         Assert.That((plan.Name, plan.Source, plan.Retest), Is.EqualTo(("mine", path, 1)));
@@ -101,7 +102,7 @@ public class PlanTests
         Assert.That(stream.Timeout, Is.EqualTo(TimeSpan.FromSeconds(90)));
         Assert.That((memtest.Size!.Fraction, memtest.Seed, memtest.Threads), Is.EqualTo(((double?)0.25, (ulong?)42, (int?)2)));
         Assert.That(Catalog.PatternsIn(memtest.PatternMask), Is.EqualTo(new[] { "walking_ones", "modulo_20" }));
-        Assert.That((gemm.DurationMs, gemm.Kernel.Block, gemm.Kernel.Grid), Is.EqualTo(((ulong?)30000, 256, 1024)));
+        Assert.That((gemm.DurationMs, gemm.Kernel["matrix_n"]), Is.EqualTo(((ulong?)30000, (long?)4096)));
     }
 
     // Each bad plan: the exact "file:line: field: problem" a user reads.
@@ -119,6 +120,19 @@ public class PlanTests
     public void A_bad_plan_file_names_file_line_and_field(string yaml, int line, string problem)
     {
         var path = Write("bad.yaml", yaml);
+        var e = Assert.Throws<UsageException>(() => PlanLoader.Resolve(path))!;
+        Assert.That(e.Message, Does.StartWith($"{path}:{line}: {problem}"));
+    }
+
+    // params: takes the test's knobs from libkiln's knob catalog, with its ranges.
+    [TestCase("tests:\n  - test: stream\n    params: { vec: 4 }\n", 3, "tests[0].params.vec: 4 is not one of 1, 2 (cuda, hip, emu)")]
+    [TestCase("tests:\n  - test: gemm\n    params: { block: 256 }\n", 3, "tests[0].params.block: gemm has no knob 'block' (gemm's knobs: matrix_n)")]
+    [TestCase("tests:\n  - test: memtest\n    params:\n      unroll: 3\n", 4, "tests[0].params.unroll: 3 is not one of 1, 2, 4, 8 (cuda, hip, emu)")]
+    [TestCase("tests:\n  - test: gemm\n    params: { matrix_n: big }\n", 3, "tests[0].params.matrix_n: 'big' is not a whole number")]
+    public void Params_are_the_tests_knobs_from_the_catalog(string yaml, int line, string problem)
+    {
+        TestEnvironment.RequireNative();
+        var path = Write("knobs.yaml", yaml);
         var e = Assert.Throws<UsageException>(() => PlanLoader.Resolve(path))!;
         Assert.That(e.Message, Does.StartWith($"{path}:{line}: {problem}"));
     }
@@ -181,12 +195,13 @@ public class PlanTests
     [Test]
     public void Keys_each_test_reads_are_accepted()
     {
+        TestEnvironment.RequireNative();  // params: come from the knob catalog
         var plan = PlanLoader.Parse(YamlConfig.Parse("t.yaml", """
             name: t
             tests:
               - { test: stream, size: 64MiB, size_cap: 10%, iterations: 2, threads: 1, ops: [triad], duration: 1s, timeout: 10s }
               - { test: memtest, size: 64MiB, iterations: 1, threads: 1, patterns: [walking_ones], seed: 3, duration: 1s }
-              - { test: gemm, iterations: 1, threads: 1, seed: 1, duration: 1s, params: { block: 128 } }
+              - { test: gemm, iterations: 1, threads: 1, seed: 1, duration: 1s, params: { matrix_n: 512 } }
               - { test: power, threads: 1, seed: 1, duration: 1s }
               - { test: copy, size: 64MiB, iterations: 2, seed: 1 }
               - { test: launch, iterations: 100 }

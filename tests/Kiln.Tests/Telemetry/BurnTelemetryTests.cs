@@ -187,39 +187,4 @@ public class BurnTelemetryTests
         Assert.That(points[0], Is.EqualTo((0.0, 0.0)));
         Assert.That(points.Zip(points.Skip(1), (a, b) => b.Value - a.Value).Distinct(), Is.EqualTo(new[] { 4.0 }));
     }
-
-    /// <summary>
-    /// Benchmark, not a timed test (run it by name, in Release): the sampler's CPU cost at 10 Hz on 8
-    /// fake GPUs over 20 s, as its own thread's CPU time over wall time, and as this process's CPU
-    /// time with the sampler minus 20 s without it (the test host's background threads are noisy).
-    /// docs/PERFORMANCE.md has the result.
-    /// </summary>
-    [Test, Explicit("benchmark: prints the sampler's CPU cost")]
-    public void Benchmark_sampler_cpu_cost_at_10_hz_with_8_gpus()
-    {
-        var window = TimeSpan.FromSeconds(20);
-        var idle = ProcessCpuFraction(window);
-        using var telemetry = Start("");
-        Thread.Sleep(1000);  // past the first ticks' JIT
-        var (rows0, thread0) = (telemetry.RowCount, telemetry.SamplerCpuTime!.Value);
-        var sampling = ProcessCpuFraction(window);
-        var (rows, thread) = (telemetry.RowCount - rows0, telemetry.SamplerCpuTime!.Value - thread0);
-        telemetry.Finish();
-        var threadCost = thread / window;
-        TestContext.Out.WriteLine($"telemetry sampler, 8 GPUs at 10 Hz, {rows / window.TotalSeconds:0} rows/s: " +
-                                  $"sampling thread {threadCost * 100:0.00}% of one core; process {sampling * 100:0.00}% while sampling, " +
-                                  $"{idle * 100:0.00}% idle (difference {(sampling - idle) * 100:0.00}%)");
-        Assert.That(threadCost, Is.LessThan(0.05), "far beyond the 1% target: something is wrong");
-    }
-
-    private static double ProcessCpuFraction(TimeSpan window)
-    {
-        var process = Process.GetCurrentProcess();
-        process.Refresh();
-        var cpu0 = process.TotalProcessorTime;
-        var wall = Stopwatch.StartNew();
-        Thread.Sleep(window);
-        process.Refresh();
-        return (process.TotalProcessorTime - cpu0) / wall.Elapsed;
-    }
 }

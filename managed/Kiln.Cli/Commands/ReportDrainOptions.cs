@@ -1,4 +1,4 @@
-// kiln report's Slurm options: --expect HOSTS (the allocation's nodes: one without results is missing
+// kiln report's Slurm options: --expect HOSTS|FILE (the allocation's nodes: one without results is missing
 // and drained), --drain (print what would be drained: the default is a dry run), --apply (drain them
 // with scontrol), --max-drain PERCENT (the circuit breaker, default 10% of the allocation).
 using System.CommandLine;
@@ -12,8 +12,8 @@ namespace Kiln.Cli.Commands;
 
 public sealed class ReportDrainOptions
 {
-    public Option<string> Expect { get; } = CommandTree.Text("--expect", "HOSTS|@FILE",
-        "The nodes that should have results, comma-separated or one per line in FILE (e.g. scontrol show hostnames $SLURM_JOB_NODELIST): a node without any is missing and drained");
+    public Option<string> Expect { get; } = CommandTree.Text("--expect", "HOSTS|FILE",
+        "The nodes that should have results: comma-separated, or a file (a path with a /) with one per line (scontrol show hostnames $SLURM_JOB_NODELIST); a node without any is missing, and drained");
     public Option<bool> Drain { get; } = new("--drain") { Description = "Drain the hosts to drain in Slurm: without --apply a dry run that prints what it would do" };
     public Option<bool> Apply { get; } = new("--apply") { Description = "With --drain: really drain them (scontrol update State=DRAIN Reason=\"kiln: ...\")" };
     public Option<string> MaxDrain { get; } = CommandTree.Text("--max-drain", "PERCENT",
@@ -24,15 +24,16 @@ public sealed class ReportDrainOptions
         if (parse.GetValue(Apply) && !parse.GetValue(Drain)) throw new UsageException("--apply", "only with --drain");
         if (parse.GetValue(Expect) is not { } text) return [];
         var list = text;
-        if (text.StartsWith('@'))
+        // A host name has no '/': a value with one is a file (not "@FILE", which the parser takes for a response file).
+        if (text.Contains('/'))
         {
             try
             {
-                list = File.ReadAllText(text[1..]);
+                list = File.ReadAllText(text);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
             {
-                throw new UsageException("--expect", $"cannot read {text[1..]}: {e.Message}");
+                throw new UsageException("--expect", $"cannot read {text}: {e.Message}");
             }
         }
         var hosts = list.Split([',', '\n', '\r', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();

@@ -59,7 +59,7 @@ public sealed record BoundedCheck(IReadOnlyList<Finding> Findings, CheckReport? 
         if (finished && crash != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(crash).Throw();
         if (finished && report != null) return new BoundedCheck(report.Findings, report, null, clock.Elapsed);
         var source = Volatile.Read(ref current) ?? "check";
-        var timeout = FindingCodes.CheckTimeout.At(source, "node", Severity.Fail,
+        var timeout = FindingCodes.CheckTimeout.At(source, source, Severity.Fail,
             $"the {source} source did not finish within {deadline.TotalSeconds:0.#} s; the sources after it did not run");
         onFinding?.Invoke(timeout);
         Finding[] kept;

@@ -4,7 +4,7 @@
 # Never touches /etc/slurm or /etc/munge: a real cluster's configuration is left alone.
 # Usage: scripts/slurm/local-cluster.sh start|stop|status [DIR]   (DIR default /tmp/kiln-slurm)
 # After start: `. DIR/env.sh` sets SLURM_CONF (and the munge socket) for sbatch, scontrol and kiln.
-# Needs Debian's slurmctld, slurmd, slurm-client and munge (scripts/bootstrap.sh --slurm installs them).
+# Needs Debian's slurmctld, slurmd, slurm-client and munge (scripts/bootstrap.sh installs them).
 set -euo pipefail
 
 action=${1:-}
@@ -36,7 +36,7 @@ start() {
   [[ $(id -u) -eq 0 ]] || die "must run as root (slurmd runs jobs as their users)"
   for tool in munged slurmctld slurmd scontrol sbatch; do
     command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null 2>&1 \
-      || die "$tool not found: install slurmctld slurmd slurm-client munge (scripts/bootstrap.sh --slurm)"
+      || die "$tool not found: install slurmctld slurmd slurm-client munge (scripts/bootstrap.sh)"
   done
   export PATH=$PATH:/usr/sbin
   stop

@@ -50,14 +50,16 @@ public sealed class SlurmClient
     public string Scontrol { get; }
     public TimeSpan Timeout { get; }
 
+    /// <summary>Where scontrol is looked for after PATH.</summary>
+    private static readonly string[] SearchFolders = ["/usr/bin", "/usr/local/bin", "/opt/slurm/bin"];
+
     public static bool IsKilnReason(string reason) => reason.TrimStart().StartsWith(ReasonPrefix, StringComparison.Ordinal);
 
     /// <summary>The scontrol this client runs, found (a path that exists, or a name on PATH); null when there is none.</summary>
     public string? FindScontrol()
     {
         if (Scontrol.Contains('/')) return File.Exists(Scontrol) ? Path.GetFullPath(Scontrol) : null;
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-                     .Concat(["/usr/bin", "/usr/local/bin", "/opt/slurm/bin"]))
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(SearchFolders))
         {
             var candidate = Path.Combine(dir, Scontrol);
             if (File.Exists(candidate)) return candidate;
@@ -134,10 +136,12 @@ public sealed class SlurmClient
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         deadline.CancelAfter(Timeout);
+        // slurmd runs HealthCheckProgram, prolog and epilog with a bare PATH: look in the usual places too.
+        var program = FindScontrol() ?? throw new SlurmException($"{Scontrol} not found (PATH, {string.Join(", ", SearchFolders)})");
         BufferedCommandResult result;
         try
         {
-            result = await Cli.Wrap(Scontrol).WithArguments(args).WithValidation(CommandResultValidation.None)
+            result = await Cli.Wrap(program).WithArguments(args).WithValidation(CommandResultValidation.None)
                 .ExecuteBufferedAsync(Encoding.UTF8, Encoding.UTF8, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancel.IsCancellationRequested)

@@ -12,6 +12,7 @@ namespace Kiln.Tests.Slurm;
 public class SlurmEndToEndTests
 {
     private string _dir = "";
+    /// <summary>The cluster this fixture started ("" when scripts/test.sh's is used).</summary>
     private string _cluster = "";
     private Dictionary<string, string?> _env = [];
 
@@ -29,14 +30,19 @@ public class SlurmEndToEndTests
         }
         if (!File.Exists(KilnBinary)) TestEnvironment.Missing($"{KilnBinary} is not built (scripts/build.sh)");
         _dir = TestEnvironment.NewTempFolder("kiln-slurm-e2e");
-        _cluster = Path.Combine(_dir, "cluster");
-        // A port of its own, so a developer's loopback cluster (or a real slurmd) on this machine is left alone.
-        var port = (21000 + Environment.ProcessId % 5000 * 4).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var start = Shell(TimeSpan.FromSeconds(120), new() { ["KILN_SLURM_PORT"] = port }, Script, "start", _cluster);
-        Assert.That(start.ExitCode, Is.Zero, $"local-cluster.sh start:\n{start}");
+        var cluster = Environment.GetEnvironmentVariable("KILN_TEST_SLURM_DIR") is { Length: > 0 } given ? given : null;
+        if (cluster is null)
+        {
+            // scripts/test.sh starts one (KILN_TEST_SLURM_DIR); run alone, the test starts its own, on a port of
+            // its own, so a developer's loopback cluster (or a real slurmd) on this machine is left alone.
+            _cluster = cluster = Path.Combine(_dir, "cluster");
+            var port = (21000 + Environment.ProcessId % 5000 * 4).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var start = Shell(TimeSpan.FromSeconds(120), new() { ["KILN_SLURM_PORT"] = port }, Script, "start", cluster);
+            Assert.That(start.ExitCode, Is.Zero, $"local-cluster.sh start:\n{start}");
+        }
         _env = new()
         {
-            ["SLURM_CONF"] = Path.Combine(_cluster, "slurm.conf"),
+            ["SLURM_CONF"] = Path.Combine(cluster, "slurm.conf"),
             ["PATH"] = Environment.GetEnvironmentVariable("PATH") + ":/usr/sbin",
         };
     }
@@ -44,6 +50,7 @@ public class SlurmEndToEndTests
     [OneTimeTearDown]
     public void StopCluster()
     {
+        // Only a cluster this test started; scripts/test.sh stops its own.
         if (_cluster.Length > 0) Shell(TimeSpan.FromSeconds(60), [], Script, "stop", _cluster);
         if (_dir.Length > 0 && Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }

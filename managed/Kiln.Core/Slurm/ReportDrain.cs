@@ -2,6 +2,7 @@
 // reason, behind a circuit breaker: more than a share of the allocation failing at once is more
 // likely a bad profile, a shared file system or the batch script itself than that many bad nodes, so
 // nothing is drained and the report says so. A dry run (the default) only prints what it would do.
+using Kiln.Core.Evaluation;
 using Kiln.Core.Results;
 using Kiln.Core.Report;
 
@@ -44,6 +45,8 @@ public sealed record DrainPlan(IReadOnlyList<DrainTarget> Targets, int Allocatio
             : n.Run.Verdicts.FirstOrDefault(v => v.Status == VerdictStatus.FAIL && !v.Reason.Contains("(injected)", StringComparison.Ordinal));
         if (fail != null) return SlurmHealthPolicy.Reason("BURN_FAIL", $"{fail.Test} {fail.Backend}{fail.Device}");
         if (n.Run.IsCheck) return SlurmHealthPolicy.Reason("CHECK_FAIL", n.DrainReasons.FirstOrDefault() ?? "");
+        // A burn stopped before its end (the job's time ran out, a kill) has no FAIL row: its verdict is the reason.
+        if (!n.Run.Injected && n.Run.Verdict == nameof(NodeVerdict.INCOMPLETE)) return SlurmHealthPolicy.Reason("BURN_INCOMPLETE", "node");
         if (n.SlowMetrics.Count > 0) return SlurmHealthPolicy.Reason("SLOW", n.SlowMetrics[0]);
         return SlurmHealthPolicy.Reason("REPORT", n.DrainReasons.FirstOrDefault() ?? n.Run.Verdict);
     }

@@ -55,25 +55,59 @@ public class SlurmEndToEndTests
         if (_dir.Length > 0 && Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }
 
-    [Test]
-    public void A_fault_on_one_node_drains_exactly_that_node_and_a_clean_check_resumes_it()
+    /// <summary>Each test starts from three idle nodes.</summary>
+    [SetUp]
+    public void ResumeAll()
     {
-        var results = Path.Combine(_dir, "results");
+        foreach (var node in new[] { "node1", "node2", "node3" })
+        {
+            if (NodeState(node).State.Contains("DRAIN", StringComparison.Ordinal))
+                Assert.That(Shell(TimeSpan.FromSeconds(30), _env, "scontrol", "update", $"NodeName={node}", "State=RESUME").ExitCode, Is.Zero);
+        }
+    }
+
+    /// <summary>Submits kiln-burn.sbatch on the 3 nodes and waits; returns the job's exit and its output file.</summary>
+    private (CliResult Job, string Log) Burn(string name, string time, Dictionary<string, string?> extra)
+    {
         var plan = Path.Combine(TestEnvironment.RepoRoot, "tests", "Kiln.Tests", "Slurm", "slurm-e2e-plan.yaml");
-        var job = Shell(TimeSpan.FromMinutes(6), new(_env)
+        var work = Path.Combine(_dir, name);
+        Directory.CreateDirectory(work);
+        var env = new Dictionary<string, string?>(_env)
         {
             ["KILN"] = KilnBinary,
-            ["KILN_RESULTS"] = results,
+            ["KILN_RESULTS"] = Path.Combine(work, "results"),
             ["KILN_DRAIN"] = "apply",
             // One node in three is past the default 10%: this allocation allows it.
             ["KILN_MAX_DRAIN"] = "34%",
-            ["KILN_STATE_DIR"] = Path.Combine(_dir, "state-%n"),
+            ["KILN_STATE_DIR"] = Path.Combine(work, "state-%n"),
             ["KILN_EMU_DEVICES"] = "1:memory=64MiB",
-            ["KILN_EMU_FAULTS_node2"] = "stuck:addr=0x100000,bit=3",
-        }, "sbatch", "--wait", "-N3", "--time=5", "--chdir", _dir,
+        };
+        foreach (var (k, v) in extra) env[k] = v;
+        var job = Shell(TimeSpan.FromMinutes(6), env, "sbatch", "--wait", "-N3", $"--time={time}", "--chdir", work,
             Path.Combine(TestEnvironment.RepoRoot, "scripts", "slurm", "kiln-burn.sbatch"),
             "--plan", plan, "--backend", "emu", "--profile", "emu");
-        var log = string.Join("\n", Directory.GetFiles(_dir, "kiln-burn-*.out").Select(File.ReadAllText));
+        return (job, string.Join("\n", Directory.GetFiles(work, "kiln-burn-*.out").Select(File.ReadAllText)));
+    }
+
+    [Test]
+    public void A_node_whose_burn_outlives_the_jobs_time_is_stopped_before_the_report_and_drained()
+    {
+        // node3's emulated GPU never returns from its first launch; the job has 1 minute, 30 s of it kept
+        // for the report, so node3's burn is stopped at 30 s and the report still runs.
+        var (job, log) = Burn("timeout", "1", new() { ["KILN_EMU_FAULTS_node3"] = "hang:launch=1", ["KILN_REPORT_RESERVE"] = "30" });
+        Assert.That(job.ExitCode, Is.EqualTo(1), $"{job}\n{log}");
+        Assert.That(log, Does.Contain("the burns ran past the job's time"), log);
+        Assert.That(log, Does.Contain("slurm: drained node3: kiln: BURN_INCOMPLETE node"), log);
+        Assert.That(NodeState("node3"), Is.EqualTo(("IDLE+DRAIN", "kiln: BURN_INCOMPLETE node")), log);
+        Assert.That(NodeState("node1").State, Is.EqualTo("IDLE"), log);
+        Assert.That(NodeState("node2").State, Is.EqualTo("IDLE"), log);
+    }
+
+    [Test]
+    public void A_fault_on_one_node_drains_exactly_that_node_and_a_clean_check_resumes_it()
+    {
+        var (job, log) = Burn("stuck-bit", "5", new() { ["KILN_EMU_FAULTS_node2"] = "stuck:addr=0x100000,bit=3" });
+        var results = Path.Combine(_dir, "stuck-bit", "results");
         Assert.That(job.ExitCode, Is.EqualTo(1), $"the batch job fails for its failing node\n{job}\n{log}");
         Assert.That(log, Does.Contain("slurm: drained node2: kiln: BURN_FAIL memtest emu0"), log);
 

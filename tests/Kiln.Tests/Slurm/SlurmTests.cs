@@ -1,6 +1,7 @@
 // kiln slurm healthcheck and kiln report --drain against a fake scontrol that records its argument
 // vectors: what is drained with which reason, what is resumed, what is left alone, and what happens
 // when scontrol is missing, fails or Slurm is absent. The real Slurm is in SlurmEndToEndTests.
+using Kiln.Cli.Dev;
 using Kiln.Core.Health;
 using Kiln.Core.Report;
 using Kiln.Core.Slurm;

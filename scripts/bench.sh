@@ -161,4 +161,7 @@ rm -rf "$tmp"; unset KILN_STATE_DIR
 # The resident service: idle RSS and CPU, one check's CPU (docs/SERVICE.md).
 source scripts/bench/service.sh
 
+# kiln slurm healthcheck's wall on this node (docs/SLURM.md).
+source scripts/bench/slurm.sh
+
 column -s, -t < "$csv"

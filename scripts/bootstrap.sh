@@ -3,8 +3,9 @@
 # apt runs only when a package is missing. Usage: scripts/bootstrap.sh [--bench]
 set -euo pipefail
 
+# slurmctld, slurmd, slurm-client and munge: the end-to-end test's loopback Slurm (scripts/slurm/local-cluster.sh).
 packages=(cmake make g++ googletest libgtest-dev libclang1-14 libclang-common-14-dev fonts-dejavu-core chromium
-          clang-14 nvidia-cuda-toolkit hipcc libamdhip64-dev libopenblas-dev librocm-smi-dev)
+          clang-14 nvidia-cuda-toolkit hipcc libamdhip64-dev libopenblas-dev librocm-smi-dev slurmctld slurmd slurm-client munge)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(memtester stress-ng likwid hyperfine time)
 fi

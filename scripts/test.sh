@@ -16,6 +16,18 @@ mkdir -p "$results"
 ctest --test-dir build/cmake --output-on-failure --timeout 300 --output-junit "$results/native.xml"
 native_rc=$?
 
+# A real Slurm on loopback for the end-to-end test (root only: slurmd runs jobs as their users; as
+# another user SlurmEndToEndTests is skipped and says why). Stopped however the tests end.
+slurm_dir="$root/build/slurm-cluster"
+if [[ $(id -u) -eq 0 ]]; then
+  if KILN_SLURM_PORT=${KILN_SLURM_PORT:-26817} scripts/slurm/local-cluster.sh start "$slurm_dir"; then
+    export KILN_TEST_SLURM_DIR="$slurm_dir"
+    trap 'scripts/slurm/local-cluster.sh stop "$slurm_dir" >/dev/null' EXIT
+  else
+    echo "test: the loopback Slurm did not start (logs in $slurm_dir/log); SlurmEndToEndTests will start its own and report why"
+  fi
+fi
+
 dotnet test tests/Kiln.Tests/Kiln.Tests.csproj -c Release --nologo \
   --logger "trx;LogFileName=managed.trx" --logger "console;verbosity=normal" --results-directory "$results"
 managed_rc=$?

@@ -6,8 +6,15 @@ namespace Kiln.Core;
 
 public static class HostName
 {
-    /// <summary>This host's name (the kernel's nodename).</summary>
-    public static string Current => Environment.MachineName;
+    /// <summary>Names this node in results, reports and the service, overriding the host name.</summary>
+    public const string Variable = "KILN_HOST";
+
+    /// <summary>
+    /// This host's name (the kernel's nodename), or KILN_HOST when set: the Slurm batch script sets it to
+    /// the Slurm node name, so several slurmd on one machine, or a node whose Slurm name is not its host
+    /// name, report under the name scontrol drains.
+    /// </summary>
+    public static string Current => Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } name ? name.Trim() : Environment.MachineName;
 
     /// <summary>
     /// The name of the node whose filesystem is at <paramref name="root"/>: a captured fixture root may

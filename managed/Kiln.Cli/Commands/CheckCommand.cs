@@ -83,7 +83,7 @@ public static class CheckCommand
         o.WriteLine(Fit($"verdict: {r.Verdict} ({r.CountOf(Severity.Fail)} FAIL, {r.CountOf(Severity.Warn)} WARN), fingerprint {inv.Fingerprint}, results in {folder}", width));
     }
 
-    private static string Root(string? text)
+    internal static string Root(string? text)
     {
         if (text is null) return "/";
         var full = Path.GetFullPath(text);

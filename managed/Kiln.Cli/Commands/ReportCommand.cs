@@ -1,4 +1,5 @@
-// `kiln report DIR... [--out DIR] [--baseline FILE] [--drain-list FILE] [--generate-baseline FILE]`:
+// `kiln report DIR... [--out DIR] [--baseline FILE] [--drain-list FILE] [--generate-baseline FILE]
+// [--expect HOSTS] [--drain [--apply] [--max-drain PERCENT]]` (the Slurm options: ReportDrainOptions.cs):
 // many nodes' burn folders -> fleet tables, outliers, drift, plots and report.html (docs/REPORT.md).
 // Exit 0: report written, nothing to drain; 1: hosts to drain; 2: no usable run, or --baseline unusable.
 using System.CommandLine;
@@ -25,9 +26,10 @@ public static class ReportCommand
         var generate = CommandTree.Text("--generate-baseline", "FILE", "Write a profile YAML from this (healthy) fleet: its own spread inside PASS (docs/REPORT.md)");
         var z = CommandTree.Text("--z-threshold", "Z", "Flag values with |robust z| >= Z (default 3.5)");
         var deviation = CommandTree.Text("--min-deviation", "PERCENT", "...and at least this far from the fleet median (default 2%)");
+        var slurm = new ReportDrainOptions();
         var command = new Command("report", "Fleet report: many nodes' results -> statistics, outliers, drift, plots, HTML, drain list")
         {
-            inputs, output, baseline, drain, generate, z, deviation,
+            inputs, output, baseline, drain, generate, z, deviation, slurm.Expect, slurm.Drain, slurm.Apply, slurm.MaxDrain,
         };
         command.SetAction(parse =>
         {
@@ -37,7 +39,9 @@ public static class ReportCommand
             {
                 ZThreshold = Number(parse.GetValue(z), "--z-threshold", 1, 100) ?? 3.5,
                 MinDeviation = (Number(parse.GetValue(deviation)?.TrimEnd('%'), "--min-deviation", 0, 100) ?? 2) / 100,
+                ExpectedHosts = slurm.ExpectedHosts(parse),
             };
+            var maxDrain = slurm.MaxShare(parse);
             var outDir = Path.GetFullPath(parse.GetValue(output)
                 ?? Path.Combine("kiln-report", DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)));
             ReportProblem? baselineProblem = null;
@@ -73,7 +77,9 @@ public static class ReportCommand
                         $"{report.Drift.Count} drifting component values, {problems.Count} input problems ({clock.Elapsed.TotalSeconds:0.0} s: " +
                         $"{analysed.TotalSeconds:0.0} s reading and analysing, the rest writing)");
             foreach (var n in report.Nodes.Where(n => n.Drain).Take(ProblemLines)) o.WriteLine($"drain {n.Host}: {string.Join(" | ", n.DrainReasons)}");
+            foreach (var host in report.Missing.Take(ProblemLines)) o.WriteLine($"drain {host}: missing, no results");
             o.WriteLine($"hosts to drain: {report.DrainHosts.Count}; report in {Path.Combine(outDir, "report.html")}");
+            if (parse.GetValue(slurm.Drain)) ReportDrainOptions.Run(report, maxDrain, parse.GetValue(slurm.Apply), console);
             if (report.Runs.Count + report.Checks.Count == 0)
             {
                 console.Error.WriteLine("kiln: error: no usable run folder among the inputs");

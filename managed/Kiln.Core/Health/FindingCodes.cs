@@ -20,6 +20,9 @@ public static class FindingCodes
     public static readonly FindingCode NothingChecked = new("NOTHING_CHECKED", "WARN",
         "Every source was skipped (no GPU library, no PCI bus, InfiniBand, EDAC, CPU/memory files or kernel log under the root): nothing on the node was checked.",
         "Check that --sysfs-root holds the node's sys/ and proc/ (or run on the node itself); the skip reasons name the paths that were looked for.");
+    public static readonly FindingCode CheckTimeout = new("CHECK_TIMEOUT", "FAIL",
+        "A source did not finish within kiln slurm healthcheck's deadline (a GPU library or the kernel log that stopped answering); the sources after it did not run.",
+        "A hung NVML or ROCm SMI call usually means a hung GPU or driver: check the kernel log for Xids, reset the GPU or reboot the node.");
 
     // ---- GPUs: NVML / ROCm SMI ----
     public static readonly FindingCode GpuCountMismatch = new("GPU_COUNT_MISMATCH", "FAIL",

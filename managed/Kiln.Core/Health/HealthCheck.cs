@@ -35,7 +35,9 @@ public sealed record CheckReport(string Host, CheckRequest Request, DateTimeOffs
 
 public static class HealthCheck
 {
-    public static CheckReport Run(CheckRequest request, string host, DateTimeOffset now, Action<Finding>? onFinding = null)
+    /// <param name="onSource">Called as each source starts (kiln slurm healthcheck names the one that overran its deadline).</param>
+    public static CheckReport Run(CheckRequest request, string host, DateTimeOffset now, Action<Finding>? onFinding = null,
+        Action<string>? onSource = null)
     {
         var clock = Stopwatch.StartNew();
         var ctx = new CheckContext(request.Root, request.Policy, now) { OnFinding = onFinding };
@@ -43,6 +45,7 @@ public static class HealthCheck
         var seconds = new Dictionary<string, double>(StringComparer.Ordinal);
         void Timed(string source, Action run)
         {
+            onSource?.Invoke(source);
             var start = clock.Elapsed;
             run();
             seconds[source] = Math.Round((clock.Elapsed - start).TotalSeconds + seconds.GetValueOrDefault(source), 4);

@@ -18,6 +18,8 @@ public sealed record FleetOptions
     public int MinNodes { get; init; } = 5;
     public int MinDevices { get; init; } = 8;
     public Profile? Baseline { get; init; }
+    /// <summary>Hosts that should have results (a Slurm allocation's nodes): one without any is missing, and drained.</summary>
+    public IReadOnlyList<string> ExpectedHosts { get; init; } = [];
 }
 
 /// <summary>
@@ -84,7 +86,11 @@ public sealed class FleetReport
     public int BaselinePass { get; init; }
     public required FleetOptions Options { get; init; }
 
-    public IReadOnlyList<string> DrainHosts => Nodes.Where(n => n.Drain).Select(n => n.Host).ToList();
+    /// <summary>Expected hosts (FleetOptions.ExpectedHosts) with neither a burn nor a check among the inputs.</summary>
+    public IReadOnlyList<string> Missing => Options.ExpectedHosts.Except(Runs.Concat(Checks).Select(r => r.Host), StringComparer.Ordinal)
+        .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+
+    public IReadOnlyList<string> DrainHosts => Nodes.Where(n => n.Drain).Select(n => n.Host).Concat(Missing).ToList();
 
     /// <summary>0 report made, nothing to drain; 1 there are hosts to drain; 2 no usable run at all.</summary>
     public int ExitCode => Runs.Count + Checks.Count == 0 ? ExitCodes.Usage : DrainHosts.Count > 0 ? ExitCodes.Failed : ExitCodes.Passed;
@@ -126,6 +132,9 @@ public sealed class FleetReport
         var burns = runs.Where(r => !r.IsCheck).ToList();
         var latest = Latest(burns);
         var superseded = burns.Except(latest).ToList();
+        var reported = runs.Select(r => r.Host).ToHashSet(StringComparer.Ordinal);
+        foreach (var host in options.ExpectedHosts.Distinct(StringComparer.Ordinal).Where(h => !reported.Contains(h)))
+            problems.Add(new(host, "missing: no results from this expected node (it never finished, or never wrote them)", "drain"));
         return Analyse(latest, superseded, Latest(runs.Where(r => r.IsCheck)), problems, catalog, options);
     }
 

@@ -1,7 +1,6 @@
 // Is the node idle, so a burn may start (or go on)? No process on any GPU (NVML, ROCm SMI, and the
 // emulated devices when they are on), and, where Slurm runs, the node not allocated to a job. A burn's
 // own workers hold the GPUs they burn: each burned GPU may show that many processes.
-using System.Diagnostics;
 using Kiln.Native;
 
 namespace Kiln.Core.Service;
@@ -41,33 +40,24 @@ public sealed class NodeActivity(string? slurmNode = null) : INodeActivity
         return SlurmBusy();
     }
 
-    // The node's Slurm state: ALLOCATED, MIXED or COMPLETING means a job has (part of) it. No scontrol,
-    // or no such node: not a Slurm node, nothing to wait for.
+    // The node's Slurm state, through the one Slurm client: allocated, mixed or completing means a job
+    // has (part of) it. No scontrol, or no such node: not a Slurm node, nothing to wait for. Slurm there
+    // but not answering: busy, since a burn must not land on a job it could not see.
     private string? SlurmBusy()
     {
-        var node = slurmNode ?? HostName.Current.Split('.')[0];
+        var slurm = new Slurm.SlurmClient();
+        if (slurm.FindScontrol() is null) return null;
         try
         {
-            using var p = Process.Start(new ProcessStartInfo("scontrol", ["show", "node", node, "--oneliner"])
-            {
-                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-            });
-            if (p is null) return null;
-            var output = p.StandardOutput.ReadToEndAsync();
-            if (!p.WaitForExit(TimeSpan.FromSeconds(10)))
-            {
-                p.Kill();
-                return null;
-            }
-            if (p.ExitCode != 0) return null;
-            var state = output.Result.Split(' ').FirstOrDefault(w => w.StartsWith("State=", StringComparison.Ordinal))?[6..] ?? "";
-            return state.Contains("ALLOC", StringComparison.Ordinal) || state.Contains("MIXED", StringComparison.Ordinal) || state.Contains("COMPLETING", StringComparison.Ordinal)
-                ? $"Slurm node {node} is {state}: a job holds it"
+            var name = slurmNode ?? slurm.ThisNodeNameAsync().GetAwaiter().GetResult();
+            if (name is null) return null;
+            return slurm.NodeAsync(name).GetAwaiter().GetResult() is { Allocated: true } node
+                ? $"Slurm node {name} is {node.Describe()}: a job holds it"
                 : null;
         }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return null;
+            return $"Slurm could not be asked about this node ({e.Message.Split('\n')[0]})";
         }
     }
 }

@@ -20,10 +20,10 @@ public static class ProfileLoader
         var thresholds = new List<Threshold>();
         if (root.Map("thresholds") is { } byClass)
         {
-            byClass.Only("cpu", "gpu");
+            byClass.Only("cpu", "gpu", "net");
             foreach (var (className, _, _) in byClass.Entries)
             {
-                var cls = className == "cpu" ? DeviceClass.Cpu : DeviceClass.Gpu;
+                var cls = className switch { "cpu" => DeviceClass.Cpu, "net" => DeviceClass.Net, _ => DeviceClass.Gpu };
                 var byTest = byClass.Map(className)!.Value;
                 byTest.Only([.. Catalog.Tests.Keys]);
                 foreach (var (test, _, _) in byTest.Entries)

@@ -40,6 +40,11 @@ public enum kiln_status : int
     KILN_BACKEND_ERROR = 6,
     /// <summary>a bug in Kiln</summary>
     KILN_INTERNAL = 7,
+    /// <summary>
+    /// the network peer: unreachable, refused, busy, sent garbage, stopped or
+    /// went silent past the timeout; the error text says which
+    /// </summary>
+    KILN_PEER_ERROR = 8,
 }
 
 /// <summary>The tests a backend may implement; names (kiln_test_name) are the stable keys used in CSV.</summary>
@@ -57,7 +62,16 @@ public enum kiln_test_kind : int
     KILN_TEST_COPY = 4,
     /// <summary>kernel launch latency</summary>
     KILN_TEST_LAUNCH = 5,
-    KILN_TEST_COUNT = 6,
+    /// <summary>
+    /// network: TCP to a peer, N-stream bandwidth each way, request/response
+    /// latency (kiln_net_probe; not run on a device)
+    /// </summary>
+    KILN_TEST_TCP = 6,
+    /// <summary>network: RDMA RC queue pairs through libkiln-rdma.so (kiln_rdma_*)</summary>
+    KILN_TEST_RDMA = 7,
+    /// <summary>collectives through NCCL/RCCL: all-reduce, all-gather, reduce-scatter</summary>
+    KILN_TEST_ALLREDUCE = 8,
+    KILN_TEST_COUNT = 9,
 }
 
 /// <summary>Bits of kiln_test_params.op_mask for the stream test.</summary>
@@ -510,6 +524,8 @@ public enum kiln_backend_bit : int
     KILN_BACKEND_EMU = 8,
     /// <summary>cuda, hip and emu: the one GPU source</summary>
     KILN_BACKEND_GPU = 14,
+    /// <summary>the network probes (tcp, rdma, allreduce): the host measures, no device backend</summary>
+    KILN_BACKEND_NET = 16,
 }
 
 /// <summary>
@@ -534,6 +550,76 @@ public unsafe struct kiln_metric_info
     public int from_host;
     /// <summary>zero</summary>
     public int reserved;
+}
+
+/// <summary>Bits of kiln_net_params.phase_mask.</summary>
+public enum kiln_net_phase : int
+{
+    /// <summary>this host sends to the peer on every stream</summary>
+    KILN_NET_SEND = 1,
+    /// <summary>the peer sends to this host on every stream</summary>
+    KILN_NET_RECV = 2,
+    /// <summary>request/response round trips on one connection</summary>
+    KILN_NET_LATENCY = 4,
+    KILN_NET_ALL = 7,
+}
+
+/// <summary>Knobs of one probe; fill with kiln_net_params_init, then override.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_net_params
+{
+    /// <summary>parallel connections of the bandwidth phases, 1..128</summary>
+    public int streams;
+    /// <summary>kiln_net_phase bits; 0 = all</summary>
+    public uint phase_mask;
+    /// <summary>length of each bandwidth phase, 100 ms .. 1 h</summary>
+    public ulong duration_ms;
+    /// <summary>time budget of the latency phase, 100 ms .. 1 h</summary>
+    public ulong latency_duration_ms;
+    /// <summary>longest wait on the peer (connect, a reply, a stalled stream)</summary>
+    public ulong timeout_ms;
+    /// <summary>bytes per send of the bandwidth phases, 1 KiB .. 16 MiB</summary>
+    public uint message_bytes;
+    /// <summary>request = response size of the latency phase, 1 .. 64 KiB</summary>
+    public uint latency_bytes;
+    /// <summary>round trips to time at most, &gt;= 1</summary>
+    public int latency_samples;
+    /// <summary>zero</summary>
+    public int reserved;
+}
+
+/// <summary>Where a server reports its sessions. The callback may be NULL.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_net_log
+{
+    public void* ctx;
+    public delegate* unmanaged<void*, byte*, void> on_text;
+}
+
+/// <summary>Owns a <c>kiln_net_server*</c>; releasing it calls <c>kiln_net_server_destroy</c>.</summary>
+public sealed class KilnNetServerHandle : SafeHandle
+{
+    private SafeHandle? _owner;
+
+    public KilnNetServerHandle() : base(nint.Zero, ownsHandle: true) { }
+
+    public override bool IsInvalid => handle == nint.Zero;
+
+    /// <summary>Keeps <paramref name="owner"/> open until this handle has been released; call once, on a valid handle.</summary>
+    public void KeepOwnerAlive(SafeHandle owner)
+    {
+        if (_owner is not null) throw new InvalidOperationException("the owner is already set");
+        bool added = false;
+        owner.DangerousAddRef(ref added);
+        _owner = owner;
+    }
+
+    protected override bool ReleaseHandle()
+    {
+        KilnNative.kiln_net_server_destroy(handle);
+        _owner?.DangerousRelease();
+        return true;
+    }
 }
 
 public static unsafe partial class KilnNative
@@ -678,6 +764,42 @@ public static unsafe partial class KilnNative
     // kiln_status kiln_injection_positions(uint64_t seed, int32_t count, uint64_t region_bytes, uint64_t* out_offsets, uint32_t* out_bits);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial kiln_status kiln_injection_positions(ulong seed, int count, ulong region_bytes, ulong* out_offsets, uint* out_bits);
+
+    /// <summary>Defaults: 4 streams, every phase, 5 s each bandwidth phase, 2 s latency, 5 s timeout, 128 KiB messages.</summary>
+    // kiln_status kiln_net_params_init(kiln_net_params* out_params);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_net_params_init(kiln_net_params* out_params);
+
+    /// <summary>
+    /// Binds and listens on address:port. address NULL or "" is 127.0.0.1 (never every address unless
+    /// "0.0.0.0" or "::" is given); port 0 takes a free one (kiln_net_server_port says which).
+    /// </summary>
+    // kiln_status kiln_net_server_create(const char* address, int32_t port, kiln_net_server** out_server);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_net_server_create(string? address, int port, out KilnNetServerHandle out_server);
+
+    // void kiln_net_server_destroy(kiln_net_server* server);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial void kiln_net_server_destroy(nint server);
+
+    /// <summary>The port the server listens on.</summary>
+    // int32_t kiln_net_server_port(const kiln_net_server* server);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int kiln_net_server_port(KilnNetServerHandle server);
+
+    /// <summary>
+    /// Serves one client's test at a time until *cancel is non-zero (or after max_sessions sessions,
+    /// when &gt; 0); a client that comes while a test runs is told the server is busy. A session's fault
+    /// is logged and ends that session only. Returns KILN_OK or KILN_CANCELLED.
+    /// </summary>
+    // kiln_status kiln_net_server_run(kiln_net_server* server, int32_t max_sessions, const kiln_net_log* log, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_net_server_run(KilnNetServerHandle server, int max_sessions, kiln_net_log* log, int* cancel);
+
+    /// <summary>Runs one probe against host:port (a name or an address), streaming "tcp" metrics through sink.</summary>
+    // kiln_status kiln_net_probe(const char* host, int32_t port, const kiln_net_params* params, const kiln_sink* sink, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_net_probe(string? host, int port, kiln_net_params* @params, kiln_sink* sink, int* cancel);
 
     /// <summary>
     /// Layout of the public structs as this library was compiled: sizeof, and offsetof a field.

@@ -34,7 +34,9 @@ typedef enum kiln_status {
     KILN_UNSUPPORTED = 4,       /* this backend cannot run this test */
     KILN_OUT_OF_MEMORY = 5,     /* the test buffers could not be allocated */
     KILN_BACKEND_ERROR = 6,     /* the driver or runtime below the backend failed */
-    KILN_INTERNAL = 7           /* a bug in Kiln */
+    KILN_INTERNAL = 7,          /* a bug in Kiln */
+    KILN_PEER_ERROR = 8         /* the network peer: unreachable, refused, busy, sent garbage, stopped or
+                                   went silent past the timeout; the error text says which */
 } kiln_status;
 
 /* The tests a backend may implement; names (kiln_test_name) are the stable keys used in CSV. */
@@ -45,7 +47,11 @@ typedef enum kiln_test_kind {
     KILN_TEST_POWER = 3,    /* register-resident power burner */
     KILN_TEST_COPY = 4,     /* host/device and peer copies */
     KILN_TEST_LAUNCH = 5,   /* kernel launch latency */
-    KILN_TEST_COUNT = 6
+    KILN_TEST_TCP = 6,      /* network: TCP to a peer, N-stream bandwidth each way, request/response
+                               latency (kiln_net_probe; not run on a device) */
+    KILN_TEST_RDMA = 7,     /* network: RDMA RC queue pairs through libkiln-rdma.so (kiln_rdma_*) */
+    KILN_TEST_ALLREDUCE = 8,/* collectives through NCCL/RCCL: all-reduce, all-gather, reduce-scatter */
+    KILN_TEST_COUNT = 9
 } kiln_test_kind;
 
 /* Bits of kiln_test_params.op_mask for the stream test. */
@@ -276,7 +282,8 @@ typedef enum kiln_backend_bit {
     KILN_BACKEND_CUDA = 2,
     KILN_BACKEND_HIP = 4,
     KILN_BACKEND_EMU = 8,
-    KILN_BACKEND_GPU = 14     /* cuda, hip and emu: the one GPU source */
+    KILN_BACKEND_GPU = 14,    /* cuda, hip and emu: the one GPU source */
+    KILN_BACKEND_NET = 16     /* the network probes (tcp, rdma, allreduce): the host measures, no device backend */
 } kiln_backend_bit;
 
 /* One entry of the metric catalog: every metric a test can emit, declared once. A name may hold
@@ -351,6 +358,61 @@ KILN_API kiln_status kiln_metric_at(int32_t index, kiln_metric_info* out_info);
  * count offsets (bytes, word aligned) and bit numbers, so tools can predict what a verify finds. */
 KILN_API kiln_status kiln_injection_positions(uint64_t seed, int32_t count, uint64_t region_bytes,
                                               uint64_t* out_offsets, uint32_t* out_bits);
+
+/* ---- Network probes (native/src/net, docs/NETWORK.md) ------------------------------------------
+ * A probe runs between this host and a peer running kiln_net_server_run. It streams its metrics
+ * (test "tcp") through a kiln_sink as each phase ends. Any fault of the peer (unreachable, refused,
+ * busy with another client, garbage, a stop mid-test, silence past timeout_ms) returns
+ * KILN_PEER_ERROR with the reason, within duration + timeout; never a hang. */
+
+/* Bits of kiln_net_params.phase_mask. */
+typedef enum kiln_net_phase {
+    KILN_NET_SEND = 1,      /* this host sends to the peer on every stream */
+    KILN_NET_RECV = 2,      /* the peer sends to this host on every stream */
+    KILN_NET_LATENCY = 4,   /* request/response round trips on one connection */
+    KILN_NET_ALL = 7
+} kiln_net_phase;
+
+/* Knobs of one probe; fill with kiln_net_params_init, then override. */
+typedef struct kiln_net_params {
+    int32_t streams;              /* parallel connections of the bandwidth phases, 1..128 */
+    uint32_t phase_mask;          /* kiln_net_phase bits; 0 = all */
+    uint64_t duration_ms;         /* length of each bandwidth phase, 100 ms .. 1 h */
+    uint64_t latency_duration_ms; /* time budget of the latency phase, 100 ms .. 1 h */
+    uint64_t timeout_ms;          /* longest wait on the peer (connect, a reply, a stalled stream) */
+    uint32_t message_bytes;       /* bytes per send of the bandwidth phases, 1 KiB .. 16 MiB */
+    uint32_t latency_bytes;       /* request = response size of the latency phase, 1 .. 64 KiB */
+    int32_t latency_samples;      /* round trips to time at most, >= 1 */
+    int32_t reserved;             /* zero */
+} kiln_net_params;
+
+/* A line the server says about a session ("session from 10.0.0.2:41234: done"); valid during the call. */
+typedef void (*kiln_text_fn)(void* ctx, const char* text);
+
+/* Where a server reports its sessions. The callback may be NULL. */
+typedef struct kiln_net_log {
+    void* ctx;
+    kiln_text_fn on_text;
+} kiln_net_log;
+
+typedef struct kiln_net_server kiln_net_server;
+
+/* Defaults: 4 streams, every phase, 5 s each bandwidth phase, 2 s latency, 5 s timeout, 128 KiB messages. */
+KILN_API kiln_status kiln_net_params_init(kiln_net_params* out_params);
+/* Binds and listens on address:port. address NULL or "" is 127.0.0.1 (never every address unless
+ * "0.0.0.0" or "::" is given); port 0 takes a free one (kiln_net_server_port says which). */
+KILN_API kiln_status kiln_net_server_create(const char* address, int32_t port, kiln_net_server** out_server);
+KILN_API void kiln_net_server_destroy(kiln_net_server* server);
+/* The port the server listens on. */
+KILN_API int32_t kiln_net_server_port(const kiln_net_server* server);
+/* Serves one client's test at a time until *cancel is non-zero (or after max_sessions sessions,
+ * when > 0); a client that comes while a test runs is told the server is busy. A session's fault
+ * is logged and ends that session only. Returns KILN_OK or KILN_CANCELLED. */
+KILN_API kiln_status kiln_net_server_run(kiln_net_server* server, int32_t max_sessions, const kiln_net_log* log,
+                                         const volatile int32_t* cancel);
+/* Runs one probe against host:port (a name or an address), streaming "tcp" metrics through sink. */
+KILN_API kiln_status kiln_net_probe(const char* host, int32_t port, const kiln_net_params* params,
+                                    const kiln_sink* sink, const volatile int32_t* cancel);
 
 /* Layout of the public structs as this library was compiled: sizeof, and offsetof a field.
  * Return 0 / (size_t)-1 for an unknown struct or field. */

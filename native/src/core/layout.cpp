@@ -156,6 +156,21 @@ const field_entry k_layout[] = {
     KILN_FIELD(kiln_gpu_sample, ecc_volatile_corrected),
     KILN_FIELD(kiln_gpu_sample, ecc_volatile_uncorrected),
     KILN_FIELD(kiln_gpu_sample, pcie_replay_count),
+
+    KILN_SIZE(kiln_net_params),
+    KILN_FIELD(kiln_net_params, streams),
+    KILN_FIELD(kiln_net_params, phase_mask),
+    KILN_FIELD(kiln_net_params, duration_ms),
+    KILN_FIELD(kiln_net_params, latency_duration_ms),
+    KILN_FIELD(kiln_net_params, timeout_ms),
+    KILN_FIELD(kiln_net_params, message_bytes),
+    KILN_FIELD(kiln_net_params, latency_bytes),
+    KILN_FIELD(kiln_net_params, latency_samples),
+    KILN_FIELD(kiln_net_params, reserved),
+
+    KILN_SIZE(kiln_net_log),
+    KILN_FIELD(kiln_net_log, ctx),
+    KILN_FIELD(kiln_net_log, on_text),
 };
 
 const field_entry* find(const char* struct_name, const char* field_name) {

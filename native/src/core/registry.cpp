@@ -86,6 +86,15 @@ void failing_progress(void* ctx, double fraction) {
 }
 
 
+// The network tests run between hosts through kiln_net_probe and the rdma/collective plugins, never
+// on one device: a backend is not asked.
+kiln_status reject_network_test(const kiln_test_params* params) {
+    if (params->test == KILN_TEST_TCP || params->test == KILN_TEST_RDMA || params->test == KILN_TEST_ALLREDUCE)
+        return kiln::fail(KILN_UNSUPPORTED, "%s is a network test between hosts, not a device test (docs/NETWORK.md)",
+                          kiln_test_name(params->test));
+    return KILN_OK;
+}
+
 // Files named libkiln-<name>.so in dir, sorted so the load order is stable.
 std::vector<std::string> plugin_candidates(const std::string& dir, std::string* error) {
     std::vector<std::string> files;
@@ -263,6 +272,7 @@ kiln_status kiln_test_params_init(int32_t test, kiln_test_params* out_params) {
 
 kiln_status kiln_test_validate(const kiln_device* device, const kiln_test_params* params) {
     if (!device || !params) return kiln::fail(KILN_INVALID_ARGUMENT, "device and params must not be NULL");
+    if (kiln_status st = reject_network_test(params); st != KILN_OK) return st;
     const auto* b = device->backend;
     if (!b->ops->validate) return KILN_OK;
     return b->ops->validate(b->state, device->index, params);
@@ -273,6 +283,7 @@ kiln_status kiln_run(kiln_device* device, const kiln_test_params* params, const 
     if (!device || !params) return kiln::fail(KILN_INVALID_ARGUMENT, "device and params must not be NULL");
     const kiln_sink empty_sink = {nullptr, nullptr, nullptr, nullptr};
     static const volatile int32_t never_cancel = 0;
+    if (kiln_status st = reject_network_test(params); st != KILN_OK) return st;
     const auto* b = device->backend;
     if (b->ops->validate) {
         const kiln_status st = b->ops->validate(b->state, device->index, params);

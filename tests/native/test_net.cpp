@@ -1,0 +1,289 @@
+// test_net.cpp - the TCP probe on loopback: it measures, every name it emits is in the catalog, and
+// every peer fault (unreachable, garbage, silence, a stop mid-test, busy) is KILN_PEER_ERROR with
+// the reason within its deadline, never a hang.
+#include "test_support.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace {
+
+std::string error_text() {
+    char buf[1024];
+    kiln_last_error(buf, sizeof buf);
+    return buf;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+kiln_net_params quick_params() {
+    kiln_net_params p;
+    kiln_net_params_init(&p);
+    p.streams = 2;
+    p.duration_ms = 300;
+    p.latency_duration_ms = 200;
+    p.timeout_ms = 1500;
+    return p;
+}
+
+// A kiln server on a free loopback port, served from a thread until the test ends.
+struct served {
+    kiln_net_server* server = nullptr;
+    volatile int32_t cancel = 0;
+    std::thread thread;
+    std::vector<std::string> log;
+    std::mutex log_mutex;
+    kiln_status status = KILN_INTERNAL;
+
+    explicit served(int32_t max_sessions = 0) {
+        EXPECT_EQ(kiln_net_server_create(nullptr, 0, &server), KILN_OK) << error_text();
+        thread = std::thread([this, max_sessions] {
+            const kiln_net_log l{this, &on_text};
+            status = kiln_net_server_run(server, max_sessions, &l, &cancel);
+        });
+    }
+    ~served() { stop(); }
+    void stop() {
+        cancel = 1;
+        if (thread.joinable()) thread.join();
+        kiln_net_server_destroy(server);
+        server = nullptr;
+    }
+    int32_t port() const { return kiln_net_server_port(server); }
+    static void on_text(void* ctx, const char* text) {
+        auto* self = static_cast<served*>(ctx);
+        std::lock_guard<std::mutex> lock(self->log_mutex);
+        self->log.emplace_back(text);
+    }
+};
+
+// A listener that does what `behave` says with each connection: a peer that is not a kiln server.
+struct fake_peer {
+    int fd = -1;
+    int32_t port = 0;
+    std::thread thread;
+    std::atomic<bool> stop{false};
+
+    explicit fake_peer(std::function<void(int)> behave) {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        EXPECT_EQ(listen(fd, 8), 0);
+        socklen_t len = sizeof a;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+        thread = std::thread([this, behave] {
+            const int c = accept(fd, nullptr, nullptr);
+            if (c >= 0) {
+                behave(c);
+                while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                close(c);
+            }
+        });
+    }
+    ~fake_peer() {
+        stop = true;
+        shutdown(fd, SHUT_RDWR);
+        if (thread.joinable()) thread.join();
+        close(fd);
+    }
+};
+
+bool in_tcp_catalog(const std::string& name) {
+    for (int32_t i = 0; i < kiln_metric_count(); ++i) {
+        kiln_metric_info m;
+        kiln_metric_at(i, &m);
+        if (std::string(m.test) == "tcp" && name == m.name && (m.backends & KILN_BACKEND_NET)) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST(NetProbe, MeasuresBothWaysAndLatencyOnLoopback) {
+    served s;
+    recording_sink rec;
+    kiln_net_params p = quick_params();
+    ASSERT_EQ(kiln_net_probe("127.0.0.1", s.port(), &p, &rec.sink, nullptr), KILN_OK) << error_text();
+    for (const char* name : {"send_gbits", "recv_gbits", "send_stream_gbits_min", "recv_stream_gbits_min"})
+        EXPECT_GT(rec.last(name), 0.1) << name;
+    EXPECT_EQ(rec.last("streams"), 2);
+    EXPECT_GT(rec.last("rtt_samples"), 10);
+    EXPECT_GT(rec.last("rtt_us_min"), 0);
+    EXPECT_LE(rec.last("rtt_us_min"), rec.last("rtt_us_median"));
+    EXPECT_LE(rec.last("rtt_us_median"), rec.last("rtt_us_p99"));
+    EXPECT_LE(rec.last("rtt_us_p99"), rec.last("rtt_us_p999"));
+    EXPECT_LE(rec.last("rtt_us_p999"), rec.last("rtt_us_max"));
+    EXPECT_GE(rec.last("send_retransmits"), 0);
+    for (const auto& [name, value] : rec.metrics)
+        EXPECT_TRUE(in_tcp_catalog(name)) << "tcp emits '" << name << "', which native/src/core/metrics.cpp does not declare";
+}
+
+TEST(NetProbe, OnlyThePhasesAsked) {
+    served s;
+    recording_sink rec;
+    kiln_net_params p = quick_params();
+    p.phase_mask = KILN_NET_LATENCY;
+    p.latency_samples = 50;
+    ASSERT_EQ(kiln_net_probe("127.0.0.1", s.port(), &p, &rec.sink, nullptr), KILN_OK) << error_text();
+    EXPECT_EQ(rec.count("send_gbits"), 0);
+    EXPECT_EQ(rec.last("rtt_samples"), 50);
+}
+
+TEST(NetProbe, ServesOneClientAfterAnother) {
+    served s;
+    for (int i = 0; i < 2; ++i) {
+        recording_sink rec;
+        kiln_net_params p = quick_params();
+        p.phase_mask = KILN_NET_LATENCY;
+        p.latency_samples = 20;
+        EXPECT_EQ(kiln_net_probe("127.0.0.1", s.port(), &p, &rec.sink, nullptr), KILN_OK) << error_text();
+    }
+}
+
+TEST(NetProbe, UnreachablePeerFailsWithTheReason) {
+    // A port that was free a moment ago: nothing listens there.
+    int32_t port = 0;
+    {
+        fake_peer closed([](int) {});
+        port = closed.port;
+    }
+    kiln_net_params p = quick_params();
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(kiln_net_probe("127.0.0.1", port, &p, nullptr, nullptr), KILN_PEER_ERROR);
+    EXPECT_NE(error_text().find("connect"), std::string::npos) << error_text();
+    EXPECT_LT(seconds_since(t0), 2.0);
+}
+
+TEST(NetProbe, UnresolvableHostFailsWithTheReason) {
+    kiln_net_params p = quick_params();
+    EXPECT_EQ(kiln_net_probe("no-such-host.invalid", 7777, &p, nullptr, nullptr), KILN_PEER_ERROR);
+    EXPECT_NE(error_text().find("cannot resolve no-such-host.invalid"), std::string::npos) << error_text();
+}
+
+TEST(NetProbe, GarbageFromThePeerFails) {
+    fake_peer web([](int c) {
+        const char reply[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+        send(c, reply, sizeof reply - 1, MSG_NOSIGNAL);
+    });
+    kiln_net_params p = quick_params();
+    EXPECT_EQ(kiln_net_probe("127.0.0.1", web.port, &p, nullptr, nullptr), KILN_PEER_ERROR);
+    EXPECT_NE(error_text().find("garbage"), std::string::npos) << error_text();
+    EXPECT_NE(error_text().find("48 54 54 50"), std::string::npos) << "names the bytes that came: " << error_text();
+}
+
+TEST(NetProbe, SilentPeerTimesOutWithinTheTimeout) {
+    fake_peer mute([](int) {});
+    kiln_net_params p = quick_params();
+    p.timeout_ms = 500;
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(kiln_net_probe("127.0.0.1", mute.port, &p, nullptr, nullptr), KILN_PEER_ERROR);
+    const double took = seconds_since(t0);
+    EXPECT_NE(error_text().find("timed out"), std::string::npos) << error_text();
+    EXPECT_GE(took, 0.45);
+    EXPECT_LT(took, 2.0);
+}
+
+TEST(NetProbe, PeerStoppingMidTestFailsWithinTheDeadline) {
+    auto s = std::make_unique<served>();
+    kiln_net_params p = quick_params();
+    p.duration_ms = 3000;
+    p.timeout_ms = 1000;
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        s->stop();  // the server goes away in the middle of the send phase
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    const kiln_status st = kiln_net_probe("127.0.0.1", s->port(), &p, nullptr, nullptr);
+    const double took = seconds_since(t0);
+    stopper.join();
+    EXPECT_EQ(st, KILN_PEER_ERROR);
+    EXPECT_NE(error_text().find("send phase"), std::string::npos) << error_text();
+    EXPECT_LT(took, 3.0 + 1.0 + 1.0) << "duration + timeout + slack";
+}
+
+TEST(NetProbe, ServerRefusesASecondClientWhileATestRuns) {
+    served s;
+    kiln_net_params first = quick_params();
+    first.duration_ms = 1500;
+    kiln_status first_status = KILN_INTERNAL;
+    std::thread running([&] { first_status = kiln_net_probe("127.0.0.1", s.port(), &first, nullptr, nullptr); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    kiln_net_params second = quick_params();
+    EXPECT_EQ(kiln_net_probe("127.0.0.1", s.port(), &second, nullptr, nullptr), KILN_PEER_ERROR);
+    EXPECT_NE(error_text().find("busy"), std::string::npos) << error_text();
+    running.join();
+    EXPECT_EQ(first_status, KILN_OK) << "the running test is not disturbed";
+    std::lock_guard<std::mutex> lock(s.log_mutex);
+    bool refused = false;
+    for (const auto& line : s.log) refused |= line.find("refused") != std::string::npos;
+    EXPECT_TRUE(refused);
+}
+
+TEST(NetProbe, ServerBindsLoopbackUnlessToldOtherwise) {
+    kiln_net_server* server = nullptr;
+    ASSERT_EQ(kiln_net_server_create(nullptr, 0, &server), KILN_OK);
+    // Reachable on 127.0.0.1; the listening socket is bound there, not to every address.
+    kiln_net_params p = quick_params();
+    p.timeout_ms = 300;
+    EXPECT_GT(kiln_net_server_port(server), 0);
+    kiln_net_server_destroy(server);
+    EXPECT_EQ(kiln_net_server_create("not-an-address", 0, &server), KILN_INVALID_ARGUMENT);
+    EXPECT_NE(error_text().find("not-an-address"), std::string::npos);
+    EXPECT_EQ(kiln_net_server_create("127.0.0.1", 70000, &server), KILN_INVALID_ARGUMENT);
+    kiln_net_server_destroy(nullptr);
+}
+
+TEST(NetProbe, BadParametersNameTheField) {
+    kiln_net_params p = quick_params();
+    p.streams = 0;
+    EXPECT_EQ(kiln_net_probe("127.0.0.1", 1, &p, nullptr, nullptr), KILN_INVALID_ARGUMENT);
+    EXPECT_NE(error_text().find("streams"), std::string::npos);
+    p = quick_params();
+    p.message_bytes = 10;
+    EXPECT_EQ(kiln_net_probe("127.0.0.1", 1, &p, nullptr, nullptr), KILN_INVALID_ARGUMENT);
+    EXPECT_NE(error_text().find("message_bytes"), std::string::npos);
+    EXPECT_EQ(kiln_net_probe("127.0.0.1", 0, &p, nullptr, nullptr), KILN_INVALID_ARGUMENT);
+}
+
+TEST(NetProbe, CancelStopsTheProbeSoon) {
+    served s;
+    kiln_net_params p = quick_params();
+    p.duration_ms = 10000;
+    volatile int32_t cancel = 0;
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        cancel = 1;
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(kiln_net_probe("127.0.0.1", s.port(), &p, nullptr, &cancel), KILN_CANCELLED);
+    EXPECT_LT(seconds_since(t0), 1.5);
+    stopper.join();
+}
+
+TEST(NetProbe, NetworkTestsAreNotRunOnADevice) {
+    kiln_registry* reg = nullptr;
+    ASSERT_EQ(kiln_registry_create("/nonexistent", &reg), KILN_OK);
+    kiln_device* dev = nullptr;
+    ASSERT_EQ(kiln_device_open(reg, "cpu", 0, &dev), KILN_OK);
+    kiln_test_params p;
+    ASSERT_EQ(kiln_test_params_init(KILN_TEST_TCP, &p), KILN_OK);
+    EXPECT_EQ(kiln_run(dev, &p, nullptr, nullptr), KILN_UNSUPPORTED);
+    EXPECT_NE(error_text().find("network test"), std::string::npos);
+    kiln_device_destroy(dev);
+    kiln_registry_destroy(reg);
+}

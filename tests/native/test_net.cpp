@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -237,10 +238,18 @@ TEST(NetProbe, ServerRefusesASecondClientWhileATestRuns) {
 TEST(NetProbe, ServerBindsLoopbackUnlessToldOtherwise) {
     kiln_net_server* server = nullptr;
     ASSERT_EQ(kiln_net_server_create(nullptr, 0, &server), KILN_OK);
-    // Reachable on 127.0.0.1; the listening socket is bound there, not to every address.
-    kiln_net_params p = quick_params();
-    p.timeout_ms = 300;
-    EXPECT_GT(kiln_net_server_port(server), 0);
+    // The kernel's table of TCP sockets says where it listens: 127.0.0.1 (0100007F), not 0.0.0.0.
+    const int32_t port = kiln_net_server_port(server);
+    ASSERT_GT(port, 0);
+    std::ifstream table("/proc/net/tcp");
+    char local[32];
+    snprintf(local, sizeof local, ":%04X", static_cast<unsigned>(port));
+    std::string line, bound;
+    while (std::getline(table, line))
+        if (line.find(local) != std::string::npos && line.find(" 0A ") != std::string::npos) bound = line;  // 0A: LISTEN
+    EXPECT_NE(bound.find("0100007F" + std::string(local)), std::string::npos) << bound;
+    kiln_net_server_destroy(server);
+    ASSERT_EQ(kiln_net_server_create("0.0.0.0", 0, &server), KILN_OK) << "every address, when asked";
     kiln_net_server_destroy(server);
     EXPECT_EQ(kiln_net_server_create("not-an-address", 0, &server), KILN_INVALID_ARGUMENT);
     EXPECT_NE(error_text().find("not-an-address"), std::string::npos);

@@ -219,7 +219,7 @@ public static class NetCommand
             var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath("pairs", DateTimeOffset.UtcNow));
             var prefix = (parse.GetValue(exec) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
             var console = services.Get<IConsoleOutput>();
-            var kiln = Environment.ProcessPath ?? "kiln";
+            var kiln = SelfCommand();
             var where = list.ToDictionary(n => n.Name, n => n.Endpoint!);
             var folders = new List<string>();
             for (var r = 0; r < rounds.Count && !cancel.IsCancellationRequested; r++)
@@ -230,7 +230,7 @@ public static class NetCommand
                     var dir = folder.File($"{pair.Client}-{pair.Server}");
                     folders.Add(dir);
                     var args = prefix.Select(a => a.Replace("{client}", pair.Client, StringComparison.Ordinal))
-                        .Concat([kiln, "net", "probe", where[pair.Server].ToString(), "--name", pair.Client, "--peer-name", pair.Server, OptionNames.Out, dir])
+                        .Concat(kiln).Concat(["net", "probe", where[pair.Server].ToString(), "--name", pair.Client, "--peer-name", pair.Server, OptionNames.Out, dir])
                         .Concat(knobs.Forward(parse)).ToList();
                     return RunChild(args, cancel);
                 }).ToList();
@@ -276,6 +276,13 @@ public static class NetCommand
         foreach (var s in result.Suspects)
             o.WriteLine(s.Peer is null ? $"SUSPECT host {s.Host}: {s.Why}" : $"SUSPECT link {s.Host} -> {s.Peer}: {s.Why}");
         o.WriteLine($"kiln net: {result.Pairs.Count} pair(s), {result.Suspects.Count} suspect(s); {NetAnalysis.PairsFile} and {NetAnalysis.SuspectsFile} in {folder}");
+    }
+
+    // This kiln as a command line: the apphost (build/bin/kiln), or dotnet and kiln.dll when run that way.
+    private static string[] SelfCommand()
+    {
+        var self = Environment.ProcessPath ?? "kiln";
+        return Path.GetFileNameWithoutExtension(self) == "dotnet" ? [self, typeof(NetCommand).Assembly.Location] : [self];
     }
 
     private sealed record NodeSpec(string Name, NetEndpoint? Endpoint);

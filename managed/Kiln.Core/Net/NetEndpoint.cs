@@ -10,7 +10,9 @@ public sealed record NetEndpoint(string Host, int Port)
     /// <summary>The port kiln net serve listens on unless told otherwise.</summary>
     public const int DefaultPort = 7300;
 
-    public static NetEndpoint Parse(string text, string option, bool portOptional = false)
+    public static NetEndpoint Parse(string text, string option, bool portOptional = false) => Parse(text, option, portOptional, minPort: 1);
+
+    private static NetEndpoint Parse(string text, string option, bool portOptional, int minPort)
     {
         var s = text.Trim();
         string host;
@@ -38,15 +40,15 @@ public sealed record NetEndpoint(string Host, int Port)
             if (!portOptional) throw new UsageException(option, $"'{text}' has no port (HOST:PORT, e.g. {host}:{DefaultPort})");
             return new NetEndpoint(host, DefaultPort);
         }
-        if (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var p) || p < 1 || p > 65535)
-            throw new UsageException(option, $"'{text}': port '{port}' is not a number in 1..65535");
+        if (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var p) || p < minPort || p > 65535)
+            throw new UsageException(option, $"'{text}': port '{port}' is not a number in {minPort}..65535");
         return new NetEndpoint(host, p);
     }
 
-    /// <summary>An address to bind: it must be an IP address, not a name (binding picks no interface by name).</summary>
+    /// <summary>An address to bind: an IP address, not a name (binding picks no interface by name); port 0 takes a free one.</summary>
     public static NetEndpoint ParseBind(string text, string option)
     {
-        var e = Parse(text, option, portOptional: true);
+        var e = Parse(text, option, portOptional: true, minPort: 0);
         if (!IPAddress.TryParse(e.Host, out _))
             throw new UsageException(option, $"'{e.Host}' is not an IP address to bind (e.g. 127.0.0.1, 10.0.0.2, 0.0.0.0 for every address)");
         return e;

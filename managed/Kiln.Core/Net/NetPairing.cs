@@ -86,7 +86,7 @@ public static class NetPairing
     /// <summary>
     /// Bad pairs: failed verdicts, and pairs slower than relativeFloor x the median pair. Then,
     /// greedily, the node in the most unexplained bad pairs is named while it is in at least two of
-    /// them; a bad pair left over names the link between its two nodes.
+    /// them; a failed pair left over names the link between its two nodes.
     /// </summary>
     public static IReadOnlyList<NetSuspect> Suspects(IReadOnlyList<PairOutcome> pairs, double relativeFloor = DefaultRelativeFloor)
     {
@@ -110,7 +110,9 @@ public static class NetPairing
                 string.Join("; ", mine.Select(b => $"{b.Pair.Client} -> {b.Pair.Server}: {b.Why}"))));
             bad.RemoveAll(b => b.Pair.Has(node));
         }
-        foreach (var (pair, why) in bad)
+        // A lone pair is one measurement: named as a bad link only when its verdict failed (a
+        // relatively slow pair alone may be a busy moment; repeated across a host's pairs it is not).
+        foreach (var (pair, why) in bad.Where(b => b.Pair.Failed))
             suspects.Add(new NetSuspect(pair.Client, pair.Server, 1, 1, $"the link {pair.Client} -> {pair.Server} alone: {why}"));
         return suspects;
     }

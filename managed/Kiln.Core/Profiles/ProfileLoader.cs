@@ -25,7 +25,8 @@ public static class ProfileLoader
             {
                 var cls = className switch { "cpu" => DeviceClass.Cpu, "net" => DeviceClass.Net, _ => DeviceClass.Gpu };
                 var byTest = byClass.Map(className)!.Value;
-                byTest.Only([.. Catalog.Tests.Keys]);
+                // Device classes judge device tests; net judges the network tests.
+                byTest.Only([.. Catalog.Tests.Where(t => Catalog.IsNetwork(t.Value) == (cls == DeviceClass.Net)).Select(t => t.Key)]);
                 foreach (var (test, _, _) in byTest.Entries)
                 {
                     var byMetric = byTest.Map(test)!.Value;

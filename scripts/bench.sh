@@ -140,8 +140,9 @@ for streams in 1 4; do
   for ((r = 0; r < rounds; r++)); do
     rm -rf "$tmp/p"
     build/bin/kiln net probe 127.0.0.1:17300 --streams "$streams" --duration "${tcp_s}s" --latency-duration 200ms \
-      --profile cpu-only --out "$tmp/p" > /dev/null 2>&1 || true
-    k=$(max "$k" "$(awk -F, '$7 == "send_gbits" {v=$8} END {printf "%.3f", v}' "$tmp/p/metrics.csv")")
+      --profile cpu-only --out "$tmp/p" > "$tmp/probe.log" 2>&1 || true
+    grep -q ',send_gbits,' "$tmp/p/metrics.csv" 2>/dev/null || { echo "bench: kiln net probe measured nothing:" >&2; tail -1 "$tmp/probe.log" >&2; }
+    k=$(max "$k" "$(awk -F, '$7 == "send_gbits" {v=$8} END {printf "%.3f", v}' "$tmp/p/metrics.csv" 2>/dev/null)")
     p=$(max "$p" "$(iperf3 -c 127.0.0.1 -p 17301 -P "$streams" -t "$tcp_s" -f g 2>/dev/null | awk '/receiver/ {v=$(NF-2)} END {printf "%.3f", v}')")
   done
   row "tcp_loopback_${streams}_stream" "$k" "$p" "iperf3 $(iperf3 --version | awk 'NR==1 {print $2}') -P $streams -t $tcp_s (best of $rounds each)" Gb/s 1

@@ -296,3 +296,112 @@ TEST(NetProbe, NetworkTestsAreNotRunOnADevice) {
     kiln_device_destroy(dev);
     kiln_registry_destroy(reg);
 }
+
+// ---- RDMA probe: what runs without an HCA --------------------------------------------------------
+#include "net/rdma_plugin.h"
+
+TEST(RdmaProbe, ANodeWithoutTheRdmaStackSaysWhy) {
+    kiln_rdma* rdma = nullptr;
+    EXPECT_EQ(kiln_rdma_open("/nonexistent", &rdma), KILN_UNSUPPORTED);
+    EXPECT_EQ(rdma, nullptr);
+    EXPECT_NE(error_text().find("no RDMA probe"), std::string::npos) << error_text();
+    EXPECT_NE(error_text().find("libkiln-rdma.so"), std::string::npos) << error_text();
+    kiln_rdma_destroy(nullptr);
+}
+
+TEST(RdmaProbe, ThePluginLoadsAndReportsNoDevicesCleanly) {
+    if (!KILN_BUILT_RDMA) GTEST_SKIP() << "libibverbs-dev is not installed: libkiln-rdma.so is not built";
+    kiln_rdma* rdma = nullptr;
+    const kiln_status st = kiln_rdma_open(KILN_PLUGIN_BUILD_DIR, &rdma);
+    if (st == KILN_OK) {
+        // A node with an HCA: every port says what it is.
+        ASSERT_GT(kiln_rdma_port_count(rdma), 0);
+        kiln_rdma_port_info info;
+        ASSERT_EQ(kiln_rdma_port_at(rdma, 0, &info), KILN_OK);
+        EXPECT_GE(info.port, 1);
+        EXPECT_NE(std::string(info.device), "");
+        EXPECT_EQ(kiln_rdma_port_at(rdma, kiln_rdma_port_count(rdma), &info), KILN_NOT_FOUND);
+        kiln_rdma_destroy(rdma);
+        return;
+    }
+    EXPECT_EQ(st, KILN_UNSUPPORTED);
+    EXPECT_NE(error_text().find("no RDMA devices"), std::string::npos) << error_text();
+}
+
+TEST(RdmaProbe, TheRdmaPluginIsNotTakenForABackend) {
+    if (!KILN_BUILT_RDMA) GTEST_SKIP() << "libkiln-rdma.so is not built";
+    kiln_registry* reg = nullptr;
+    ASSERT_EQ(kiln_registry_create(KILN_PLUGIN_BUILD_DIR, &reg), KILN_OK);
+    for (int32_t i = 0; i < kiln_registry_skip_count(reg); ++i) {
+        kiln_plugin_skip skip;
+        kiln_registry_skip_info(reg, i, &skip);
+        EXPECT_EQ(std::string(skip.path).find("libkiln-rdma.so"), std::string::npos) << skip.reason;
+    }
+    kiln_registry_destroy(reg);
+}
+
+TEST(RdmaProbe, ParametersAreCheckedWithTheFieldNamed) {
+    kiln_rdma_params p;
+    ASSERT_EQ(kiln_rdma_params_init(&p), KILN_OK);
+    EXPECT_EQ(kiln::rdma::check_params(p), "");
+    EXPECT_EQ(p.max_message_bytes, 8u << 20);
+    p.min_message_bytes = 3;
+    EXPECT_NE(kiln::rdma::check_params(p).find("powers of two"), std::string::npos);
+    kiln_rdma_params_init(&p);
+    p.queue_depth = 0;
+    EXPECT_NE(kiln::rdma::check_params(p).find("queue_depth"), std::string::npos);
+    kiln_rdma_params_init(&p);
+    p.min_message_bytes = 1u << 20;
+    p.max_message_bytes = 1u << 10;
+    EXPECT_NE(kiln::rdma::check_params(p).find("larger than max_message_bytes"), std::string::npos);
+}
+
+TEST(RdmaProbe, TheSweepDoublesFromMinToMax) {
+    EXPECT_EQ(kiln::rdma::message_sizes(2, 16), (std::vector<uint64_t>{2, 4, 8, 16}));
+    EXPECT_EQ(kiln::rdma::message_sizes(8u << 20, 8u << 20), (std::vector<uint64_t>{8u << 20}));
+    EXPECT_EQ(kiln::rdma::message_sizes(2, 8u << 20).size(), 23u);  // ib_write_bw -a: 2 B .. 8 MiB
+}
+
+TEST(RdmaProbe, TheQueuePairRecordSurvivesTheSideChannel) {
+    kiln::rdma::qp_endpoint a;
+    a.lid = 17;
+    a.qpn = 0xabcdef;
+    a.psn = 0x123456;
+    a.mtu_bytes = 4096;
+    a.rkey = 0xdeadbeef;
+    a.addr = 0x7f0012345678ull;
+    for (int i = 0; i < 16; ++i) a.gid[i] = static_cast<uint8_t>(0xf0 + i);
+    kiln::net::payload wire(a.encode().bytes());
+    kiln::rdma::qp_endpoint b;
+    ASSERT_TRUE(b.decode(wire));
+    EXPECT_EQ(b.lid, 17u);
+    EXPECT_EQ(b.qpn, 0xabcdefu);
+    EXPECT_EQ(b.psn, 0x123456u);
+    EXPECT_EQ(b.rkey, 0xdeadbeefu);
+    EXPECT_EQ(b.addr, 0x7f0012345678ull);
+    EXPECT_EQ(memcmp(a.gid, b.gid, 16), 0);
+    // A short record from the peer is garbage, not a queue pair.
+    std::vector<uint8_t> cut = a.encode().bytes();
+    cut.resize(cut.size() - 1);
+    kiln::net::payload short_wire(cut);
+    EXPECT_FALSE(b.decode(short_wire));
+}
+
+TEST(RdmaProbe, LinkRatesAsIbstatSaysThem) {
+    EXPECT_DOUBLE_EQ(kiln::rdma::link_rate_gbits(2, 128), 400.0);  // 4X NDR
+    EXPECT_DOUBLE_EQ(kiln::rdma::link_rate_gbits(2, 64), 200.0);   // 4X HDR
+    EXPECT_DOUBLE_EQ(kiln::rdma::link_rate_gbits(2, 32), 100.0);   // 4X EDR
+    EXPECT_DOUBLE_EQ(kiln::rdma::link_rate_gbits(1, 32), 25.0);    // 1X EDR
+    EXPECT_DOUBLE_EQ(kiln::rdma::link_rate_gbits(3, 32), 0.0);     // an unknown width
+}
+
+TEST(RdmaProbe, BothWaysIsRefusedUntilItIsBuilt) {
+    if (!KILN_BUILT_RDMA) GTEST_SKIP() << "libkiln-rdma.so is not built";
+    kiln_rdma* rdma = nullptr;
+    if (kiln_rdma_open(KILN_PLUGIN_BUILD_DIR, &rdma) != KILN_OK) GTEST_SKIP() << "no RDMA devices: " << error_text();
+    kiln_rdma_params p;
+    kiln_rdma_params_init(&p);
+    p.bidirectional = 1;
+    EXPECT_EQ(kiln_rdma_probe(rdma, "127.0.0.1", 1, &p, nullptr, nullptr), KILN_UNSUPPORTED);
+    kiln_rdma_destroy(rdma);
+}

@@ -31,8 +31,29 @@ public static class NetCommand
     public static Command Create(ServiceAccess services) =>
         new("net", "Network probes between hosts: TCP bandwidth each way and round-trip latency, pairing runs that name the bad host")
         {
-            Serve(services), Probe(services), Schedule(services), Pairs(services), Analyze(services),
+            Serve(services), Probe(services), Schedule(services), Pairs(services), Analyze(services), Rdma(services),
         };
+
+    private static Command Rdma(ServiceAccess services)
+    {
+        var command = new Command("rdma", "List the RDMA ports libkiln-rdma.so finds (state, rate, link layer, GUIDs, firmware, NUMA node), or why there are none");
+        command.SetAction(_ =>
+        {
+            services.Get<NativeSession>();  // the native library, loaded as for every command
+            var o = services.Get<IConsoleOutput>().Out;
+            using var probe = RdmaProbe.Open(null, out var reason);
+            if (probe is null)
+            {
+                o.WriteLine($"kiln net rdma: {reason}");
+                return ExitCodes.Passed;  // a node without RDMA is not a failure of this listing
+            }
+            foreach (var p in probe.Ports)
+                o.WriteLine($"{p.Device} port {p.Port}: {p.State}, {p.RateGbits:0.#} Gb/s {p.LinkLayer}, lid {p.Lid}, mtu {p.ActiveMtuBytes}, " +
+                            $"fw {p.Firmware}, node guid {p.NodeGuid}, gid {p.Gid}, numa {p.NumaNode}");
+            return ExitCodes.Passed;
+        });
+        return command;
+    }
 
     private static Command Serve(ServiceAccess services)
     {

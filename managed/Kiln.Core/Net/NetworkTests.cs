@@ -30,13 +30,19 @@ public static class NetworkTests
             var outcome = new TestOutcome(spec.Test, TcpProbeRun.PeerDevice(new NetEndpoint(spec.Peer ?? "-", 0)), TestParams.Defaults(spec.Test))
             {
                 End = TestEnd.Unsupported,
-                Detail = spec.Test == kiln_test_kind.KILN_TEST_RDMA
-                    ? "the RDMA probe does not run in a burn yet (kiln net rdma; docs/NETWORK.md)"
+                Detail = spec.Test == kiln_test_kind.KILN_TEST_RDMA ? RdmaReason()
                     : "NCCL/RCCL collectives are not in this build yet (docs/NETWORK.md)",
             };
             var verdict = Evaluator.Judge(outcome, context.Host, profile);
             context.Files?.Verdicts?.Write(verdict);
             yield return (outcome, verdict);
         }
+    }
+
+    // Why the rdma test is skipped here: the node's own reason first (no plugin, no rdma-core, no RDMA devices).
+    private static string RdmaReason()
+    {
+        using var probe = RdmaProbe.Open(null, out var reason);
+        return probe is null ? reason : $"{probe.Ports.Count} RDMA port(s) found; the RDMA probe does not run in a burn yet (docs/NETWORK.md)";
     }
 }

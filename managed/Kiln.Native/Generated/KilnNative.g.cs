@@ -622,6 +622,100 @@ public sealed class KilnNetServerHandle : SafeHandle
     }
 }
 
+/// <summary>Bits of kiln_rdma_params.op_mask: the RC queue-pair operations measured.</summary>
+public enum kiln_rdma_op : int
+{
+    /// <summary>RDMA write into the peer's registered buffer</summary>
+    KILN_RDMA_WRITE = 1,
+    /// <summary>RDMA read from the peer's registered buffer</summary>
+    KILN_RDMA_READ = 2,
+    /// <summary>send / receive</summary>
+    KILN_RDMA_SEND = 4,
+    KILN_RDMA_ALL = 7,
+}
+
+/// <summary>One port of one verbs device.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_rdma_port_info
+{
+    /// <summary>verbs device name, "mlx5_0"</summary>
+    public fixed byte device[32];
+    /// <summary>firmware version text</summary>
+    public fixed byte firmware[32];
+    /// <summary>"0c42:a103:0065:e6a0"</summary>
+    public fixed byte node_guid[32];
+    /// <summary>GID index 0 of the port, "fe80:0000:0000:0000:0c42:a103:0065:e6a0"</summary>
+    public fixed byte gid[128];
+    /// <summary>"InfiniBand" or "Ethernet"</summary>
+    public fixed byte link_layer[32];
+    /// <summary>"ACTIVE", "DOWN", "INIT", "ARMED" ...</summary>
+    public fixed byte state[32];
+    /// <summary>port number, from 1</summary>
+    public int port;
+    /// <summary>NUMA node of the HCA's PCI function; -1 when unknown</summary>
+    public int numa_node;
+    /// <summary>InfiniBand LID; 0 on Ethernet (RoCE)</summary>
+    public int lid;
+    /// <summary>active path MTU</summary>
+    public int active_mtu_bytes;
+    /// <summary>active width x per-lane speed, 1e9 bits/s</summary>
+    public double rate_gbits;
+}
+
+/// <summary>Knobs of one RDMA test; fill with kiln_rdma_params_init, then override.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_rdma_params
+{
+    /// <summary>kiln_rdma_port_at index of the local port</summary>
+    public int port_index;
+    /// <summary>kiln_rdma_op bits; 0 = all</summary>
+    public uint op_mask;
+    /// <summary>message-size sweep from this power of two ...</summary>
+    public ulong min_message_bytes;
+    /// <summary>... doubling up to this one</summary>
+    public ulong max_message_bytes;
+    /// <summary>messages per size and operation, &gt;= 1</summary>
+    public int iterations;
+    /// <summary>work requests in flight, 1..1024</summary>
+    public int queue_depth;
+    /// <summary>1: both ends move data at once (*_bidir_gbits)</summary>
+    public int bidirectional;
+    /// <summary>ping-pong round trips timed per operation, &gt;= 1</summary>
+    public int latency_samples;
+    /// <summary>longest wait on the side channel or a completion</summary>
+    public ulong timeout_ms;
+    /// <summary>RoCE: the local GID index the queue pair is addressed by</summary>
+    public int gid_index;
+    /// <summary>zero</summary>
+    public int reserved;
+}
+
+/// <summary>Owns a <c>kiln_rdma*</c>; releasing it calls <c>kiln_rdma_destroy</c>.</summary>
+public sealed class KilnRdmaHandle : SafeHandle
+{
+    private SafeHandle? _owner;
+
+    public KilnRdmaHandle() : base(nint.Zero, ownsHandle: true) { }
+
+    public override bool IsInvalid => handle == nint.Zero;
+
+    /// <summary>Keeps <paramref name="owner"/> open until this handle has been released; call once, on a valid handle.</summary>
+    public void KeepOwnerAlive(SafeHandle owner)
+    {
+        if (_owner is not null) throw new InvalidOperationException("the owner is already set");
+        bool added = false;
+        owner.DangerousAddRef(ref added);
+        _owner = owner;
+    }
+
+    protected override bool ReleaseHandle()
+    {
+        KilnNative.kiln_rdma_destroy(handle);
+        _owner?.DangerousRelease();
+        return true;
+    }
+}
+
 public static unsafe partial class KilnNative
 {
     internal const string Library = "kiln";
@@ -800,6 +894,53 @@ public static unsafe partial class KilnNative
     // kiln_status kiln_net_probe(const char* host, int32_t port, const kiln_net_params* params, const kiln_sink* sink, const volatile int32_t* cancel);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial kiln_status kiln_net_probe(string? host, int port, kiln_net_params* @params, kiln_sink* sink, int* cancel);
+
+    /// <summary>Defaults: every operation, 2 B .. 8 MiB, 1000 messages per size, queue depth 128, one way, 10000 samples, 5 s.</summary>
+    // kiln_status kiln_rdma_params_init(kiln_rdma_params* out_params);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_params_init(kiln_rdma_params* out_params);
+
+    /// <summary>
+    /// Loads libkiln-rdma.so from plugin_dir (NULL: beside libkiln.so, or $KILN_PLUGIN_DIR) and opens
+    /// every verbs device. KILN_UNSUPPORTED with the reason when the plugin, libibverbs or any RDMA
+    /// device is missing ("no RDMA devices").
+    /// </summary>
+    // kiln_status kiln_rdma_open(const char* plugin_dir, kiln_rdma** out_rdma);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_open(string? plugin_dir, out KilnRdmaHandle out_rdma);
+
+    // void kiln_rdma_destroy(kiln_rdma* rdma);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial void kiln_rdma_destroy(nint rdma);
+
+    // int32_t kiln_rdma_port_count(const kiln_rdma* rdma);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int kiln_rdma_port_count(KilnRdmaHandle rdma);
+
+    // kiln_status kiln_rdma_port_at(const kiln_rdma* rdma, int32_t index, kiln_rdma_port_info* out_info);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_port_at(KilnRdmaHandle rdma, int index, kiln_rdma_port_info* out_info);
+
+    /// <summary>
+    /// Serves one host-to-host test on address:port (NULL address: 127.0.0.1): the queue pairs are
+    /// exchanged over this TCP side channel, then the client drives every operation; returns after it.
+    /// </summary>
+    // kiln_status kiln_rdma_serve(kiln_rdma* rdma, const char* address, int32_t port, const kiln_rdma_params* params, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_serve(KilnRdmaHandle rdma, string? address, int port, kiln_rdma_params* @params, int* cancel);
+
+    /// <summary>
+    /// Host to host against kiln_rdma_serve at host:port: for each operation the bandwidth over the size
+    /// sweep ("write_gbits", the best size) and the latency of the smallest size ("write_lat_us_p99" ...).
+    /// </summary>
+    // kiln_status kiln_rdma_probe(kiln_rdma* rdma, const char* host, int32_t port, const kiln_rdma_params* params, const kiln_sink* sink, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_probe(KilnRdmaHandle rdma, string? host, int port, kiln_rdma_params* @params, kiln_sink* sink, int* cancel);
+
+    /// <summary>The same between two local ports (params-&gt;port_index and peer_port_index), through the fabric.</summary>
+    // kiln_status kiln_rdma_loopback(kiln_rdma* rdma, int32_t peer_port_index, const kiln_rdma_params* params, const kiln_sink* sink, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_loopback(KilnRdmaHandle rdma, int peer_port_index, kiln_rdma_params* @params, kiln_sink* sink, int* cancel);
 
     /// <summary>
     /// Layout of the public structs as this library was compiled: sizeof, and offsetof a field.

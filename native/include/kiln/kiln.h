@@ -414,6 +414,71 @@ KILN_API kiln_status kiln_net_server_run(kiln_net_server* server, int32_t max_se
 KILN_API kiln_status kiln_net_probe(const char* host, int32_t port, const kiln_net_params* params,
                                     const kiln_sink* sink, const volatile int32_t* cancel);
 
+/* ---- RDMA probe: libkiln-rdma.so beside libkiln.so, linked to libibverbs (docs/NETWORK.md) ------
+ * A node without rdma-core, or without an HCA, runs everything else: kiln_rdma_open says why not
+ * (KILN_UNSUPPORTED, "no RDMA devices"). Tests stream "rdma" metrics through a kiln_sink. */
+
+/* Bits of kiln_rdma_params.op_mask: the RC queue-pair operations measured. */
+typedef enum kiln_rdma_op {
+    KILN_RDMA_WRITE = 1,   /* RDMA write into the peer's registered buffer */
+    KILN_RDMA_READ = 2,    /* RDMA read from the peer's registered buffer */
+    KILN_RDMA_SEND = 4,    /* send / receive */
+    KILN_RDMA_ALL = 7
+} kiln_rdma_op;
+
+/* One port of one verbs device. */
+typedef struct kiln_rdma_port_info {
+    char device[KILN_SHORT_BYTES];      /* verbs device name, "mlx5_0" */
+    char firmware[KILN_SHORT_BYTES];    /* firmware version text */
+    char node_guid[KILN_SHORT_BYTES];   /* "0c42:a103:0065:e6a0" */
+    char gid[KILN_NAME_BYTES];          /* GID index 0 of the port, "fe80:0000:0000:0000:0c42:a103:0065:e6a0" */
+    char link_layer[KILN_SHORT_BYTES];  /* "InfiniBand" or "Ethernet" */
+    char state[KILN_SHORT_BYTES];       /* "ACTIVE", "DOWN", "INIT", "ARMED" ... */
+    int32_t port;                       /* port number, from 1 */
+    int32_t numa_node;                  /* NUMA node of the HCA's PCI function; -1 when unknown */
+    int32_t lid;                        /* InfiniBand LID; 0 on Ethernet (RoCE) */
+    int32_t active_mtu_bytes;           /* active path MTU */
+    double rate_gbits;                  /* active width x per-lane speed, 1e9 bits/s */
+} kiln_rdma_port_info;
+
+/* Knobs of one RDMA test; fill with kiln_rdma_params_init, then override. */
+typedef struct kiln_rdma_params {
+    int32_t port_index;          /* kiln_rdma_port_at index of the local port */
+    uint32_t op_mask;            /* kiln_rdma_op bits; 0 = all */
+    uint64_t min_message_bytes;  /* message-size sweep from this power of two ... */
+    uint64_t max_message_bytes;  /* ... doubling up to this one */
+    int32_t iterations;          /* messages per size and operation, >= 1 */
+    int32_t queue_depth;         /* work requests in flight, 1..1024 */
+    int32_t bidirectional;       /* 1: both ends move data at once (*_bidir_gbits) */
+    int32_t latency_samples;     /* ping-pong round trips timed per operation, >= 1 */
+    uint64_t timeout_ms;         /* longest wait on the side channel or a completion */
+    int32_t gid_index;           /* RoCE: the local GID index the queue pair is addressed by */
+    int32_t reserved;            /* zero */
+} kiln_rdma_params;
+
+typedef struct kiln_rdma kiln_rdma;
+
+/* Defaults: every operation, 2 B .. 8 MiB, 1000 messages per size, queue depth 128, one way, 10000 samples, 5 s. */
+KILN_API kiln_status kiln_rdma_params_init(kiln_rdma_params* out_params);
+/* Loads libkiln-rdma.so from plugin_dir (NULL: beside libkiln.so, or $KILN_PLUGIN_DIR) and opens
+ * every verbs device. KILN_UNSUPPORTED with the reason when the plugin, libibverbs or any RDMA
+ * device is missing ("no RDMA devices"). */
+KILN_API kiln_status kiln_rdma_open(const char* plugin_dir, kiln_rdma** out_rdma);
+KILN_API void kiln_rdma_destroy(kiln_rdma* rdma);
+KILN_API int32_t kiln_rdma_port_count(const kiln_rdma* rdma);
+KILN_API kiln_status kiln_rdma_port_at(const kiln_rdma* rdma, int32_t index, kiln_rdma_port_info* out_info);
+/* Serves one host-to-host test on address:port (NULL address: 127.0.0.1): the queue pairs are
+ * exchanged over this TCP side channel, then the client drives every operation; returns after it. */
+KILN_API kiln_status kiln_rdma_serve(kiln_rdma* rdma, const char* address, int32_t port, const kiln_rdma_params* params,
+                                     const volatile int32_t* cancel);
+/* Host to host against kiln_rdma_serve at host:port: for each operation the bandwidth over the size
+ * sweep ("write_gbits", the best size) and the latency of the smallest size ("write_lat_us_p99" ...). */
+KILN_API kiln_status kiln_rdma_probe(kiln_rdma* rdma, const char* host, int32_t port, const kiln_rdma_params* params,
+                                     const kiln_sink* sink, const volatile int32_t* cancel);
+/* The same between two local ports (params->port_index and peer_port_index), through the fabric. */
+KILN_API kiln_status kiln_rdma_loopback(kiln_rdma* rdma, int32_t peer_port_index, const kiln_rdma_params* params,
+                                        const kiln_sink* sink, const volatile int32_t* cancel);
+
 /* Layout of the public structs as this library was compiled: sizeof, and offsetof a field.
  * Return 0 / (size_t)-1 for an unknown struct or field. */
 KILN_API size_t kiln_struct_size(const char* struct_name);

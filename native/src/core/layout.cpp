@@ -171,6 +171,32 @@ const field_entry k_layout[] = {
     KILN_SIZE(kiln_net_log),
     KILN_FIELD(kiln_net_log, ctx),
     KILN_FIELD(kiln_net_log, on_text),
+
+    KILN_SIZE(kiln_rdma_port_info),
+    KILN_FIELD(kiln_rdma_port_info, device),
+    KILN_FIELD(kiln_rdma_port_info, firmware),
+    KILN_FIELD(kiln_rdma_port_info, node_guid),
+    KILN_FIELD(kiln_rdma_port_info, gid),
+    KILN_FIELD(kiln_rdma_port_info, link_layer),
+    KILN_FIELD(kiln_rdma_port_info, state),
+    KILN_FIELD(kiln_rdma_port_info, port),
+    KILN_FIELD(kiln_rdma_port_info, numa_node),
+    KILN_FIELD(kiln_rdma_port_info, lid),
+    KILN_FIELD(kiln_rdma_port_info, active_mtu_bytes),
+    KILN_FIELD(kiln_rdma_port_info, rate_gbits),
+
+    KILN_SIZE(kiln_rdma_params),
+    KILN_FIELD(kiln_rdma_params, port_index),
+    KILN_FIELD(kiln_rdma_params, op_mask),
+    KILN_FIELD(kiln_rdma_params, min_message_bytes),
+    KILN_FIELD(kiln_rdma_params, max_message_bytes),
+    KILN_FIELD(kiln_rdma_params, iterations),
+    KILN_FIELD(kiln_rdma_params, queue_depth),
+    KILN_FIELD(kiln_rdma_params, bidirectional),
+    KILN_FIELD(kiln_rdma_params, latency_samples),
+    KILN_FIELD(kiln_rdma_params, timeout_ms),
+    KILN_FIELD(kiln_rdma_params, gid_index),
+    KILN_FIELD(kiln_rdma_params, reserved),
 };
 
 const field_entry* find(const char* struct_name, const char* field_name) {

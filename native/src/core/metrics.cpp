@@ -110,6 +110,23 @@ const kiln_metric_info k_catalog[] = {
     {"tcp", "rtt_us_p999", "us", lower, net, 0, 0},
     {"tcp", "rtt_us_max", "us", lower, net, 0, 0},
     {"tcp", "rtt_samples", "count", neither, net, 0, 0},
+    // rdma (kiln_rdma_probe / _loopback): RC queue pairs; bandwidth the best of the message-size
+    // sweep, latency post-to-completion of the smallest message with one in flight
+    {"rdma", "write_gbits", "Gb/s", higher, net, 0, 0},
+    {"rdma", "write_lat_us_min", "us", lower, net, 0, 0},
+    {"rdma", "write_lat_us_median", "us", lower, net, 0, 0},
+    {"rdma", "write_lat_us_p99", "us", lower, net, 0, 0},
+    {"rdma", "write_lat_us_p999", "us", lower, net, 0, 0},
+    {"rdma", "read_gbits", "Gb/s", higher, net, 0, 0},
+    {"rdma", "read_lat_us_min", "us", lower, net, 0, 0},
+    {"rdma", "read_lat_us_median", "us", lower, net, 0, 0},
+    {"rdma", "read_lat_us_p99", "us", lower, net, 0, 0},
+    {"rdma", "read_lat_us_p999", "us", lower, net, 0, 0},
+    {"rdma", "send_gbits", "Gb/s", higher, net, 0, 0},
+    {"rdma", "send_lat_us_min", "us", lower, net, 0, 0},
+    {"rdma", "send_lat_us_median", "us", lower, net, 0, 0},
+    {"rdma", "send_lat_us_p99", "us", lower, net, 0, 0},
+    {"rdma", "send_lat_us_p999", "us", lower, net, 0, 0},
 };
 
 constexpr int32_t k_count = static_cast<int32_t>(sizeof k_catalog / sizeof k_catalog[0]);

@@ -2,6 +2,7 @@
 // dlopen'ed from one folder, each checked for its entry point and API version; every candidate
 // that is not loaded is kept with the reason. Devices and test runs dispatch through it.
 #include "kiln_internal.h"
+#include "../net/rdma_plugin.h"
 
 #include <dirent.h>
 #include <unistd.h>
@@ -105,8 +106,9 @@ std::vector<std::string> plugin_candidates(const std::string& dir, std::string* 
     }
     while (dirent* e = readdir(d)) {
         const std::string name = e->d_name;
+        // The RDMA probe's plugin sits beside the backends but is not one (kiln_rdma_open loads it).
         if (name.size() > 12 && name.compare(0, 8, "libkiln-") == 0 &&
-            name.compare(name.size() - 3, 3, ".so") == 0)
+            name.compare(name.size() - 3, 3, ".so") == 0 && name != KILN_RDMA_PLUGIN_FILE)
             files.push_back(dir + "/" + name);
     }
     closedir(d);

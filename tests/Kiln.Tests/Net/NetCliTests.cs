@@ -154,6 +154,7 @@ public sealed class NetCliTests
         Assert.That((tcp[2], tcp[3], tcp[4]), Is.EqualTo(("net", "0", "PASS")), tcp[9]);
         var rdma = rows.Single(c => c[1] == "rdma");
         Assert.That(rdma[4], Is.EqualTo("SKIP"), rdma[9]);
+        Assert.That(rdma[9], Does.Contain("RDMA"), "the node's own reason: no RDMA devices, or no plugin");
         Assert.That(File.ReadLines(Path.Combine(dir, "metrics.csv")).Count(l => l.Contains(",tcp,net,0,send_gbits,", StringComparison.Ordinal)), Is.EqualTo(1));
     }
 
@@ -165,6 +166,17 @@ public sealed class NetCliTests
         var r = KilnCli.Run(["plan", "show", plan]);
         Assert.That(r.ExitCode, Is.EqualTo(2), r.ToString());
         Assert.That(r.Stderr, Does.Contain($"{plan}:3: tests[0].peer: tcp needs peer: HOST:PORT"));
+    }
+
+    [Test]
+    public void RdmaListsThePortsOrSaysWhyNot()
+    {
+        var r = KilnCli.Run(["net", "rdma"]);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        if (!Directory.Exists("/sys/class/infiniband") || Directory.GetDirectories("/sys/class/infiniband").Length == 0)
+            Assert.That(r.Stdout, Does.StartWith("kiln net rdma: no RDMA devices"));
+        else
+            Assert.That(r.Stdout, Does.Match(@"port \d+: "));
     }
 
     [TestCase("localhost", "has no port")]

@@ -405,3 +405,46 @@ TEST(RdmaProbe, BothWaysIsRefusedUntilItIsBuilt) {
     EXPECT_EQ(kiln_rdma_probe(rdma, "127.0.0.1", 1, &p, nullptr, nullptr), KILN_UNSUPPORTED);
     kiln_rdma_destroy(rdma);
 }
+
+TEST(RdmaProbe, PortCountersThatGrewDuringARunAreReported) {
+    // A sysfs tree as an HCA's driver lays it out (counters of mlx5_0 port 1).
+    const std::string root = testing::TempDir() + "kiln-rdma-sysfs";
+    const std::string dir = root + "/sys/class/infiniband/mlx5_0/ports/1/counters/";
+    ASSERT_EQ(system(("mkdir -p " + dir).c_str()), 0);
+    auto write = [&](const char* name, long v) {
+        FILE* f = fopen((dir + name).c_str(), "w");
+        ASSERT_NE(f, nullptr);
+        fprintf(f, "%ld\n", v);
+        fclose(f);
+    };
+    write("symbol_error", 3);
+    write("link_downed", 1);
+    const auto before = kiln::rdma::read_port_counters(root, "mlx5_0", 1);
+    write("symbol_error", 10);  // the run raised symbol errors; the link stayed up
+    const auto after = kiln::rdma::read_port_counters(root, "mlx5_0", 1);
+    std::vector<std::pair<std::string, double>> got;
+    kiln::rdma::emit_counter_deltas(before, after, [&](const std::string& n, double v) { got.emplace_back(n, v); });
+    EXPECT_EQ(got, (std::vector<std::pair<std::string, double>>{{"symbol_error_delta", 7}, {"link_downed_delta", 0}}))
+        << "counters the port lacks are left out, not reported as 0";
+    for (const auto& [name, value] : got) {
+        bool declared = false;
+        for (int32_t i = 0; i < kiln_metric_count(); ++i) {
+            kiln_metric_info m;
+            kiln_metric_at(i, &m);
+            declared |= std::string(m.test) == "rdma" && name == m.name;
+        }
+        EXPECT_TRUE(declared) << name << " is not in the metric catalog";
+    }
+    system(("rm -rf " + root).c_str());
+}
+
+TEST(NetProbe, PercentilesAreNearestRankOverEverySample) {
+    std::vector<double> v;
+    for (int i = 1; i <= 1000; ++i) v.push_back(i);
+    EXPECT_EQ(kiln::net::percentile(v, 0.5), 500);
+    EXPECT_EQ(kiln::net::percentile(v, 0.99), 990);
+    EXPECT_EQ(kiln::net::percentile(v, 0.999), 999);
+    EXPECT_EQ(kiln::net::percentile({7}, 0.999), 7);
+    EXPECT_EQ(kiln::net::percentile({}, 0.5), 0);
+    EXPECT_DOUBLE_EQ(kiln::net::gbits(125000000, 1000000000), 1.0);  // 125 MB in 1 s: 1 Gb/s
+}

@@ -127,6 +127,15 @@ const kiln_metric_info k_catalog[] = {
     {"rdma", "send_lat_us_median", "us", lower, net, 0, 0},
     {"rdma", "send_lat_us_p99", "us", lower, net, 0, 0},
     {"rdma", "send_lat_us_p999", "us", lower, net, 0, 0},
+    // the local port's error counters, after the run minus before (both ends' in loopback)
+    {"rdma", "symbol_error_delta", "count", lower, net, 0, 0},
+    {"rdma", "link_downed_delta", "count", lower, net, 0, 0},
+    {"rdma", "link_error_recovery_delta", "count", lower, net, 0, 0},
+    {"rdma", "port_rcv_errors_delta", "count", lower, net, 0, 0},
+    {"rdma", "port_xmit_discards_delta", "count", lower, net, 0, 0},
+    {"rdma", "local_link_integrity_errors_delta", "count", lower, net, 0, 0},
+    {"rdma", "excessive_buffer_overrun_errors_delta", "count", lower, net, 0, 0},
+    {"rdma", "port_rcv_remote_physical_errors_delta", "count", lower, net, 0, 0},
 };
 
 constexpr int32_t k_count = static_cast<int32_t>(sizeof k_catalog / sizeof k_catalog[0]);

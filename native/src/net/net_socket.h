@@ -13,6 +13,12 @@ namespace kiln::net {
 // Monotonic time in nanoseconds.
 uint64_t now_ns();
 
+// Nearest-rank percentile (q in 0..1) of sorted values; 0 for none.
+double percentile(const std::vector<double>& sorted, double q);
+
+// 1e9 bits per second of bytes moved in ns.
+inline double gbits(uint64_t bytes, uint64_t ns) { return ns > 0 ? static_cast<double>(bytes) * 8.0 / static_cast<double>(ns) : 0.0; }
+
 // Wire protocol: every control message is a 12-byte header (magic, version, type, payload bytes,
 // all big-endian) and its payload. Anything else from the peer is garbage and ends the session.
 constexpr uint32_t k_magic = 0x4B4C4E54;  // "KLNT"

@@ -1,6 +1,6 @@
 // rdma_plugin.h - the table libkiln-rdma.so (linked to libibverbs) hands libkiln, and the logic both
 // sides share without verbs: parameter checks, the message-size sweep, the queue-pair exchange
-// record of the TCP side channel, percentiles. Header-only, so the unit tests run it on any node.
+// record of the TCP side channel, link rates, the port error counters. Header-only: the unit tests run it on any node.
 #pragma once
 
 #include <kiln/kiln.h>
@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -97,16 +98,6 @@ struct qp_endpoint {
     }
 };
 
-// Nearest-rank percentile of sorted values.
-inline double percentile(const std::vector<double>& sorted, double q) {
-    if (sorted.empty()) return 0;
-    const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
-    return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
-
-// Gb/s of bytes moved in ns.
-inline double gbits(uint64_t bytes, uint64_t ns) { return ns > 0 ? static_cast<double>(bytes) * 8.0 / static_cast<double>(ns) : 0.0; }
-
 // Active width code x per-lane speed code (ibv_port_attr) -> Gb/s; 0 when a code is unknown.
 inline double link_rate_gbits(uint8_t active_width, uint8_t active_speed) {
     int lanes = 0;
@@ -131,6 +122,43 @@ inline double link_rate_gbits(uint8_t active_width, uint8_t active_speed) {
     default: return 0;
     }
     return lanes * lane;
+}
+
+// The port error counters read before and after a run: a run that raised symbol errors or took the
+// link down fails even when its bandwidth was fine. Names as sysfs has them under
+// /sys/class/infiniband/DEV/ports/PORT/counters/; the metric is NAME_delta.
+constexpr const char* k_port_counters[] = {
+    "symbol_error", "link_downed", "link_error_recovery", "port_rcv_errors", "port_xmit_discards",
+    "local_link_integrity_errors", "excessive_buffer_overrun_errors", "port_rcv_remote_physical_errors",
+};
+constexpr size_t k_port_counter_count = sizeof k_port_counters / sizeof k_port_counters[0];
+
+struct port_counters {
+    int64_t value[k_port_counter_count];  // -1 where the port has no such counter
+};
+
+// Reads one port's counters under sysfs_root ("/" on a node; a fixture tree in tests).
+inline port_counters read_port_counters(const std::string& sysfs_root, const std::string& device, int port) {
+    port_counters c{};
+    const std::string dir = sysfs_root + (sysfs_root.empty() || sysfs_root.back() != '/' ? "/" : "") + "sys/class/infiniband/" + device +
+                            "/ports/" + std::to_string(port) + "/counters/";
+    for (size_t i = 0; i < k_port_counter_count; ++i) {
+        c.value[i] = -1;
+        if (FILE* f = fopen((dir + k_port_counters[i]).c_str(), "r")) {
+            long long v = 0;
+            if (fscanf(f, "%lld", &v) == 1) c.value[i] = v;
+            fclose(f);
+        }
+    }
+    return c;
+}
+
+// Counter by counter, how much it grew during the run (after - before); skipped where either read failed.
+template <typename Emit>
+void emit_counter_deltas(const port_counters& before, const port_counters& after, Emit emit) {
+    for (size_t i = 0; i < k_port_counter_count; ++i)
+        if (before.value[i] >= 0 && after.value[i] >= 0)
+            emit(std::string(k_port_counters[i]) + "_delta", static_cast<double>(after.value[i] - before.value[i]));
 }
 
 }  // namespace kiln::rdma

@@ -309,7 +309,7 @@ std::string drive(endpoint& a, const kiln_rdma_params& p, const receive_step& pa
             if (receiver.joinable()) receiver.join();
             if (why.empty()) why = receiver_error;
             if (!why.empty()) return key + " " + std::to_string(size) + " B: " + why;
-            best = std::max(best, kiln::rdma::gbits(size * static_cast<uint64_t>(p.iterations), ns));
+            best = std::max(best, kiln::net::gbits(size * static_cast<uint64_t>(p.iterations), ns));
         }
         out.metric(key + "_gbits", best, "Gb/s");
         std::vector<double> lat_us;
@@ -326,9 +326,9 @@ std::string drive(endpoint& a, const kiln_rdma_params& p, const receive_step& pa
         }
         std::sort(lat_us.begin(), lat_us.end());
         out.metric(key + "_lat_us_min", lat_us.front(), "us");
-        out.metric(key + "_lat_us_median", kiln::rdma::percentile(lat_us, 0.5), "us");
-        out.metric(key + "_lat_us_p99", kiln::rdma::percentile(lat_us, 0.99), "us");
-        out.metric(key + "_lat_us_p999", kiln::rdma::percentile(lat_us, 0.999), "us");
+        out.metric(key + "_lat_us_median", kiln::net::percentile(lat_us, 0.5), "us");
+        out.metric(key + "_lat_us_p99", kiln::net::percentile(lat_us, 0.99), "us");
+        out.metric(key + "_lat_us_p999", kiln::net::percentile(lat_us, 0.999), "us");
     }
     return "";
 }
@@ -350,7 +350,19 @@ kiln_status loopback(void* st, int32_t peer_index, const kiln_rdma_params* p, co
     if (!why.empty()) return fail(KILN_BACKEND_ERROR, "rdma loopback %s/%d -> %s/%d: %s", pa->info.device, pa->info.port, pb->info.device,
                                   pb->info.port, why.c_str());
     kiln::sink_writer out(sink, "rdma", 0, false);
+    const auto before_a = kiln::rdma::read_port_counters("/", pa->info.device, pa->info.port);
+    const auto before_b = kiln::rdma::read_port_counters("/", pb->info.device, pb->info.port);
     why = drive(a, *p, [&](uint64_t size, int64_t count) { return b.receive(size, count, cancel); }, out, cancel);
+    // Both ends' ports: the worse of the two grows the delta.
+    auto after_a = kiln::rdma::read_port_counters("/", pa->info.device, pa->info.port);
+    const auto after_b = kiln::rdma::read_port_counters("/", pb->info.device, pb->info.port);
+    auto both = before_a;
+    for (size_t i = 0; i < kiln::rdma::k_port_counter_count; ++i) {
+        const bool known = before_a.value[i] >= 0 && after_a.value[i] >= 0 && before_b.value[i] >= 0 && after_b.value[i] >= 0;
+        both.value[i] = known ? 0 : -1;
+        after_a.value[i] = known ? (after_a.value[i] - before_a.value[i]) + (after_b.value[i] - before_b.value[i]) : -1;
+    }
+    kiln::rdma::emit_counter_deltas(both, after_a, [&](const std::string& name, double v) { out.metric(name, v, "count"); });
     if (cancel && *cancel) return fail(KILN_CANCELLED, "cancelled");
     return why.empty() ? KILN_OK : fail(KILN_BACKEND_ERROR, "rdma loopback: %s", why.c_str());
 }
@@ -429,6 +441,7 @@ kiln_status probe(void* st, const char* host, int32_t port, const kiln_rdma_para
     if (why.empty()) why = e.connect(peer);
     if (!why.empty()) return fail(KILN_PEER_ERROR, "%s:%d: %s", host, port, why.c_str());
     kiln::sink_writer out(sink, "rdma", 0, false);
+    const auto before = kiln::rdma::read_port_counters("/", pe->info.device, pe->info.port);
     // The passive receive of send runs on the server: announce it, wait for ready, and for its end.
     why = drive(e, *p,
                 [&](uint64_t size, int64_t count) {
@@ -439,6 +452,8 @@ kiln_status probe(void* st, const char* host, int32_t port, const kiln_rdma_para
                     return w;
                 },
                 out, cancel);
+    kiln::rdma::emit_counter_deltas(before, kiln::rdma::read_port_counters("/", pe->info.device, pe->info.port),
+                                    [&](const std::string& name, double v) { out.metric(name, v, "count"); });
     side.send_msg(msg::bye, payload(), now_ns() + t, cancel);
     if (cancel && *cancel) return fail(KILN_CANCELLED, "cancelled");
     return why.empty() ? KILN_OK : fail(KILN_PEER_ERROR, "%s:%d: %s", host, port, why.c_str());

@@ -26,7 +26,9 @@
 #include <vector>
 
 using kiln::net::msg;
+using kiln::net::gbits;
 using kiln::net::now_ns;
+using kiln::net::percentile;
 using kiln::net::payload;
 using kiln::net::phase_kind;
 using kiln::net::socket_conn;
@@ -417,8 +419,6 @@ void admit(socket_conn conn, std::unique_ptr<session>& active, int32_t* served, 
 
 // ---- client ----------------------------------------------------------------------------------
 
-double gbits(uint64_t bytes, uint64_t ns) { return ns > 0 ? static_cast<double>(bytes) * 8.0 / static_cast<double>(ns) : 0.0; }
-
 // Aggregate rate: every byte over the span from the first stream's first byte to the last one's last.
 void bandwidth(const std::vector<stream_result>& r, double* total_gbits, double* slowest_gbits, uint64_t* bytes) {
     uint64_t first = UINT64_MAX, last = 0;
@@ -433,12 +433,6 @@ void bandwidth(const std::vector<stream_result>& r, double* total_gbits, double*
     }
     if (!std::isfinite(*slowest_gbits)) *slowest_gbits = 0;
     *total_gbits = last > first ? gbits(*bytes, last - first) : 0.0;
-}
-
-// Nearest-rank percentile of sorted values.
-double percentile(const std::vector<double>& sorted, double q) {
-    const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
-    return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
 class probe {

@@ -235,7 +235,9 @@ public static class NetCommand
             var list = ParseNodes(parse.GetValue(nodes));
             if (list.Any(n => n.Endpoint is null))
                 throw new UsageException(Nodes, $"every node needs NAME=HOST:PORT here ({string.Join(", ", list.Where(n => n.Endpoint is null).Select(n => n.Name))} has none)");
-            _ = knobs.Read(parse);  // every knob checked here, before any child runs
+            // Every knob checked here, before any child runs; a child past the probe's own deadline
+            // (plus a minute for its launcher and start-up) is killed: a hung launcher fails its pair, not the run.
+            var childDeadline = knobs.Read(parse).Deadline + TimeSpan.FromMinutes(1);
             var rounds = NetPairing.Schedule(list.Select(n => n.Name).ToList(), Values.Count(parse, minPeers, min: 1) ?? 3, (int)(Values.Seed(parse, seed) ?? 1));
             var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath("pairs", DateTimeOffset.UtcNow));
             var prefix = (parse.GetValue(exec) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -243,6 +245,7 @@ public static class NetCommand
             var kiln = SelfCommand();
             var where = list.ToDictionary(n => n.Name, n => n.Endpoint!);
             var folders = new List<string>();
+            var missing = new List<PairRow>();
             for (var r = 0; r < rounds.Count && !cancel.IsCancellationRequested; r++)
             {
                 console.Out.WriteLine($"kiln net pairs: round {r + 1} of {rounds.Count}: {string.Join(", ", rounds[r].Select(p => $"{p.Client} -> {p.Server}"))}");
@@ -253,14 +256,19 @@ public static class NetCommand
                     var args = prefix.Select(a => a.Replace("{client}", pair.Client, StringComparison.Ordinal))
                         .Concat(kiln).Concat(["net", "probe", where[pair.Server].ToString(), "--name", pair.Client, "--peer-name", pair.Server, OptionNames.Out, dir])
                         .Concat(knobs.Forward(parse)).ToList();
-                    return RunChild(args, cancel);
+                    return RunChild(args, childDeadline, cancel);
                 }).ToList();
                 foreach (var (run, pair) in (await Task.WhenAll(runs)).Zip(rounds[r]))
+                {
                     if (run.ExitCode is not (0 or 1))
                         console.Error.WriteLine($"kiln net pairs: {pair.Client} -> {pair.Server}: exit {run.ExitCode}: {run.Output.Trim()}");
+                    if (run.TimedOut) missing.Add(new PairRow(pair.Client, pair.Server, nameof(VerdictStatus.FAIL), null, null, null,
+                        folder.File($"{pair.Client}-{pair.Server}"), $"the probe did not end within {childDeadline.TotalSeconds:0} s and was killed"));
+                }
             }
-            var result = NetAnalysis.Analyze(folders.Where(Directory.Exists).Where(f => File.Exists(Path.Combine(f, "summary.json")))
-                .Select(NetAnalysis.ReadPair).ToList());
+            // A pair whose probe never wrote its summary (killed, or its launcher failed) is a FAIL with why.
+            var result = NetAnalysis.Analyze([.. folders.Where(f => File.Exists(Path.Combine(f, "summary.json")) && missing.All(m => m.Folder != f))
+                .Select(NetAnalysis.ReadPair), .. missing]);
             NetAnalysis.Write(folder, result);
             Print(console.Out, result, folder.Path);
             return result.ExitCode;
@@ -321,25 +329,27 @@ public static class NetCommand
         }).ToList();
     }
 
-    private sealed record ChildRun(int ExitCode, string Output);
+    private sealed record ChildRun(int ExitCode, string Output, bool TimedOut = false);
 
     // One probe child: its output is kept for the error line when it did not run as a probe (exit 2, 3).
-    private static async Task<ChildRun> RunChild(IReadOnlyList<string> args, CancellationToken cancel)
+    private static async Task<ChildRun> RunChild(IReadOnlyList<string> args, TimeSpan deadline, CancellationToken cancel)
     {
         var start = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args.Skip(1)) start.ArgumentList.Add(a);
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {args[0]}");
         var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        limit.CancelAfter(deadline);
         try
         {
-            await process.WaitForExitAsync(cancel);
+            await process.WaitForExitAsync(limit.Token);
         }
         catch (OperationCanceledException)
         {
-            // SIGTERM-like stop: the child keeps what it measured and writes its verdicts.
-            process.Kill(entireProcessTree: false);
+            process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync(CancellationToken.None);
+            return new ChildRun(process.ExitCode, await stdout + await stderr, TimedOut: !cancel.IsCancellationRequested);
         }
         return new ChildRun(process.ExitCode, await stdout + await stderr);
     }

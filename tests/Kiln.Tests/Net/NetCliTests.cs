@@ -13,6 +13,19 @@ public sealed class NetCliTests
 {
     private string _out = "";
     private readonly List<Process> _servers = [];
+    private readonly List<string> _serverLog = [];
+
+    // Waits until the server has logged a line containing text.
+    private void WaitForServerLog(string text)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < until)
+        {
+            lock (_serverLog) if (_serverLog.Any(l => l.Contains(text, StringComparison.Ordinal))) return;
+            Thread.Sleep(50);
+        }
+        lock (_serverLog) Assert.Fail($"kiln net serve never said '{text}': {string.Join(" | ", _serverLog)}");
+    }
 
     [SetUp]
     public void SetUp() => _out = TestEnvironment.NewTempFolder("kiln-net");
@@ -27,6 +40,7 @@ public sealed class NetCliTests
             s.Dispose();
         }
         _servers.Clear();
+        lock (_serverLog) _serverLog.Clear();
         Directory.Delete(_out, recursive: true);
     }
 
@@ -39,7 +53,12 @@ public sealed class NetCliTests
         _servers.Add(server);
         var line = server.StandardOutput.ReadLine() ?? "";
         Assert.That(line, Does.StartWith("kiln net serve: listening on 127.0.0.1:"), () => server.StandardError.ReadToEnd());
-        _ = server.StandardOutput.ReadToEndAsync();
+        // Keep its log: a test waits for a line, and a full pipe never blocks the server.
+        _ = Task.Run(() =>
+        {
+            while (server.StandardOutput.ReadLine() is { } l)
+                lock (_serverLog) _serverLog.Add(l);
+        });
         return int.Parse(line[(line.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
@@ -132,7 +151,7 @@ public sealed class NetCliTests
         var port = Serve();
         var first = KilnCli.Start(["net", "probe", $"127.0.0.1:{port}", "--out", Path.Combine(_out, "first"), "--duration", "4s", "--profile", "cpu-only"]);
         _servers.Add(first);
-        Thread.Sleep(2500);  // the first probe's dotnet start, then its send phase
+        WaitForServerLog("stream(s)");  // the first probe's session has begun
         var second = KilnCli.Run(["net", "probe", $"127.0.0.1:{port}", "--out", Path.Combine(_out, "second"), .. Short]);
         Assert.That(second.ExitCode, Is.EqualTo(1), second.ToString());
         Assert.That(VerdictCells(Path.Combine(_out, "second"))[9], Does.Contain("busy"));

@@ -47,7 +47,7 @@ public static class NetProbe
     /// Returns KILN_OK, or KILN_CANCELLED once <paramref name="cancel"/> fired.
     /// </summary>
     /// <exception cref="KilnException">KILN_PEER_ERROR with the reason (unreachable, busy, garbage, stopped, timed out), or a bad parameter.</exception>
-    public static unsafe kiln_status Run(string host, int port, NetParams p, ITestSink sink, CancellationToken cancel)
+    public static unsafe KilnStatus Run(string host, int port, NetParams p, ITestSink sink, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(p);
         ArgumentNullException.ThrowIfNull(sink);
@@ -68,7 +68,7 @@ public static class NetProbe
                     failure = KilnException.FromLastError(status, nameof(KilnNative.kiln_net_probe));
             }
             bridge.RethrowSinkFailure();
-            return failure is null ? status : throw failure;
+            return failure is null ? (KilnStatus)status : throw failure;
         }
         finally
         {
@@ -109,7 +109,7 @@ public sealed class NetServer : IDisposable
     /// Serves until <paramref name="cancel"/> fires (or after maxSessions sessions, when above 0);
     /// each line the server says about a session goes to <paramref name="log"/>, from the serving thread.
     /// </summary>
-    public unsafe kiln_status Serve(int maxSessions, Action<string> log, CancellationToken cancel)
+    public unsafe KilnStatus Serve(int maxSessions, Action<string> log, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(log);
         int* cancelFlag = (int*)NativeMemory.AllocZeroed(sizeof(int));
@@ -122,7 +122,7 @@ public sealed class NetServer : IDisposable
                 var status = KilnNative.kiln_net_server_run(_handle, maxSessions, &nativeLog, cancelFlag);
                 if (status is not (kiln_status.KILN_OK or kiln_status.KILN_CANCELLED))
                     throw KilnException.FromLastError(status, nameof(KilnNative.kiln_net_server_run));
-                return status;
+                return (KilnStatus)status;
             }
         }
         finally

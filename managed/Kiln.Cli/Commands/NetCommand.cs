@@ -15,7 +15,6 @@ using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 using Kiln.Core.Runs;
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Cli.Commands;
 
@@ -70,7 +69,7 @@ public static class NetCommand
             {
                 server = NetServer.Listen(at.Host, at.Port);
             }
-            catch (KilnException e) when (e.Status == kiln_status.KILN_INVALID_ARGUMENT)
+            catch (KilnException e) when (e.Status == KilnStatus.InvalidArgument)
             {
                 throw new UsageException(Bind, e.Message);
             }
@@ -142,7 +141,7 @@ public static class NetCommand
             var target = NetEndpoint.Parse(parse.GetValue(peer)!, "HOST:PORT");
             var p = knobs.Read(parse);
             var start = DateTimeOffset.UtcNow;
-            var host = parse.GetValue(name) ?? Environment.MachineName;
+            var host = parse.GetValue(name) ?? HostName.Current;
             var registry = services.Get<NativeSession>().Registry;
             var inventory = Inventory.Collect(registry);
             var judge = ProfileCatalog.Resolve(parse.GetValue(knobs.Profile), inventory.Devices);
@@ -154,7 +153,7 @@ public static class NetCommand
                 RunId = RunContext.NewRunId(start),
                 KilnVersion = KilnVersion.Text,
                 NativeVersion = KilnLibrary.Version,
-                AbiVersion = KilnNative.kiln_abi_version(),
+                AbiVersion = KilnLibrary.AbiVersion,
                 Command = "net probe",
                 Profile = judge.Name,
                 ProfileSource = judge.Source,

@@ -7,7 +7,6 @@ using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 using Kiln.Core.Runs;
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Core.Net;
 
@@ -18,7 +17,7 @@ public static class NetworkTests
         foreach (var spec in plan.Tests.Where(s => Catalog.IsNetwork(s.Test)))
         {
             if (cancel.IsCancellationRequested) yield break;
-            if (spec.Test == kiln_test_kind.KILN_TEST_TCP && spec.Peer is { } peer)
+            if (spec.Test == TestKind.Tcp && spec.Peer is { } peer)
             {
                 var p = NetParams.Defaults();
                 if (spec.Streams is { } streams) p.Streams = streams;
@@ -30,7 +29,7 @@ public static class NetworkTests
             var outcome = new TestOutcome(spec.Test, TcpProbeRun.PeerDevice(new NetEndpoint(spec.Peer ?? "-", 0)), TestParams.Defaults(spec.Test))
             {
                 End = TestEnd.Unsupported,
-                Detail = spec.Test == kiln_test_kind.KILN_TEST_RDMA ? RdmaReason()
+                Detail = spec.Test == TestKind.Rdma ? RdmaReason()
                     : "NCCL/RCCL collectives are not in this build yet (docs/NETWORK.md)",
             };
             var verdict = Evaluator.Judge(outcome, context.Host, profile);

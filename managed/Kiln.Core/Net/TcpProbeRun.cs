@@ -6,7 +6,6 @@ using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 using Kiln.Core.Runs;
 using Kiln.Native;
-using Kiln.Native.Interop;
 
 namespace Kiln.Core.Net;
 
@@ -20,15 +19,15 @@ public static class TcpProbeRun
 
     public static TcpProbeResult Run(NetEndpoint peer, NetParams parameters, RunContext context, Profile profile, CancellationToken cancel)
     {
-        var outcome = new TestOutcome(kiln_test_kind.KILN_TEST_TCP, PeerDevice(peer), TestParams.Defaults(kiln_test_kind.KILN_TEST_TCP));
+        var outcome = new TestOutcome(TestKind.Tcp, PeerDevice(peer), TestParams.Defaults(TestKind.Tcp));
         context.Observer.TestStarted(outcome, 1, 1);
         var recorder = new TestExecutor.Recorder(context, outcome, null);
         try
         {
             var status = NetProbe.Run(peer.Host, peer.Port, parameters, recorder, cancel);
-            outcome.End = status == kiln_status.KILN_OK ? TestEnd.Completed : TestEnd.Cancelled;
+            outcome.End = status == KilnStatus.Ok ? TestEnd.Completed : TestEnd.Cancelled;
         }
-        catch (KilnException e) when (e.Status == kiln_status.KILN_PEER_ERROR)
+        catch (KilnException e) when (e.Status == KilnStatus.PeerError)
         {
             // The native text names the peer and what it did: "10.0.0.2:7300: send phase: stream 1: stalled ..."
             (outcome.End, outcome.Detail) = (TestEnd.Failed, e.Message);

@@ -158,6 +158,32 @@ row parent_cpu_8_emu_devices_steady "$(awk -v a="$w" -v b="$b" -v t0="$tw" -v t1
 row parent_cpu_8_emu_devices_with_warmup "$(awk -v a="$a" -v b="$b" -v t0="$ta" -v t1="$tb" 'BEGIN{printf "%.2f", (b - a) / (t1 - t0)}')" 5 "target" "% of a core" 0
 rm -rf "$tmp"; unset KILN_STATE_DIR
 
+# 7. TCP probe (kiln net probe, send phase: this host to the peer, counted where the bytes arrive)
+#    against iperf3 (its receiver's rate) on the same loopback, 1 and 4 streams, alternating rounds,
+#    best of each: >= 0.9.
+tmp=$(mktemp -d)
+tcp_s=$((quick ? 2 : 5))
+build/bin/kiln net serve --bind 127.0.0.1:17300 > "$tmp/serve.log" 2>&1 &
+kiln_server=$!
+iperf3 -s -p 17301 > /dev/null 2>&1 &
+iperf_server=$!
+sleep 1
+for streams in 1 4; do
+  k=0; p=0
+  for ((r = 0; r < rounds; r++)); do
+    rm -rf "$tmp/p"
+    build/bin/kiln net probe 127.0.0.1:17300 --streams "$streams" --duration "${tcp_s}s" --latency-duration 200ms \
+      --profile cpu-only --out "$tmp/p" > "$tmp/probe.log" 2>&1 || true
+    grep -q ',send_gbits,' "$tmp/p/metrics.csv" 2>/dev/null || { echo "bench: kiln net probe measured nothing:" >&2; tail -1 "$tmp/probe.log" >&2; }
+    k=$(max "$k" "$(awk -F, '$7 == "send_gbits" {v=$8} END {printf "%.3f", v}' "$tmp/p/metrics.csv" 2>/dev/null)")
+    p=$(max "$p" "$(iperf3 -c 127.0.0.1 -p 17301 -P "$streams" -t "$tcp_s" -f g 2>/dev/null | awk '/receiver/ {v=$(NF-2)} END {printf "%.3f", v}')")
+  done
+  row "tcp_loopback_${streams}_stream" "$k" "$p" "iperf3 $(iperf3 --version | awk 'NR==1 {print $2}') -P $streams -t $tcp_s (best of $rounds each)" Gb/s 1
+done
+kill "$kiln_server" "$iperf_server" 2>/dev/null || true
+wait "$kiln_server" "$iperf_server" 2>/dev/null || true
+rm -rf "$tmp"
+
 # The resident service: idle RSS and CPU, one check's CPU (docs/SERVICE.md).
 source scripts/bench/service.sh
 

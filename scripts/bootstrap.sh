@@ -5,9 +5,10 @@ set -euo pipefail
 
 # slurmctld, slurmd, slurm-client and munge: the end-to-end test's loopback Slurm (scripts/slurm/local-cluster.sh).
 packages=(cmake make g++ googletest libgtest-dev libclang1-14 libclang-common-14-dev fonts-dejavu-core chromium
-          clang-14 nvidia-cuda-toolkit hipcc libamdhip64-dev libopenblas-dev librocm-smi-dev slurmctld slurmd slurm-client munge)
+          clang-14 nvidia-cuda-toolkit hipcc libamdhip64-dev libopenblas-dev librocm-smi-dev slurmctld slurmd slurm-client munge
+          iproute2 iptables libibverbs-dev)
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(memtester stress-ng likwid hyperfine time)
+  packages+=(memtester stress-ng likwid hyperfine time iperf3)
 fi
 
 # nvidia-cuda-toolkit lives in Debian's non-free component: a second sources file with the

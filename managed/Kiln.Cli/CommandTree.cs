@@ -1,5 +1,6 @@
 // The command tree: kiln inventory | check | burn | bench stream|memtest | plan | profile | report |
-// bundle | slurm | service | status. Values are read as text and parsed by Kiln.Core, so every bad value fails the same way: one
+// bundle | slurm | service | status | net serve|probe|schedule|pairs|analyze|rdma. Values are read as text and parsed by
+// Kiln.Core, so every bad value fails the same way: one
 // line naming the option.
 using System.CommandLine;
 using Kiln.Cli.Commands;
@@ -28,6 +29,7 @@ public static class CommandTree
             ReportCommand.Create(services),
             BundleCommand.Create(services),
             SlurmCommand.Create(services),
+            NetCommand.Create(services),
             WorkerCommand.Create(services),
             ServiceCommand.Create(),
             StatusCommand.Create(services),

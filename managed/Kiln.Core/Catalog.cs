@@ -15,6 +15,9 @@ public static class Catalog
     /// <summary>Memtest patterns by key; bit (1 &lt;&lt; value) of pattern_mask selects one.</summary>
     public static IReadOnlyDictionary<string, int> Patterns => NativeKeys.Patterns;
 
+    /// <summary>The tests that run between hosts (kiln net, docs/NETWORK.md), never on one device.</summary>
+    public static bool IsNetwork(TestKind test) => test is TestKind.Tcp or TestKind.Rdma or TestKind.Allreduce;
+
     public static string Key(TestKind test) => Tests.First(kv => kv.Value == test).Key;
 
     public static TestKind ParseTest(string key, string option) =>

@@ -14,6 +14,9 @@ public enum TestKind
     Power = (int)kiln_test_kind.KILN_TEST_POWER,
     Copy = (int)kiln_test_kind.KILN_TEST_COPY,
     Launch = (int)kiln_test_kind.KILN_TEST_LAUNCH,
+    Tcp = (int)kiln_test_kind.KILN_TEST_TCP,
+    Rdma = (int)kiln_test_kind.KILN_TEST_RDMA,
+    Allreduce = (int)kiln_test_kind.KILN_TEST_ALLREDUCE,
 }
 
 /// <summary>What a native call returned (kiln_status).</summary>
@@ -27,6 +30,7 @@ public enum KilnStatus
     OutOfMemory = (int)kiln_status.KILN_OUT_OF_MEMORY,
     BackendError = (int)kiln_status.KILN_BACKEND_ERROR,
     Internal = (int)kiln_status.KILN_INTERNAL,
+    PeerError = (int)kiln_status.KILN_PEER_ERROR,
 }
 
 /// <summary>The stable keys ("stream", "triad", "walking_ones", "fp64"), derived from the C names so no second list can drift.</summary>

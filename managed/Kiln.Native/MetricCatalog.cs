@@ -14,6 +14,7 @@ public enum BackendBits : uint
     Hip = kiln_backend_bit.KILN_BACKEND_HIP,
     Emu = kiln_backend_bit.KILN_BACKEND_EMU,
     Gpu = kiln_backend_bit.KILN_BACKEND_GPU,
+    Net = kiln_backend_bit.KILN_BACKEND_NET,
 }
 
 /// <param name="Name">May hold placeholders: {op}, {pattern}, {dtype}, and a trailing {src}_{dst} for a matrix member.</param>

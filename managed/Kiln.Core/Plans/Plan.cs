@@ -60,6 +60,10 @@ public sealed record TestSpec(TestKind Test)
     /// <summary>A test still running after this long is stopped and FAILs "timed out" (a hang, not a skip); null = no limit.</summary>
     public TimeSpan? Timeout { get; init; }
     public KernelParams Kernel { get; init; } = new();
+    /// <summary>tcp, rdma: the node running kiln net serve (HOST:PORT) that this node probes.</summary>
+    public string? Peer { get; init; }
+    /// <summary>tcp: parallel connections of the bandwidth phases; null = the probe's default (4).</summary>
+    public int? Streams { get; init; }
     public IReadOnlyList<InjectionSpec> Injections { get; init; } = [];
 
     public string Key => Catalog.Key(Test);

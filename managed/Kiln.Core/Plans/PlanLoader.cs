@@ -24,7 +24,8 @@ public static class PlanLoader
 
     private static readonly string[] PlanKeys = ["name", "description", "loop", "duration", "retest", "health", "tests"];
     private static readonly string[] TestKeys =
-        ["test", "size", "size_cap", "gpu_size", "iterations", "threads", "ops", "patterns", "seed", "duration", "timeout", "params"];
+        ["test", "size", "size_cap", "gpu_size", "iterations", "threads", "ops", "patterns", "seed", "duration", "timeout", "params",
+         "peer", "streams"];
 
     // The keys each test's kernels read (cpu and GPU backends alike), beyond test, timeout and params:
     // a key a test ignores (ops on memtest, size on gemm) is a mistake to point out, not to run with.
@@ -36,6 +37,10 @@ public static class PlanLoader
         [TestKind.Power] = ["threads", "seed", "duration"],
         [TestKind.Copy] = ["size", "size_cap", "iterations", "seed"],
         [TestKind.Launch] = ["iterations"],
+        // The network tests run once per node against a peer (docs/NETWORK.md); duration: each bandwidth phase.
+        [TestKind.Tcp] = ["peer", "streams", "duration"],
+        [TestKind.Rdma] = ["peer", "duration"],
+        [TestKind.Allreduce] = ["size", "iterations"],
     };
 
     /// <summary>The plan keys a test takes (test, timeout and params always).</summary>
@@ -110,6 +115,11 @@ public static class PlanLoader
             DurationMs = t.Duration("duration", TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(30)) is { } d ? (ulong)d.TotalMilliseconds : null,
             Timeout = t.Duration("timeout", TimeSpan.FromSeconds(1), TimeSpan.FromDays(30)),
         };
+        if (t.Get("peer") is { } peerNode)
+            spec = spec with { Peer = Checked(t, peerNode, "peer", () => Net.NetEndpoint.Parse(t.Scalar(peerNode, t.Field("peer")), "peer")).ToString() };
+        else if (test == TestKind.Tcp)
+            throw t.Config.Error(testNode, t.Field("peer"), "tcp needs peer: HOST:PORT, the node whose kiln net serve it probes");
+        spec = spec with { Streams = t.Int("streams", 1, 128) };
         if (t.Get("size") is { } sizeNode)
         {
             var size = Checked(t, sizeNode, "size", () => SizeSpec.Parse(t.Scalar(sizeNode, t.Field("size")), "size"));

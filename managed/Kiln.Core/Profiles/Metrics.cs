@@ -30,7 +30,7 @@ public static class Metrics
     /// </summary>
     public static MetricInfo? Find(string test, DeviceClass cls, string metric)
     {
-        var bits = cls == DeviceClass.Cpu ? BackendBits.Cpu : BackendBits.Gpu;
+        var bits = BitsOf(cls);
         return Expanded.Value.FirstOrDefault(x => x.Info.Test == test && (x.Info.Backends & bits) != 0
                                                   && (x.Name == metric || x.Name == metric + MatrixSuffix)).Info;
     }
@@ -44,8 +44,15 @@ public static class Metrics
     /// <summary>Names a test can emit on a class of device, for an error message.</summary>
     public static IEnumerable<string> NamesFor(string test, DeviceClass cls)
     {
-        var bits = cls == DeviceClass.Cpu ? BackendBits.Cpu : BackendBits.Gpu;
+        var bits = BitsOf(cls);
         return Expanded.Value.Where(x => x.Info.Test == test && (x.Info.Backends & bits) != 0)
             .Select(x => x.Name.EndsWith(MatrixSuffix, StringComparison.Ordinal) ? x.Name[..^MatrixSuffix.Length] : x.Name).Distinct();
     }
+
+    private static BackendBits BitsOf(DeviceClass cls) => cls switch
+    {
+        DeviceClass.Cpu => BackendBits.Cpu,
+        DeviceClass.Net => BackendBits.Net,
+        _ => BackendBits.Gpu,
+    };
 }

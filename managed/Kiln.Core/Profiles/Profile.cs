@@ -5,8 +5,11 @@ using Kiln.Native;
 
 namespace Kiln.Core.Profiles;
 
-/// <summary>Which devices a threshold applies to: the host CPU (the cpu backend) or any accelerator.</summary>
-public enum DeviceClass { Cpu, Gpu }
+/// <summary>
+/// Which devices a threshold applies to: the host CPU (the cpu backend), any accelerator, or the
+/// host's network (the tcp, rdma and allreduce probes, whose rows carry backend "net").
+/// </summary>
+public enum DeviceClass { Cpu, Gpu, Net }
 
 /// <summary>A floor (higher is better: bandwidth, TFLOP/s) or a ceiling (lower is better: latency, errors).</summary>
 public enum Direction { AtLeast, AtMost }
@@ -101,7 +104,11 @@ public sealed record Profile(string Name, string Description)
 
     public static DeviceClass ClassOf(DeviceInfo device) => ClassOf(device.Backend);
 
-    public static DeviceClass ClassOf(string backend) => backend == "cpu" ? DeviceClass.Cpu : DeviceClass.Gpu;
+    /// <summary>The backend name the network probes' rows and verdicts carry.</summary>
+    public const string NetBackend = "net";
+
+    public static DeviceClass ClassOf(string backend) =>
+        backend == "cpu" ? DeviceClass.Cpu : backend == NetBackend ? DeviceClass.Net : DeviceClass.Gpu;
 
     /// <summary>The thresholds for one test on one kind of device.</summary>
     public IEnumerable<Threshold> For(string test, DeviceClass cls) => Thresholds.Where(t => t.Class == cls && t.Test == test);

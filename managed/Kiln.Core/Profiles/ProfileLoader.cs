@@ -20,12 +20,13 @@ public static class ProfileLoader
         var thresholds = new List<Threshold>();
         if (root.Map("thresholds") is { } byClass)
         {
-            byClass.Only("cpu", "gpu");
+            byClass.Only("cpu", "gpu", "net");
             foreach (var (className, _, _) in byClass.Entries)
             {
-                var cls = className == "cpu" ? DeviceClass.Cpu : DeviceClass.Gpu;
+                var cls = className switch { "cpu" => DeviceClass.Cpu, "net" => DeviceClass.Net, _ => DeviceClass.Gpu };
                 var byTest = byClass.Map(className)!.Value;
-                byTest.Only([.. Catalog.Tests.Keys]);
+                // Device classes judge device tests; net judges the network tests.
+                byTest.Only([.. Catalog.Tests.Where(t => Catalog.IsNetwork(t.Value) == (cls == DeviceClass.Net)).Select(t => t.Key)]);
                 foreach (var (test, _, _) in byTest.Entries)
                 {
                     var byMetric = byTest.Map(test)!.Value;

@@ -38,7 +38,16 @@ public sealed record RunSummary
     /// <summary>Versions and models that should be equal across a fleet (kiln report groups nodes by each to find drift).</summary>
     public IReadOnlyDictionary<string, string>? Components { get; init; }
     public required SummaryInventory Inventory { get; init; }
+    /// <summary>kiln net probe: the pair this run measured and how it went (kiln net analyze reads it); null for other commands.</summary>
+    public NetPairSummary? Net { get; init; }
 }
+
+/// <summary>
+/// One network pair: this node (Client, as --name gave it), the peer (its name and the address
+/// probed), the verdict, and the rates each way and the p99 round trip where they were measured.
+/// </summary>
+public sealed record NetPairSummary(string Client, string Peer, string PeerAddress, string Status, double? SendGbits,
+    double? RecvGbits, double? RttUsP99, string Reason);
 
 public sealed record SummaryInventory(HostInfo Host, string NativeLibraryPath, IReadOnlyList<BackendInfo> Backends,
     IReadOnlyList<PluginSkip> SkippedPlugins, IReadOnlyList<DeviceInfo> Devices)

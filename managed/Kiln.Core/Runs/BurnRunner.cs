@@ -56,6 +56,12 @@ public static class BurnRunner
             (outcomes, tested, passes) = settings.Plan.Loop
                 ? Soak(tests, context, settings, before, lanes, cancel)
                 : OnePass(tests, context, settings, before, lanes, cancel);
+        // The network tests, once per node, after the devices' (docs/NETWORK.md).
+        foreach (var (outcome, verdict) in Net.NetworkTests.Run(settings.Plan, context, settings.Profile, cancel))
+        {
+            outcomes.Add(outcome);
+            tested.Add(verdict);
+        }
         // The devices against each other: gemm's random product must be the same bytes on each.
         var compared = Consensus.Verdicts(outcomes, context.Host);
         if (!settings.Plan.Loop) lost.Keep(() => { foreach (var row in compared) files.Verdicts!.Write(row); });

@@ -62,9 +62,9 @@ public static class Targets
         return devices;
     }
 
-    /// <summary>Every test of the plan on every device, in plan order, parameters validated.</summary>
+    /// <summary>Every device test of the plan on every device, in plan order, parameters validated (the network tests run once per node: NetworkTests).</summary>
     public static IReadOnlyList<PlannedTest> Plan(Plan plan, IReadOnlyList<Device> devices) =>
-        plan.Tests.SelectMany(spec => devices.Select(device => Prepare(spec, device))).ToList();
+        plan.Tests.Where(spec => !Catalog.IsNetwork(spec.Test)).SelectMany(spec => devices.Select(device => Prepare(spec, device))).ToList();
 
     /// <summary>
     /// The test's parameters for this device, checked by the backend (kiln_test_validate). An

@@ -63,8 +63,8 @@ public static class TestExecutor
         return outcome;
     }
 
-    /// <summary>The sink handed to the native test: each callback becomes a flushed row at once.</summary>
-    private sealed class Recorder(RunContext context, TestOutcome outcome, Kiln.Core.Telemetry.TelemetryWindow? window) : ITestSink
+    /// <summary>The sink handed to the native test (and to the network probes): each callback becomes a flushed row at once.</summary>
+    internal sealed class Recorder(RunContext context, TestOutcome outcome, Kiln.Core.Telemetry.TelemetryWindow? window) : ITestSink
     {
         public void OnMetric(in Metric metric)
         {

@@ -40,6 +40,11 @@ public enum kiln_status : int
     KILN_BACKEND_ERROR = 6,
     /// <summary>a bug in Kiln</summary>
     KILN_INTERNAL = 7,
+    /// <summary>
+    /// the network peer: unreachable, refused, busy, sent garbage, stopped or
+    /// went silent past the timeout; the error text says which
+    /// </summary>
+    KILN_PEER_ERROR = 8,
 }
 
 /// <summary>The tests a backend may implement; names (kiln_test_name) are the stable keys used in CSV.</summary>
@@ -57,7 +62,16 @@ public enum kiln_test_kind : int
     KILN_TEST_COPY = 4,
     /// <summary>kernel launch latency</summary>
     KILN_TEST_LAUNCH = 5,
-    KILN_TEST_COUNT = 6,
+    /// <summary>
+    /// network: TCP to a peer, N-stream bandwidth each way, request/response
+    /// latency (kiln_net_probe; not run on a device)
+    /// </summary>
+    KILN_TEST_TCP = 6,
+    /// <summary>network: RDMA RC queue pairs through libkiln-rdma.so (kiln_rdma_*)</summary>
+    KILN_TEST_RDMA = 7,
+    /// <summary>collectives through NCCL/RCCL: all-reduce, all-gather, reduce-scatter</summary>
+    KILN_TEST_ALLREDUCE = 8,
+    KILN_TEST_COUNT = 9,
 }
 
 /// <summary>Bits of kiln_test_params.op_mask for the stream test.</summary>
@@ -515,6 +529,8 @@ public enum kiln_backend_bit : int
     KILN_BACKEND_EMU = 8,
     /// <summary>cuda, hip and emu: the one GPU source</summary>
     KILN_BACKEND_GPU = 14,
+    /// <summary>the network probes (tcp, rdma, allreduce): the host measures, no device backend</summary>
+    KILN_BACKEND_NET = 16,
 }
 
 /// <summary>
@@ -567,6 +583,170 @@ public unsafe struct kiln_knob_info
     public uint backends;
     /// <summary>zero</summary>
     public int reserved;
+}
+
+/// <summary>Bits of kiln_net_params.phase_mask.</summary>
+public enum kiln_net_phase : int
+{
+    /// <summary>this host sends to the peer on every stream</summary>
+    KILN_NET_SEND = 1,
+    /// <summary>the peer sends to this host on every stream</summary>
+    KILN_NET_RECV = 2,
+    /// <summary>request/response round trips on one connection</summary>
+    KILN_NET_LATENCY = 4,
+    KILN_NET_ALL = 7,
+}
+
+/// <summary>Knobs of one probe; fill with kiln_net_params_init, then override.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_net_params
+{
+    /// <summary>parallel connections of the bandwidth phases, 1..128</summary>
+    public int streams;
+    /// <summary>kiln_net_phase bits; 0 = all</summary>
+    public uint phase_mask;
+    /// <summary>length of each bandwidth phase, 100 ms .. 1 h</summary>
+    public ulong duration_ms;
+    /// <summary>time budget of the latency phase, 100 ms .. 1 h</summary>
+    public ulong latency_duration_ms;
+    /// <summary>longest wait on the peer (connect, a reply, a stalled stream)</summary>
+    public ulong timeout_ms;
+    /// <summary>bytes per send of the bandwidth phases, 1 KiB .. 16 MiB</summary>
+    public uint message_bytes;
+    /// <summary>request = response size of the latency phase, 1 .. 64 KiB</summary>
+    public uint latency_bytes;
+    /// <summary>round trips to time at most, &gt;= 1</summary>
+    public int latency_samples;
+    /// <summary>zero</summary>
+    public int reserved;
+}
+
+/// <summary>Where a server reports its sessions. The callback may be NULL.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_net_log
+{
+    public void* ctx;
+    public delegate* unmanaged<void*, byte*, void> on_text;
+}
+
+/// <summary>Owns a <c>kiln_net_server*</c>; releasing it calls <c>kiln_net_server_destroy</c>.</summary>
+public sealed class KilnNetServerHandle : SafeHandle
+{
+    private SafeHandle? _owner;
+
+    public KilnNetServerHandle() : base(nint.Zero, ownsHandle: true) { }
+
+    public override bool IsInvalid => handle == nint.Zero;
+
+    /// <summary>Keeps <paramref name="owner"/> open until this handle has been released; call once, on a valid handle.</summary>
+    public void KeepOwnerAlive(SafeHandle owner)
+    {
+        if (_owner is not null) throw new InvalidOperationException("the owner is already set");
+        bool added = false;
+        owner.DangerousAddRef(ref added);
+        _owner = owner;
+    }
+
+    protected override bool ReleaseHandle()
+    {
+        KilnNative.kiln_net_server_destroy(handle);
+        _owner?.DangerousRelease();
+        return true;
+    }
+}
+
+/// <summary>Bits of kiln_rdma_params.op_mask: the RC queue-pair operations measured.</summary>
+public enum kiln_rdma_op : int
+{
+    /// <summary>RDMA write into the peer's registered buffer</summary>
+    KILN_RDMA_WRITE = 1,
+    /// <summary>RDMA read from the peer's registered buffer</summary>
+    KILN_RDMA_READ = 2,
+    /// <summary>send / receive</summary>
+    KILN_RDMA_SEND = 4,
+    KILN_RDMA_ALL = 7,
+}
+
+/// <summary>One port of one verbs device.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_rdma_port_info
+{
+    /// <summary>verbs device name, "mlx5_0"</summary>
+    public fixed byte device[32];
+    /// <summary>firmware version text</summary>
+    public fixed byte firmware[32];
+    /// <summary>"0c42:a103:0065:e6a0"</summary>
+    public fixed byte node_guid[32];
+    /// <summary>GID index 0 of the port, "fe80:0000:0000:0000:0c42:a103:0065:e6a0"</summary>
+    public fixed byte gid[128];
+    /// <summary>"InfiniBand" or "Ethernet"</summary>
+    public fixed byte link_layer[32];
+    /// <summary>"ACTIVE", "DOWN", "INIT", "ARMED" ...</summary>
+    public fixed byte state[32];
+    /// <summary>port number, from 1</summary>
+    public int port;
+    /// <summary>NUMA node of the HCA's PCI function; -1 when unknown</summary>
+    public int numa_node;
+    /// <summary>InfiniBand LID; 0 on Ethernet (RoCE)</summary>
+    public int lid;
+    /// <summary>active path MTU</summary>
+    public int active_mtu_bytes;
+    /// <summary>active width x per-lane speed, 1e9 bits/s</summary>
+    public double rate_gbits;
+}
+
+/// <summary>Knobs of one RDMA test; fill with kiln_rdma_params_init, then override.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_rdma_params
+{
+    /// <summary>kiln_rdma_port_at index of the local port</summary>
+    public int port_index;
+    /// <summary>kiln_rdma_op bits; 0 = all</summary>
+    public uint op_mask;
+    /// <summary>message-size sweep from this power of two ...</summary>
+    public ulong min_message_bytes;
+    /// <summary>... doubling up to this one</summary>
+    public ulong max_message_bytes;
+    /// <summary>messages per size and operation, &gt;= 1</summary>
+    public int iterations;
+    /// <summary>work requests in flight, 1..1024</summary>
+    public int queue_depth;
+    /// <summary>1: both ends move data at once (*_bidir_gbits)</summary>
+    public int bidirectional;
+    /// <summary>ping-pong round trips timed per operation, &gt;= 1</summary>
+    public int latency_samples;
+    /// <summary>longest wait on the side channel or a completion</summary>
+    public ulong timeout_ms;
+    /// <summary>RoCE: the local GID index the queue pair is addressed by</summary>
+    public int gid_index;
+    /// <summary>zero</summary>
+    public int reserved;
+}
+
+/// <summary>Owns a <c>kiln_rdma*</c>; releasing it calls <c>kiln_rdma_destroy</c>.</summary>
+public sealed class KilnRdmaHandle : SafeHandle
+{
+    private SafeHandle? _owner;
+
+    public KilnRdmaHandle() : base(nint.Zero, ownsHandle: true) { }
+
+    public override bool IsInvalid => handle == nint.Zero;
+
+    /// <summary>Keeps <paramref name="owner"/> open until this handle has been released; call once, on a valid handle.</summary>
+    public void KeepOwnerAlive(SafeHandle owner)
+    {
+        if (_owner is not null) throw new InvalidOperationException("the owner is already set");
+        bool added = false;
+        owner.DangerousAddRef(ref added);
+        _owner = owner;
+    }
+
+    protected override bool ReleaseHandle()
+    {
+        KilnNative.kiln_rdma_destroy(handle);
+        _owner?.DangerousRelease();
+        return true;
+    }
 }
 
 public static unsafe partial class KilnNative
@@ -720,6 +900,89 @@ public static unsafe partial class KilnNative
     // kiln_status kiln_injection_positions(uint64_t seed, int32_t count, uint64_t region_bytes, uint64_t* out_offsets, uint32_t* out_bits);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial kiln_status kiln_injection_positions(ulong seed, int count, ulong region_bytes, ulong* out_offsets, uint* out_bits);
+
+    /// <summary>Defaults: 4 streams, every phase, 5 s each bandwidth phase, 2 s latency, 5 s timeout, 128 KiB messages.</summary>
+    // kiln_status kiln_net_params_init(kiln_net_params* out_params);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_net_params_init(kiln_net_params* out_params);
+
+    /// <summary>
+    /// Binds and listens on address:port. address NULL or "" is 127.0.0.1 (never every address unless
+    /// "0.0.0.0" or "::" is given); port 0 takes a free one (kiln_net_server_port says which).
+    /// </summary>
+    // kiln_status kiln_net_server_create(const char* address, int32_t port, kiln_net_server** out_server);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_net_server_create(string? address, int port, out KilnNetServerHandle out_server);
+
+    // void kiln_net_server_destroy(kiln_net_server* server);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial void kiln_net_server_destroy(nint server);
+
+    /// <summary>The port the server listens on.</summary>
+    // int32_t kiln_net_server_port(const kiln_net_server* server);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int kiln_net_server_port(KilnNetServerHandle server);
+
+    /// <summary>
+    /// Serves one client's test at a time until *cancel is non-zero (or after max_sessions sessions,
+    /// when &gt; 0); a client that comes while a test runs is told the server is busy. A session's fault
+    /// is logged and ends that session only. Returns KILN_OK or KILN_CANCELLED.
+    /// </summary>
+    // kiln_status kiln_net_server_run(kiln_net_server* server, int32_t max_sessions, const kiln_net_log* log, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_net_server_run(KilnNetServerHandle server, int max_sessions, kiln_net_log* log, int* cancel);
+
+    /// <summary>Runs one probe against host:port (a name or an address), streaming "tcp" metrics through sink.</summary>
+    // kiln_status kiln_net_probe(const char* host, int32_t port, const kiln_net_params* params, const kiln_sink* sink, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_net_probe(string? host, int port, kiln_net_params* @params, kiln_sink* sink, int* cancel);
+
+    /// <summary>Defaults: every operation, 2 B .. 8 MiB, 1000 messages per size, queue depth 128, one way, 10000 samples, 5 s.</summary>
+    // kiln_status kiln_rdma_params_init(kiln_rdma_params* out_params);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_params_init(kiln_rdma_params* out_params);
+
+    /// <summary>
+    /// Loads libkiln-rdma.so from plugin_dir (NULL: beside libkiln.so, or $KILN_PLUGIN_DIR) and opens
+    /// every verbs device. KILN_UNSUPPORTED with the reason when the plugin, libibverbs or any RDMA
+    /// device is missing ("no RDMA devices").
+    /// </summary>
+    // kiln_status kiln_rdma_open(const char* plugin_dir, kiln_rdma** out_rdma);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_open(string? plugin_dir, out KilnRdmaHandle out_rdma);
+
+    // void kiln_rdma_destroy(kiln_rdma* rdma);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial void kiln_rdma_destroy(nint rdma);
+
+    // int32_t kiln_rdma_port_count(const kiln_rdma* rdma);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int kiln_rdma_port_count(KilnRdmaHandle rdma);
+
+    // kiln_status kiln_rdma_port_at(const kiln_rdma* rdma, int32_t index, kiln_rdma_port_info* out_info);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_port_at(KilnRdmaHandle rdma, int index, kiln_rdma_port_info* out_info);
+
+    /// <summary>
+    /// Serves one host-to-host test on address:port (NULL address: 127.0.0.1): the queue pairs are
+    /// exchanged over this TCP side channel, then the client drives every operation; returns after it.
+    /// </summary>
+    // kiln_status kiln_rdma_serve(kiln_rdma* rdma, const char* address, int32_t port, const kiln_rdma_params* params, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_serve(KilnRdmaHandle rdma, string? address, int port, kiln_rdma_params* @params, int* cancel);
+
+    /// <summary>
+    /// Host to host against kiln_rdma_serve at host:port: for each operation the bandwidth over the size
+    /// sweep ("write_gbits", the best size) and the latency of the smallest size ("write_lat_us_p99" ...).
+    /// </summary>
+    // kiln_status kiln_rdma_probe(kiln_rdma* rdma, const char* host, int32_t port, const kiln_rdma_params* params, const kiln_sink* sink, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_probe(KilnRdmaHandle rdma, string? host, int port, kiln_rdma_params* @params, kiln_sink* sink, int* cancel);
+
+    /// <summary>The same between two local ports (params-&gt;port_index and peer_port_index), through the fabric.</summary>
+    // kiln_status kiln_rdma_loopback(kiln_rdma* rdma, int32_t peer_port_index, const kiln_rdma_params* params, const kiln_sink* sink, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_loopback(KilnRdmaHandle rdma, int peer_port_index, kiln_rdma_params* @params, kiln_sink* sink, int* cancel);
 
     /// <summary>
     /// Layout of the public structs as this library was compiled: sizeof, and offsetof a field.

@@ -34,7 +34,9 @@ typedef enum kiln_status {
     KILN_UNSUPPORTED = 4,       /* this backend cannot run this test */
     KILN_OUT_OF_MEMORY = 5,     /* the test buffers could not be allocated */
     KILN_BACKEND_ERROR = 6,     /* the driver or runtime below the backend failed */
-    KILN_INTERNAL = 7           /* a bug in Kiln */
+    KILN_INTERNAL = 7,          /* a bug in Kiln */
+    KILN_PEER_ERROR = 8         /* the network peer: unreachable, refused, busy, sent garbage, stopped or
+                                   went silent past the timeout; the error text says which */
 } kiln_status;
 
 /* The tests a backend may implement; names (kiln_test_name) are the stable keys used in CSV. */
@@ -45,7 +47,11 @@ typedef enum kiln_test_kind {
     KILN_TEST_POWER = 3,    /* register-resident power burner */
     KILN_TEST_COPY = 4,     /* host/device and peer copies */
     KILN_TEST_LAUNCH = 5,   /* kernel launch latency */
-    KILN_TEST_COUNT = 6
+    KILN_TEST_TCP = 6,      /* network: TCP to a peer, N-stream bandwidth each way, request/response
+                               latency (kiln_net_probe; not run on a device) */
+    KILN_TEST_RDMA = 7,     /* network: RDMA RC queue pairs through libkiln-rdma.so (kiln_rdma_*) */
+    KILN_TEST_ALLREDUCE = 8,/* collectives through NCCL/RCCL: all-reduce, all-gather, reduce-scatter */
+    KILN_TEST_COUNT = 9
 } kiln_test_kind;
 
 /* Bits of kiln_test_params.op_mask for the stream test. */
@@ -278,7 +284,8 @@ typedef enum kiln_backend_bit {
     KILN_BACKEND_CUDA = 2,
     KILN_BACKEND_HIP = 4,
     KILN_BACKEND_EMU = 8,
-    KILN_BACKEND_GPU = 14     /* cuda, hip and emu: the one GPU source */
+    KILN_BACKEND_GPU = 14,    /* cuda, hip and emu: the one GPU source */
+    KILN_BACKEND_NET = 16     /* the network probes (tcp, rdma, allreduce): the host measures, no device backend */
 } kiln_backend_bit;
 
 /* One entry of the metric catalog: every metric a test can emit, declared once. A name may hold
@@ -372,6 +379,126 @@ KILN_API kiln_status kiln_knob_at(int32_t index, kiln_knob_info* out_info);
  * count offsets (bytes, word aligned) and bit numbers, so tools can predict what a verify finds. */
 KILN_API kiln_status kiln_injection_positions(uint64_t seed, int32_t count, uint64_t region_bytes,
                                               uint64_t* out_offsets, uint32_t* out_bits);
+
+/* ---- Network probes (native/src/net, docs/NETWORK.md) ------------------------------------------
+ * A probe runs between this host and a peer running kiln_net_server_run. It streams its metrics
+ * (test "tcp") through a kiln_sink as each phase ends. Any fault of the peer (unreachable, refused,
+ * busy with another client, garbage, a stop mid-test, silence past timeout_ms) returns
+ * KILN_PEER_ERROR with the reason, within duration + timeout; never a hang. */
+
+/* Bits of kiln_net_params.phase_mask. */
+typedef enum kiln_net_phase {
+    KILN_NET_SEND = 1,      /* this host sends to the peer on every stream */
+    KILN_NET_RECV = 2,      /* the peer sends to this host on every stream */
+    KILN_NET_LATENCY = 4,   /* request/response round trips on one connection */
+    KILN_NET_ALL = 7
+} kiln_net_phase;
+
+/* Knobs of one probe; fill with kiln_net_params_init, then override. */
+typedef struct kiln_net_params {
+    int32_t streams;              /* parallel connections of the bandwidth phases, 1..128 */
+    uint32_t phase_mask;          /* kiln_net_phase bits; 0 = all */
+    uint64_t duration_ms;         /* length of each bandwidth phase, 100 ms .. 1 h */
+    uint64_t latency_duration_ms; /* time budget of the latency phase, 100 ms .. 1 h */
+    uint64_t timeout_ms;          /* longest wait on the peer (connect, a reply, a stalled stream) */
+    uint32_t message_bytes;       /* bytes per send of the bandwidth phases, 1 KiB .. 16 MiB */
+    uint32_t latency_bytes;       /* request = response size of the latency phase, 1 .. 64 KiB */
+    int32_t latency_samples;      /* round trips to time at most, >= 1 */
+    int32_t reserved;             /* zero */
+} kiln_net_params;
+
+/* A line the server says about a session ("session from 10.0.0.2:41234: done"); valid during the call. */
+typedef void (*kiln_text_fn)(void* ctx, const char* text);
+
+/* Where a server reports its sessions. The callback may be NULL. */
+typedef struct kiln_net_log {
+    void* ctx;
+    kiln_text_fn on_text;
+} kiln_net_log;
+
+typedef struct kiln_net_server kiln_net_server;
+
+/* Defaults: 4 streams, every phase, 5 s each bandwidth phase, 2 s latency, 5 s timeout, 128 KiB messages. */
+KILN_API kiln_status kiln_net_params_init(kiln_net_params* out_params);
+/* Binds and listens on address:port. address NULL or "" is 127.0.0.1 (never every address unless
+ * "0.0.0.0" or "::" is given); port 0 takes a free one (kiln_net_server_port says which). */
+KILN_API kiln_status kiln_net_server_create(const char* address, int32_t port, kiln_net_server** out_server);
+KILN_API void kiln_net_server_destroy(kiln_net_server* server);
+/* The port the server listens on. */
+KILN_API int32_t kiln_net_server_port(const kiln_net_server* server);
+/* Serves one client's test at a time until *cancel is non-zero (or after max_sessions sessions,
+ * when > 0); a client that comes while a test runs is told the server is busy. A session's fault
+ * is logged and ends that session only. Returns KILN_OK or KILN_CANCELLED. */
+KILN_API kiln_status kiln_net_server_run(kiln_net_server* server, int32_t max_sessions, const kiln_net_log* log,
+                                         const volatile int32_t* cancel);
+/* Runs one probe against host:port (a name or an address), streaming "tcp" metrics through sink. */
+KILN_API kiln_status kiln_net_probe(const char* host, int32_t port, const kiln_net_params* params,
+                                    const kiln_sink* sink, const volatile int32_t* cancel);
+
+/* ---- RDMA probe: libkiln-rdma.so beside libkiln.so, linked to libibverbs (docs/NETWORK.md) ------
+ * A node without rdma-core, or without an HCA, runs everything else: kiln_rdma_open says why not
+ * (KILN_UNSUPPORTED, "no RDMA devices"). Tests stream "rdma" metrics through a kiln_sink. */
+
+/* Bits of kiln_rdma_params.op_mask: the RC queue-pair operations measured. */
+typedef enum kiln_rdma_op {
+    KILN_RDMA_WRITE = 1,   /* RDMA write into the peer's registered buffer */
+    KILN_RDMA_READ = 2,    /* RDMA read from the peer's registered buffer */
+    KILN_RDMA_SEND = 4,    /* send / receive */
+    KILN_RDMA_ALL = 7
+} kiln_rdma_op;
+
+/* One port of one verbs device. */
+typedef struct kiln_rdma_port_info {
+    char device[KILN_SHORT_BYTES];      /* verbs device name, "mlx5_0" */
+    char firmware[KILN_SHORT_BYTES];    /* firmware version text */
+    char node_guid[KILN_SHORT_BYTES];   /* "0c42:a103:0065:e6a0" */
+    char gid[KILN_NAME_BYTES];          /* GID index 0 of the port, "fe80:0000:0000:0000:0c42:a103:0065:e6a0" */
+    char link_layer[KILN_SHORT_BYTES];  /* "InfiniBand" or "Ethernet" */
+    char state[KILN_SHORT_BYTES];       /* "ACTIVE", "DOWN", "INIT", "ARMED" ... */
+    int32_t port;                       /* port number, from 1 */
+    int32_t numa_node;                  /* NUMA node of the HCA's PCI function; -1 when unknown */
+    int32_t lid;                        /* InfiniBand LID; 0 on Ethernet (RoCE) */
+    int32_t active_mtu_bytes;           /* active path MTU */
+    double rate_gbits;                  /* active width x per-lane speed, 1e9 bits/s */
+} kiln_rdma_port_info;
+
+/* Knobs of one RDMA test; fill with kiln_rdma_params_init, then override. */
+typedef struct kiln_rdma_params {
+    int32_t port_index;          /* kiln_rdma_port_at index of the local port */
+    uint32_t op_mask;            /* kiln_rdma_op bits; 0 = all */
+    uint64_t min_message_bytes;  /* message-size sweep from this power of two ... */
+    uint64_t max_message_bytes;  /* ... doubling up to this one */
+    int32_t iterations;          /* messages per size and operation, >= 1 */
+    int32_t queue_depth;         /* work requests in flight, 1..1024 */
+    int32_t bidirectional;       /* 1: both ends move data at once (*_bidir_gbits) */
+    int32_t latency_samples;     /* ping-pong round trips timed per operation, >= 1 */
+    uint64_t timeout_ms;         /* longest wait on the side channel or a completion */
+    int32_t gid_index;           /* RoCE: the local GID index the queue pair is addressed by */
+    int32_t reserved;            /* zero */
+} kiln_rdma_params;
+
+typedef struct kiln_rdma kiln_rdma;
+
+/* Defaults: every operation, 2 B .. 8 MiB, 1000 messages per size, queue depth 128, one way, 10000 samples, 5 s. */
+KILN_API kiln_status kiln_rdma_params_init(kiln_rdma_params* out_params);
+/* Loads libkiln-rdma.so from plugin_dir (NULL: beside libkiln.so, or $KILN_PLUGIN_DIR) and opens
+ * every verbs device. KILN_UNSUPPORTED with the reason when the plugin, libibverbs or any RDMA
+ * device is missing ("no RDMA devices"). */
+KILN_API kiln_status kiln_rdma_open(const char* plugin_dir, kiln_rdma** out_rdma);
+KILN_API void kiln_rdma_destroy(kiln_rdma* rdma);
+KILN_API int32_t kiln_rdma_port_count(const kiln_rdma* rdma);
+KILN_API kiln_status kiln_rdma_port_at(const kiln_rdma* rdma, int32_t index, kiln_rdma_port_info* out_info);
+/* Serves one host-to-host test on address:port (NULL address: 127.0.0.1): the queue pairs are
+ * exchanged over this TCP side channel, then the client drives every operation; returns after it. */
+KILN_API kiln_status kiln_rdma_serve(kiln_rdma* rdma, const char* address, int32_t port, const kiln_rdma_params* params,
+                                     const volatile int32_t* cancel);
+/* Host to host against kiln_rdma_serve at host:port: for each operation the bandwidth over the size
+ * sweep ("write_gbits", the best size) and the latency of the smallest size ("write_lat_us_p99" ...). */
+KILN_API kiln_status kiln_rdma_probe(kiln_rdma* rdma, const char* host, int32_t port, const kiln_rdma_params* params,
+                                     const kiln_sink* sink, const volatile int32_t* cancel);
+/* The same between two local ports (params->port_index and peer_port_index), through the fabric. */
+KILN_API kiln_status kiln_rdma_loopback(kiln_rdma* rdma, int32_t peer_port_index, const kiln_rdma_params* params,
+                                        const kiln_sink* sink, const volatile int32_t* cancel);
 
 /* Layout of the public structs as this library was compiled: sizeof, and offsetof a field.
  * Return 0 / (size_t)-1 for an unknown struct or field. */

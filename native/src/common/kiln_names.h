@@ -9,7 +9,7 @@
 #define KILN_NAMES_FN static inline __attribute__((unused))
 
 KILN_NAMES_FN const char* kiln_test_key(int32_t test) {
-    static const char* const names[] = {"stream", "memtest", "gemm", "power", "copy", "launch"};
+    static const char* const names[] = {"stream", "memtest", "gemm", "power", "copy", "launch", "tcp", "rdma", "allreduce"};
     return (test >= 0 && test < (int32_t)(sizeof names / sizeof names[0])) ? names[test] : "unknown";
 }
 

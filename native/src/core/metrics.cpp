@@ -6,7 +6,7 @@
 
 namespace {
 
-constexpr uint32_t cpu = KILN_BACKEND_CPU, gpu = KILN_BACKEND_GPU, all = cpu | gpu;
+constexpr uint32_t cpu = KILN_BACKEND_CPU, gpu = KILN_BACKEND_GPU, all = cpu | gpu, net = KILN_BACKEND_NET;
 constexpr int32_t higher = KILN_BETTER_HIGHER, lower = KILN_BETTER_LOWER, neither = KILN_BETTER_NEITHER;
 
 const kiln_metric_info k_catalog[] = {
@@ -90,6 +90,52 @@ const kiln_metric_info k_catalog[] = {
     {"launch", "launches_timed", "count", higher, gpu, 0, 0},
     {"launch", "launch_deadline_reached", "flag", lower, gpu, 0, 0},
     {"launch", "errors_total", "count", lower, gpu, 0, 0},
+    // tcp (kiln_net_probe, docs/NETWORK.md): bandwidth counted where the bytes arrive, 1e9 bits/s;
+    // send = this host to the peer, recv = the peer to this host; retransmits by the phase's sender
+    {"tcp", "streams", "count", neither, net, 0, 0},
+    {"tcp", "message_bytes", "bytes", neither, net, 0, 0},
+    {"tcp", "send_gbits", "Gb/s", higher, net, 0, 0},
+    {"tcp", "send_stream_gbits_min", "Gb/s", higher, net, 0, 0},
+    {"tcp", "send_bytes", "bytes", neither, net, 0, 0},
+    {"tcp", "send_retransmits", "count", lower, net, 0, 0},
+    {"tcp", "send_retransmit_ratio", "ratio", lower, net, 0, 0},
+    {"tcp", "recv_gbits", "Gb/s", higher, net, 0, 0},
+    {"tcp", "recv_stream_gbits_min", "Gb/s", higher, net, 0, 0},
+    {"tcp", "recv_bytes", "bytes", neither, net, 0, 0},
+    {"tcp", "recv_retransmits", "count", lower, net, 0, 0},
+    {"tcp", "recv_retransmit_ratio", "ratio", lower, net, 0, 0},
+    {"tcp", "rtt_us_min", "us", lower, net, 0, 0},
+    {"tcp", "rtt_us_median", "us", lower, net, 0, 0},
+    {"tcp", "rtt_us_p99", "us", lower, net, 0, 0},
+    {"tcp", "rtt_us_p999", "us", lower, net, 0, 0},
+    {"tcp", "rtt_us_max", "us", lower, net, 0, 0},
+    {"tcp", "rtt_samples", "count", neither, net, 0, 0},
+    // rdma (kiln_rdma_probe / _loopback): RC queue pairs; bandwidth the best of the message-size
+    // sweep, latency post-to-completion of the smallest message with one in flight
+    {"rdma", "write_gbits", "Gb/s", higher, net, 0, 0},
+    {"rdma", "write_lat_us_min", "us", lower, net, 0, 0},
+    {"rdma", "write_lat_us_median", "us", lower, net, 0, 0},
+    {"rdma", "write_lat_us_p99", "us", lower, net, 0, 0},
+    {"rdma", "write_lat_us_p999", "us", lower, net, 0, 0},
+    {"rdma", "read_gbits", "Gb/s", higher, net, 0, 0},
+    {"rdma", "read_lat_us_min", "us", lower, net, 0, 0},
+    {"rdma", "read_lat_us_median", "us", lower, net, 0, 0},
+    {"rdma", "read_lat_us_p99", "us", lower, net, 0, 0},
+    {"rdma", "read_lat_us_p999", "us", lower, net, 0, 0},
+    {"rdma", "send_gbits", "Gb/s", higher, net, 0, 0},
+    {"rdma", "send_lat_us_min", "us", lower, net, 0, 0},
+    {"rdma", "send_lat_us_median", "us", lower, net, 0, 0},
+    {"rdma", "send_lat_us_p99", "us", lower, net, 0, 0},
+    {"rdma", "send_lat_us_p999", "us", lower, net, 0, 0},
+    // the local port's error counters, after the run minus before (both ends' in loopback)
+    {"rdma", "symbol_error_delta", "count", lower, net, 0, 0},
+    {"rdma", "link_downed_delta", "count", lower, net, 0, 0},
+    {"rdma", "link_error_recovery_delta", "count", lower, net, 0, 0},
+    {"rdma", "port_rcv_errors_delta", "count", lower, net, 0, 0},
+    {"rdma", "port_xmit_discards_delta", "count", lower, net, 0, 0},
+    {"rdma", "local_link_integrity_errors_delta", "count", lower, net, 0, 0},
+    {"rdma", "excessive_buffer_overrun_errors_delta", "count", lower, net, 0, 0},
+    {"rdma", "port_rcv_remote_physical_errors_delta", "count", lower, net, 0, 0},
 };
 
 constexpr int32_t k_count = static_cast<int32_t>(sizeof k_catalog / sizeof k_catalog[0]);

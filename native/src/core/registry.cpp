@@ -2,6 +2,7 @@
 // dlopen'ed from one folder, each checked for its entry point and API version; every candidate
 // that is not loaded is kept with the reason. Devices and test runs dispatch through it.
 #include "kiln_internal.h"
+#include "../net/rdma_plugin.h"
 
 #include <dirent.h>
 #include <unistd.h>
@@ -86,6 +87,15 @@ void failing_progress(void* ctx, double fraction) {
 }
 
 
+// The network tests run between hosts through kiln_net_probe and the rdma/collective plugins, never
+// on one device: a backend is not asked.
+kiln_status reject_network_test(const kiln_test_params* params) {
+    if (params->test == KILN_TEST_TCP || params->test == KILN_TEST_RDMA || params->test == KILN_TEST_ALLREDUCE)
+        return kiln::fail(KILN_UNSUPPORTED, "%s is a network test between hosts, not a device test (docs/NETWORK.md)",
+                          kiln_test_name(params->test));
+    return KILN_OK;
+}
+
 // Files named libkiln-<name>.so in dir, sorted so the load order is stable.
 std::vector<std::string> plugin_candidates(const std::string& dir, std::string* error) {
     std::vector<std::string> files;
@@ -96,8 +106,9 @@ std::vector<std::string> plugin_candidates(const std::string& dir, std::string* 
     }
     while (dirent* e = readdir(d)) {
         const std::string name = e->d_name;
+        // The RDMA probe's plugin sits beside the backends but is not one (kiln_rdma_open loads it).
         if (name.size() > 12 && name.compare(0, 8, "libkiln-") == 0 &&
-            name.compare(name.size() - 3, 3, ".so") == 0)
+            name.compare(name.size() - 3, 3, ".so") == 0 && name != KILN_RDMA_PLUGIN_FILE)
             files.push_back(dir + "/" + name);
     }
     closedir(d);
@@ -263,6 +274,7 @@ kiln_status kiln_test_params_init(int32_t test, kiln_test_params* out_params) {
 
 kiln_status kiln_test_validate(const kiln_device* device, const kiln_test_params* params) {
     if (!device || !params) return kiln::fail(KILN_INVALID_ARGUMENT, "device and params must not be NULL");
+    if (kiln_status st = reject_network_test(params); st != KILN_OK) return st;
     const auto* b = device->backend;
     const kiln_status knobs = kiln::validate_knobs(b->ops->name, params);
     if (knobs != KILN_OK) return knobs;

@@ -38,16 +38,45 @@ public static class KilnCli
     /// <summary>Starts kiln with redirected output (so it prints log lines, not a progress bar).</summary>
     public static Process Start(params string[] args) => Start(new Dictionary<string, string?>(), args);
 
-    public static Process Start(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    public static Process Start(IReadOnlyDictionary<string, string?> environment, params string[] args) => StartThrough([], environment, args);
+
+    /// <summary>Runs kiln inside a network namespace (ip netns exec NS kiln ...), for the network probe tests.</summary>
+    public static CliResult RunInNamespace(string netns, TimeSpan timeout, params string[] args)
+    {
+        var clock = Stopwatch.StartNew();
+        using var process = StartInNamespace(netns, args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"kiln {string.Join(' ', args)} in {netns} did not finish within {timeout.TotalSeconds} s");
+        }
+        process.WaitForExit();
+        return new CliResult(process.ExitCode, stdout.Result, stderr.Result, clock.Elapsed);
+    }
+
+    public static Process StartInNamespace(string netns, params string[] args) =>
+        StartThrough(["ip", "netns", "exec", netns], new Dictionary<string, string?>(), args);
+
+    /// <summary>The dotnet host and kiln.dll, as a command line (for kiln net pairs --exec children).</summary>
+    public static IReadOnlyList<string> Command => [DotnetHost(), Dll];
+
+    private static Process StartThrough(IReadOnlyList<string> launcher, IReadOnlyDictionary<string, string?> environment, string[] args)
     {
         TestEnvironment.RequireNative();
-        var info = new ProcessStartInfo(DotnetHost())
+        var info = new ProcessStartInfo(launcher.Count > 0 ? launcher[0] : DotnetHost())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = Path.GetTempPath(),
         };
+        if (launcher.Count > 0)
+        {
+            foreach (var a in launcher.Skip(1)) info.ArgumentList.Add(a);
+            info.ArgumentList.Add(DotnetHost());
+        }
         info.ArgumentList.Add(Dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["KILN_LIB_DIR"] = TestEnvironment.LibDir;

@@ -107,7 +107,7 @@ public class PlanTests
 
     // Each bad plan: the exact "file:line: field: problem" a user reads.
     [TestCase("tests:\n  - test: stream\n    itterations: 3\n", 3, "tests[0].itterations: unknown key (known: test, size, size_cap,")]
-    [TestCase("tests:\n  - test: strem\n", 2, "tests[0].test: unknown test 'strem' (known: stream, memtest, gemm, power, copy, launch)")]
+    [TestCase("tests:\n  - test: strem\n", 2, "tests[0].test: unknown test 'strem' (known: stream, memtest, gemm, power, copy, launch, tcp, rdma, allreduce)")]
     [TestCase("tests:\n  - test: stream\n    size: lots\n", 3, "tests[0].size: cannot read 'lots' as a size")]
     [TestCase("tests:\n  - test: stream\n    iterations: 0\n", 3, "tests[0].iterations: 0 is not in 1..1000000")]
     [TestCase("tests:\n  - test: stream\n    timeout: soon\n", 3, "tests[0].timeout: cannot read 'soon' as a duration")]

@@ -112,7 +112,7 @@ public class ProfileTests
         }
     }
 
-    [TestCase("thresholds:\n  tpu:\n    stream: {}\n", 2, "thresholds.tpu: unknown key (known: cpu, gpu)")]
+    [TestCase("thresholds:\n  tpu:\n    stream: {}\n", 2, "thresholds.tpu: unknown key (known: cpu, gpu, net)")]
     [TestCase("thresholds:\n  gpu:\n    gemmm: {}\n", 3, "thresholds.gpu.gemmm: unknown key (known: stream, memtest, gemm, power, copy, launch)")]
     [TestCase("matches: [H100]\n", 1, "matches: unknown key (known: name, description, match, warn_band, health, thresholds)")]
     [TestCase("warn_band: 2\n", 1, "warn_band: 2 is not in 0..0.5")]

@@ -1,0 +1,355 @@
+// `kiln net serve | probe | schedule | pairs | analyze`: the TCP probe between hosts (docs/NETWORK.md).
+// serve answers one client's test at a time; probe measures one pair into metrics.csv and
+// verdicts.csv (exit 0 PASS, 1 FAIL); schedule prints the pairing rounds for N nodes; pairs runs
+// them through a launcher prefix (srun, ip netns exec) and names the host the bad pairs share;
+// analyze does that for probe folders gathered from many nodes.
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Kiln.Cli.Output;
+using Kiln.Core;
+using Kiln.Core.Evaluation;
+using Kiln.Core.Health;
+using Kiln.Core.Net;
+using Kiln.Core.Profiles;
+using Kiln.Core.Results;
+using Kiln.Core.Runs;
+using Kiln.Native;
+
+namespace Kiln.Cli.Commands;
+
+public static class NetCommand
+{
+    private const string Bind = "--bind";
+    private const string Streams = "--streams";
+    private const string LatencyDuration = "--latency-duration";
+    private const string Timeout = "--timeout";
+    private const string Nodes = "--nodes";
+    private const string MinPeers = "--min-peers";
+
+    public static Command Create(CliServices services) =>
+        new("net", "Network probes between hosts: TCP bandwidth each way and round-trip latency, pairing runs that name the bad host")
+        {
+            Serve(services), Probe(services), Schedule(services), Pairs(services), Analyze(services), Rdma(services),
+        };
+
+    private static Command Rdma(CliServices services)
+    {
+        var command = new Command("rdma", "List the RDMA ports libkiln-rdma.so finds (state, rate, link layer, GUIDs, firmware, NUMA node), or why there are none");
+        command.SetAction(_ =>
+        {
+            KilnLibrary.EnsureLoaded();  // the native library, loaded as for every command
+            var o = services.Console.Out;
+            using var probe = RdmaProbe.Open(null, out var reason);
+            if (probe is null)
+            {
+                o.WriteLine($"kiln net rdma: {reason}");
+                return ExitCodes.Passed;  // a node without RDMA is not a failure of this listing
+            }
+            foreach (var p in probe.Ports)
+                o.WriteLine($"{p.Device} port {p.Port}: {p.State}, {p.RateGbits:0.#} Gb/s {p.LinkLayer}, lid {p.Lid}, mtu {p.ActiveMtuBytes}, " +
+                            $"fw {p.Firmware}, node guid {p.NodeGuid}, gid {p.Gid}, numa {p.NumaNode}");
+            return ExitCodes.Passed;
+        });
+        return command;
+    }
+
+    private static Command Serve(CliServices services)
+    {
+        var bind = CommandTree.Text(Bind, "ADDR[:PORT]", $"Listen here (default 127.0.0.1:{NetEndpoint.DefaultPort}; 0.0.0.0 listens on every address, only when asked)");
+        var sessions = CommandTree.Text("--sessions", "N", "Exit after serving N tests (default: serve until stopped)");
+        var command = new Command("serve", "Answer kiln net probe clients, one test at a time; a client that comes while a test runs is told busy") { bind, sessions };
+        command.SetAction(async (parse, cancel) =>
+        {
+            var at = parse.GetValue(bind) is { } text ? NetEndpoint.ParseBind(text, Bind) : new NetEndpoint("127.0.0.1", NetEndpoint.DefaultPort);
+            var max = Values.Count(parse, sessions, min: 1) ?? 0;
+            var console = services.Console;
+            NetServer server;
+            try
+            {
+                server = NetServer.Listen(at.Host, at.Port);
+            }
+            catch (KilnException e) when (e.Status == KilnStatus.InvalidArgument)
+            {
+                throw new UsageException(Bind, e.Message);
+            }
+            using (server)
+            {
+                console.Out.WriteLine($"kiln net serve: listening on {new NetEndpoint(at.Host, server.Port)}");
+                console.Out.Flush();
+                await Task.Factory.StartNew(() => server.Serve(max, line =>
+                {
+                    console.Out.WriteLine($"kiln net serve: {line}");
+                    console.Out.Flush();
+                }, cancel), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            }
+            return ExitCodes.Passed;
+        });
+        return command;
+    }
+
+    /// <summary>The probe's knobs, shared by probe and pairs.</summary>
+    private sealed class Knobs
+    {
+        public Option<string> Streams { get; } = CommandTree.Text(NetCommand.Streams, "N", "Parallel TCP connections of the bandwidth phases (default 4, at most 128)");
+        public Option<string> Duration { get; } = CommandTree.Text(OptionNames.Duration, "DURATION", "Length of each bandwidth phase, one per direction (default 5s)");
+        public Option<string> LatencyDuration { get; } = CommandTree.Text(NetCommand.LatencyDuration, "DURATION", "Time for the request/response round trips (default 2s)");
+        public Option<string> Timeout { get; } = CommandTree.Text(NetCommand.Timeout, "DURATION", "Longest wait on the peer: connect, a reply, a stalled stream (default 5s)");
+        public Option<string> Profile { get; } = CommandTree.Text(OptionNames.Profile, "NAME|FILE|auto", "Thresholds (net: tcp:) to judge the pair by (default auto)");
+
+        public IEnumerable<Option> All => [Streams, Duration, LatencyDuration, Timeout, Profile];
+
+        public NetParams Read(ParseResult parse)
+        {
+            var p = NetParams.Defaults();
+            if (Values.Count(parse, Streams, min: 1) is { } n)
+                p.Streams = n <= 128 ? n : throw new UsageException(NetCommand.Streams, $"{n} is more than 128");
+            p.DurationMs = Millis(parse, Duration, p.DurationMs);
+            p.LatencyDurationMs = Millis(parse, LatencyDuration, p.LatencyDurationMs);
+            p.TimeoutMs = Millis(parse, Timeout, p.TimeoutMs);
+            return p;
+        }
+
+        /// <summary>The arguments that pass the same knobs on to a kiln net probe child.</summary>
+        public IEnumerable<string> Forward(ParseResult parse) =>
+            All.SelectMany(o => parse.GetValue((Option<string>)o) is { } v ? new[] { o.Name, v } : []);
+
+        private static ulong Millis(ParseResult parse, Option<string> option, ulong fallback)
+        {
+            if (parse.GetValue(option) is not { } text) return fallback;
+            var d = Kiln.Core.Health.Duration.Parse(text, option.Name);
+            if (d < TimeSpan.FromMilliseconds(100)) throw new UsageException(option.Name, $"'{text}' is shorter than 100 ms");
+            if (d > TimeSpan.FromHours(1)) throw new UsageException(option.Name, $"'{text}' is longer than 1 h");
+            return (ulong)d.TotalMilliseconds;
+        }
+    }
+
+    private static Command Probe(CliServices services)
+    {
+        var peer = new Argument<string>("HOST:PORT") { Description = "The peer running kiln net serve" };
+        var knobs = new Knobs();
+        var output = CommandTree.Text(OptionNames.Out, "DIR", "Result folder (default ./kiln-results/<host>/<utc time>)");
+        var name = CommandTree.Text("--name", "NAME", "This node's name in the results (default: the machine name)");
+        var peerName = CommandTree.Text("--peer-name", "NAME", "The peer's name in the results (default: HOST)");
+        var command = new Command("probe", "Measure one pair: bandwidth each way over N streams, round-trip latency; writes metrics.csv and verdicts.csv, exit 0 PASS / 1 FAIL")
+        {
+            peer, output, name, peerName,
+        };
+        foreach (var o in knobs.All) command.Options.Add(o);
+        command.SetAction(async (parse, cancel) =>
+        {
+            var target = NetEndpoint.Parse(parse.GetValue(peer)!, "HOST:PORT");
+            var p = knobs.Read(parse);
+            var start = DateTimeOffset.UtcNow;
+            var host = parse.GetValue(name) ?? HostName.Current;
+            var registry = services.Native.Registry;
+            var inventory = Inventory.Collect(registry);
+            var judge = ProfileCatalog.Resolve(parse.GetValue(knobs.Profile), inventory.Devices);
+            var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath(host, start));
+            var console = services.Console;
+            var summary = new RunSummary
+            {
+                Host = host,
+                RunId = RunContext.NewRunId(start),
+                KilnVersion = KilnVersion.Text,
+                NativeVersion = KilnLibrary.Version,
+                AbiVersion = KilnLibrary.AbiVersion,
+                Command = "net probe",
+                Profile = judge.Name,
+                ProfileSource = judge.Source,
+                Arguments = parse.Tokens.Select(t => t.Value).ToList(),
+                StartUtc = start.UtcDateTime,
+                Injected = false,
+                Injections = [],
+                Verdict = "INCOMPLETE",
+                InventoryFingerprint = inventory.Fingerprint,
+                Components = SummaryInventory.Components(inventory, KilnVersion.Text),
+                Inventory = SummaryInventory.From(inventory),
+            };
+            SummaryJson.Write(folder.File("summary.json"), summary);
+            console.Out.WriteLine($"kiln net probe: {host} -> {target}, {p.Streams} stream(s), {p.DurationMs / 1000.0:0.###} s each way, " +
+                                  $"profile {judge.Name}, results in {folder.Path}");
+            TcpProbeResult result;
+            using (var files = new ResultFiles(folder, withVerdicts: true))
+            {
+                var context = new RunContext(host, summary.RunId, files, Observers.For(console));
+                result = await Task.Factory.StartNew(() => TcpProbeRun.Run(target, p, context, judge, cancel),
+                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            }
+            var verdicts = new[] { result.Verdict };
+            var node = Evaluator.Overall(verdicts, cancel.IsCancellationRequested);
+            var o = result.Outcome;
+            SummaryJson.Write(folder.File("summary.json"), summary with
+            {
+                EndUtc = DateTime.UtcNow,
+                Verdict = node.ToString(),
+                ExitCode = Evaluator.ExitCode(node),
+                Counts = new SummaryCounts(verdicts.Count(v => v.Status == VerdictStatus.PASS), verdicts.Count(v => v.Status == VerdictStatus.WARN),
+                    verdicts.Count(v => v.Status == VerdictStatus.FAIL), verdicts.Count(v => v.Status == VerdictStatus.SKIP),
+                    o.Metrics.Sum(m => m.Value.Count), 0),
+                Net = new NetPairSummary(host, parse.GetValue(peerName) ?? target.Host, target.ToString(), result.Verdict.Status.ToString(),
+                    o.Last("send_gbits"), o.Last("recv_gbits"), o.Last("rtt_us_p99"), result.Verdict.Reason),
+            });
+            console.Out.WriteLine($"{result.Verdict.Status}: {result.Verdict.Reason}");
+            return Evaluator.ExitCode(node);
+        });
+        return command;
+    }
+
+    private static Option<string> NodesOption(string help) => CommandTree.Text(Nodes, "NAME[=HOST:PORT],...", help);
+
+    private static Command Schedule(CliServices services)
+    {
+        var nodes = NodesOption("The nodes to pair, comma-separated");
+        var minPeers = CommandTree.Text(MinPeers, "N", "Each node meets at least N others (default 3)");
+        var seed = CommandTree.Text(OptionNames.Seed, "N", "Seed of the random matchings (default 1)");
+        var command = new Command("schedule", "Print the pairing rounds for N nodes: a ring plus random perfect matchings (round client server)") { nodes, minPeers, seed };
+        command.SetAction(parse =>
+        {
+            var list = ParseNodes(parse.GetValue(nodes)).Select(n => n.Name).ToList();
+            var rounds = NetPairing.Schedule(list, Values.Count(parse, minPeers, min: 1) ?? 3, (int)(Values.Seed(parse, seed) ?? 1));
+            var o = services.Console.Out;
+            for (var r = 0; r < rounds.Count; r++)
+                foreach (var pair in rounds[r]) o.WriteLine($"{r + 1} {pair.Client} {pair.Server}");
+            return ExitCodes.Passed;
+        });
+        return command;
+    }
+
+    private static Command Pairs(CliServices services)
+    {
+        var nodes = NodesOption("The nodes and where each one's kiln net serve listens, e.g. n1=10.0.0.1:7300,n2=10.0.0.2:7300");
+        var minPeers = CommandTree.Text(MinPeers, "N", "Each node meets at least N others (default 3)");
+        var seed = CommandTree.Text(OptionNames.Seed, "N", "Seed of the random matchings (default 1)");
+        var exec = CommandTree.Text("--exec", "PREFIX", "How to run a command on a node, {client} its name: 'srun -N1 -w {client}', 'ip netns exec {client}' (default: here)");
+        var output = CommandTree.Text(OptionNames.Out, "DIR", "Result folder: one probe folder per pair, pairs.csv, suspects.csv");
+        var knobs = new Knobs();
+        var command = new Command("pairs", "Run the pairing schedule (each round's pairs at once) and name the host the bad pairs share; exit 1 on a bad pair")
+        {
+            nodes, minPeers, seed, exec, output,
+        };
+        foreach (var o in knobs.All) command.Options.Add(o);
+        command.SetAction(async (parse, cancel) =>
+        {
+            var list = ParseNodes(parse.GetValue(nodes));
+            if (list.Any(n => n.Endpoint is null))
+                throw new UsageException(Nodes, $"every node needs NAME=HOST:PORT here ({string.Join(", ", list.Where(n => n.Endpoint is null).Select(n => n.Name))} has none)");
+            // Every knob checked here, before any child runs; a child past the probe's own deadline
+            // (plus a minute for its launcher and start-up) is killed: a hung launcher fails its pair, not the run.
+            var childDeadline = knobs.Read(parse).Deadline + TimeSpan.FromMinutes(1);
+            var rounds = NetPairing.Schedule(list.Select(n => n.Name).ToList(), Values.Count(parse, minPeers, min: 1) ?? 3, (int)(Values.Seed(parse, seed) ?? 1));
+            var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath("pairs", DateTimeOffset.UtcNow));
+            var prefix = (parse.GetValue(exec) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var console = services.Console;
+            var kiln = SelfCommand();
+            var where = list.ToDictionary(n => n.Name, n => n.Endpoint!);
+            var folders = new List<string>();
+            var missing = new List<PairRow>();
+            for (var r = 0; r < rounds.Count && !cancel.IsCancellationRequested; r++)
+            {
+                console.Out.WriteLine($"kiln net pairs: round {r + 1} of {rounds.Count}: {string.Join(", ", rounds[r].Select(p => $"{p.Client} -> {p.Server}"))}");
+                var runs = rounds[r].Select(pair =>
+                {
+                    var dir = folder.File($"{pair.Client}-{pair.Server}");
+                    folders.Add(dir);
+                    var args = prefix.Select(a => a.Replace("{client}", pair.Client, StringComparison.Ordinal))
+                        .Concat(kiln).Concat(["net", "probe", where[pair.Server].ToString(), "--name", pair.Client, "--peer-name", pair.Server, OptionNames.Out, dir])
+                        .Concat(knobs.Forward(parse)).ToList();
+                    return RunChild(args, childDeadline, cancel);
+                }).ToList();
+                foreach (var (run, pair) in (await Task.WhenAll(runs)).Zip(rounds[r]))
+                {
+                    if (run.ExitCode is not (0 or 1))
+                        console.Error.WriteLine($"kiln net pairs: {pair.Client} -> {pair.Server}: exit {run.ExitCode}: {run.Output.Trim()}");
+                    if (run.TimedOut) missing.Add(new PairRow(pair.Client, pair.Server, nameof(VerdictStatus.FAIL), null, null, null,
+                        folder.File($"{pair.Client}-{pair.Server}"), $"the probe did not end within {childDeadline.TotalSeconds:0} s and was killed"));
+                }
+            }
+            // A pair whose probe never wrote its summary (killed, or its launcher failed) is a FAIL with why.
+            var result = NetAnalysis.Analyze([.. folders.Where(f => File.Exists(Path.Combine(f, "summary.json")) && missing.All(m => m.Folder != f))
+                .Select(NetAnalysis.ReadPair), .. missing]);
+            NetAnalysis.Write(folder, result);
+            Print(console.Out, result, folder.Path);
+            return result.ExitCode;
+        });
+        return command;
+    }
+
+    private static Command Analyze(CliServices services)
+    {
+        var dirs = new Argument<string[]>("DIR") { Description = "kiln net probe result folders (or folders holding them)", Arity = ArgumentArity.OneOrMore };
+        var output = CommandTree.Text(OptionNames.Out, "DIR", "Where pairs.csv and suspects.csv go (default: the current folder)");
+        var command = new Command("analyze", "Read probe folders from many nodes, write pairs.csv and suspects.csv, name the host the bad pairs share") { dirs, output };
+        command.SetAction(parse =>
+        {
+            var folders = parse.GetValue(dirs)!.SelectMany(d => File.Exists(Path.Combine(d, "summary.json")) ? [d]
+                : Directory.Exists(d) ? Directory.GetDirectories(d).Where(s => File.Exists(Path.Combine(s, "summary.json"))).Order(StringComparer.Ordinal).ToArray()
+                : throw new UsageException("DIR", $"{d}: no such folder")).ToList();
+            if (folders.Count == 0) throw new UsageException("DIR", "no kiln net probe result folder found");
+            var result = NetAnalysis.Analyze(folders.Select(NetAnalysis.ReadPair).ToList());
+            var folder = ResultFolder.Create(parse.GetValue(output) ?? ".");
+            NetAnalysis.Write(folder, result);
+            Print(services.Console.Out, result, folder.Path);
+            return result.ExitCode;
+        });
+        return command;
+    }
+
+    private static void Print(TextWriter o, NetAnalysisResult result, string folder)
+    {
+        static string Rate(double? g) => g is { } v ? v.ToString("0.###", CultureInfo.InvariantCulture) + " Gb/s" : "-";
+        foreach (var p in result.Pairs)
+            o.WriteLine($"{p.Status,-4} {p.Client} -> {p.Server}: send {Rate(p.SendGbits)}, recv {Rate(p.RecvGbits)}" +
+                        (p.Status == nameof(VerdictStatus.PASS) ? "" : $": {p.Reason}"));
+        foreach (var s in result.Suspects)
+            o.WriteLine(s.Peer is null ? $"SUSPECT host {s.Host}: {s.Why}" : $"SUSPECT link {s.Host} -> {s.Peer}: {s.Why}");
+        o.WriteLine($"kiln net: {result.Pairs.Count} pair(s), {result.Suspects.Count} suspect(s); {NetAnalysis.PairsFile} and {NetAnalysis.SuspectsFile} in {folder}");
+    }
+
+    // This kiln as a command line: the apphost (build/bin/kiln), or dotnet and kiln.dll when run that way.
+    private static string[] SelfCommand()
+    {
+        var self = Environment.ProcessPath ?? "kiln";
+        return Path.GetFileNameWithoutExtension(self) == "dotnet" ? [self, typeof(NetCommand).Assembly.Location] : [self];
+    }
+
+    private sealed record NodeSpec(string Name, NetEndpoint? Endpoint);
+
+    private static List<NodeSpec> ParseNodes(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) throw new UsageException(Nodes, "no nodes given (e.g. --nodes n1=10.0.0.1:7300,n2=10.0.0.2:7300)");
+        return text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(item =>
+        {
+            var eq = item.IndexOf('=');
+            var nodeName = eq < 0 ? item : item[..eq];
+            if (nodeName.Length == 0 || nodeName.Any(c => char.IsWhiteSpace(c) || c == '/'))
+                throw new UsageException(Nodes, $"'{item}': a node name must be non-empty, without spaces or /");
+            return new NodeSpec(nodeName, eq < 0 ? null : NetEndpoint.Parse(item[(eq + 1)..], Nodes));
+        }).ToList();
+    }
+
+    private sealed record ChildRun(int ExitCode, string Output, bool TimedOut = false);
+
+    // One probe child: its output is kept for the error line when it did not run as a probe (exit 2, 3).
+    private static async Task<ChildRun> RunChild(IReadOnlyList<string> args, TimeSpan deadline, CancellationToken cancel)
+    {
+        var start = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args.Skip(1)) start.ArgumentList.Add(a);
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {args[0]}");
+        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        limit.CancelAfter(deadline);
+        try
+        {
+            await process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+            return new ChildRun(process.ExitCode, await stdout + await stderr, TimedOut: !cancel.IsCancellationRequested);
+        }
+        return new ChildRun(process.ExitCode, await stdout + await stderr);
+    }
+}

@@ -1,0 +1,89 @@
+// The fleet view of a pairing run: every probe folder's pair (summary.json's net section) into
+// pairs.csv, the bad pairs' common node into suspects.csv, and the exit code (1 when any pair
+// failed or any host or link is suspect).
+using System.Text.Json;
+using CsvHelper.Configuration;
+using Kiln.Core.Results;
+
+namespace Kiln.Core.Net;
+
+/// <summary>One row of pairs.csv.</summary>
+public sealed record PairRow(string Client, string Server, string Status, double? SendGbits, double? RecvGbits, double? RttUsP99,
+    string Folder, string Reason);
+
+/// <summary>One row of suspects.csv: a host (Peer empty) or a link (Host -> Peer).</summary>
+public sealed record SuspectRow(string Host, string Peer, int BadPairs, int Pairs, string Why);
+
+public sealed class PairRowMap : ClassMap<PairRow>
+{
+    public PairRowMap()
+    {
+        Map(r => r.Client).Name("client");
+        Map(r => r.Server).Name("server");
+        Map(r => r.Status).Name("status");
+        Map(r => r.SendGbits).Name("send_gbits").TypeConverter<CsvFormats.Number>();
+        Map(r => r.RecvGbits).Name("recv_gbits").TypeConverter<CsvFormats.Number>();
+        Map(r => r.RttUsP99).Name("rtt_us_p99").TypeConverter<CsvFormats.Number>();
+        Map(r => r.Folder).Name("folder");
+        Map(r => r.Reason).Name("reason");
+    }
+}
+
+public sealed class SuspectRowMap : ClassMap<SuspectRow>
+{
+    public SuspectRowMap()
+    {
+        Map(r => r.Host).Name("host");
+        Map(r => r.Peer).Name("peer");
+        Map(r => r.BadPairs).Name("bad_pairs");
+        Map(r => r.Pairs).Name("pairs");
+        Map(r => r.Why).Name("why");
+    }
+}
+
+public sealed record NetAnalysisResult(IReadOnlyList<PairRow> Pairs, IReadOnlyList<NetSuspect> Suspects)
+{
+    public int ExitCode => Suspects.Count > 0 || Pairs.Any(p => p.Status == nameof(VerdictStatus.FAIL)) ? ExitCodes.Failed : ExitCodes.Passed;
+}
+
+public static class NetAnalysis
+{
+    public const string PairsFile = "pairs.csv";
+    public const string SuspectsFile = "suspects.csv";
+
+    /// <summary>The pair a probe folder measured; a folder without one (not a kiln net probe run) is a usage error naming it.</summary>
+    public static PairRow ReadPair(string folder)
+    {
+        var path = Path.Combine(folder, "summary.json");
+        if (!File.Exists(path)) throw new UsageException("DIR", $"{folder}: no summary.json (not a kiln net probe result folder)");
+        RunSummaryNet? s;
+        try
+        {
+            s = JsonSerializer.Deserialize<RunSummaryNet>(File.ReadAllText(path), SummaryJson.Options);
+        }
+        catch (JsonException e)
+        {
+            throw new UsageException("DIR", $"{path}: not a kiln summary ({e.Message})");
+        }
+        var n = s?.Net ?? throw new UsageException("DIR", $"{path}: no net section (not a kiln net probe run)");
+        return new PairRow(n.Client, n.Peer, n.Status, n.SendGbits, n.RecvGbits, n.RttUsP99, folder, n.Reason);
+    }
+
+    public static NetAnalysisResult Analyze(IReadOnlyList<PairRow> pairs, double relativeFloor = NetPairing.DefaultRelativeFloor)
+    {
+        var outcomes = pairs.Select(p => new PairOutcome(p.Client, p.Server, p.Status == nameof(VerdictStatus.FAIL),
+            p.SendGbits is { } s && p.RecvGbits is { } r ? Math.Min(s, r) : p.SendGbits ?? p.RecvGbits, p.Reason)).ToList();
+        return new NetAnalysisResult(pairs, NetPairing.Suspects(outcomes, relativeFloor));
+    }
+
+    /// <summary>Writes pairs.csv and suspects.csv into the folder.</summary>
+    public static void Write(ResultFolder folder, NetAnalysisResult result)
+    {
+        using (var pairs = new CsvTable<PairRow, PairRowMap>(folder.File(PairsFile))) pairs.WriteAll(result.Pairs.ToList());
+        using var suspects = new CsvTable<SuspectRow, SuspectRowMap>(folder.File(SuspectsFile));
+        suspects.WriteAll(result.Suspects.Select(x => new SuspectRow(x.Host, x.Peer ?? "", x.BadPairs, x.Pairs, x.Why)).ToList());
+    }
+
+    // The part of summary.json analysis reads.
+    private sealed record RunSummaryNet(NetPairSummary? Net);
+}

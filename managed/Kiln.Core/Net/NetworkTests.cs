@@ -1,0 +1,47 @@
+// A plan's network tests in a burn: run once per node (not per device) from the parent, after the
+// device tests, against the peer the plan names; each gives one verdict row (backend net, device 0)
+// judged by the profile's net: thresholds. A test this build or node cannot run is a SKIP with why.
+using Kiln.Core.Evaluation;
+using Kiln.Core.Plans;
+using Kiln.Core.Profiles;
+using Kiln.Core.Results;
+using Kiln.Core.Runs;
+using Kiln.Native;
+
+namespace Kiln.Core.Net;
+
+public static class NetworkTests
+{
+    public static IEnumerable<(TestOutcome Outcome, VerdictRow Verdict)> Run(Plan plan, RunContext context, Profile profile, CancellationToken cancel)
+    {
+        foreach (var spec in plan.Tests.Where(s => Catalog.IsNetwork(s.Test)))
+        {
+            if (cancel.IsCancellationRequested) yield break;
+            if (spec.Test == TestKind.Tcp && spec.Peer is { } peer)
+            {
+                var p = NetParams.Defaults();
+                if (spec.Streams is { } streams) p.Streams = streams;
+                if (spec.DurationMs is { } ms) p.DurationMs = Math.Max(100, ms);
+                var r = TcpProbeRun.Run(NetEndpoint.Parse(peer, "peer"), p, context, profile, cancel);
+                yield return (r.Outcome, r.Verdict);
+                continue;
+            }
+            var outcome = new TestOutcome(spec.Test, TcpProbeRun.PeerDevice(new NetEndpoint(spec.Peer ?? "-", 0)), TestParams.Defaults(spec.Test))
+            {
+                End = TestEnd.Unsupported,
+                Detail = spec.Test == TestKind.Rdma ? RdmaReason()
+                    : "NCCL/RCCL collectives are not in this build yet (docs/NETWORK.md)",
+            };
+            var verdict = Evaluator.Judge(outcome, context.Host, profile);
+            context.Files?.Verdicts?.Write(verdict);
+            yield return (outcome, verdict);
+        }
+    }
+
+    // Why the rdma test is skipped here: the node's own reason first (no plugin, no rdma-core, no RDMA devices).
+    private static string RdmaReason()
+    {
+        using var probe = RdmaProbe.Open(null, out var reason);
+        return probe is null ? reason : $"{probe.Ports.Count} RDMA port(s) found; the RDMA probe does not run in a burn yet (docs/NETWORK.md)";
+    }
+}

@@ -1,0 +1,41 @@
+// One TCP probe from this host to a peer: its metrics streamed into metrics.csv as each phase ends
+// (the same Recorder a burn's tests report through), then judged against the profile's net
+// thresholds into one verdict row. A fault of the peer is a FAIL of that pair with the reason.
+using Kiln.Core.Evaluation;
+using Kiln.Core.Profiles;
+using Kiln.Core.Results;
+using Kiln.Core.Runs;
+using Kiln.Native;
+
+namespace Kiln.Core.Net;
+
+public sealed record TcpProbeResult(NetEndpoint Peer, TestOutcome Outcome, VerdictRow Verdict);
+
+public static class TcpProbeRun
+{
+    /// <summary>The "device" a probe's rows and verdict carry: backend net, index 0, named by its peer.</summary>
+    public static DeviceInfo PeerDevice(NetEndpoint peer) =>
+        new(Profile.NetBackend, $"tcp to {peer}", "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+    public static TcpProbeResult Run(NetEndpoint peer, NetParams parameters, RunContext context, Profile profile, CancellationToken cancel)
+    {
+        var outcome = new TestOutcome(TestKind.Tcp, PeerDevice(peer), TestParams.Defaults(TestKind.Tcp));
+        context.Observer.TestStarted(outcome, 1, 1);
+        var recorder = new TestExecutor.Recorder(context, outcome, null);
+        try
+        {
+            var status = NetProbe.Run(peer.Host, peer.Port, parameters, recorder, cancel);
+            outcome.End = status == KilnStatus.Ok ? TestEnd.Completed : TestEnd.Cancelled;
+        }
+        catch (KilnException e) when (e.Status == KilnStatus.PeerError)
+        {
+            // The native text names the peer and what it did: "10.0.0.2:7300: send phase: stream 1: stalled ..."
+            (outcome.End, outcome.Detail) = (TestEnd.Failed, e.Message);
+        }
+        var verdict = Evaluator.Judge(outcome, context.Host, profile);
+        if (outcome.End == TestEnd.Completed) verdict = verdict with { Reason = $"peer {peer}: {verdict.Reason}" };
+        context.Files?.Verdicts?.Write(verdict);
+        context.Observer.TestFinished(outcome, verdict);
+        return new TcpProbeResult(peer, outcome, verdict);
+    }
+}

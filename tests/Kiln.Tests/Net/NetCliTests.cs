@@ -1,0 +1,248 @@
+// kiln net serve and probe on loopback, as a user runs them: the result files, the exit codes, and
+// every fault of the peer a FAIL row with the reason within the deadline.
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Kiln.Tests.Cli;
+using Kiln.Tests.Core;
+
+namespace Kiln.Tests.Net;
+
+[NonParallelizable]  // a probe measures bandwidth: alone on the machine's cores
+public sealed class NetCliTests
+{
+    private string _out = "";
+    private readonly List<Process> _servers = [];
+    private readonly List<string> _serverLog = [];
+
+    // Waits until the server has logged a line containing text.
+    private void WaitForServerLog(string text)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < until)
+        {
+            lock (_serverLog) if (_serverLog.Any(l => l.Contains(text, StringComparison.Ordinal))) return;
+            Thread.Sleep(50);
+        }
+        lock (_serverLog) Assert.Fail($"kiln net serve never said '{text}': {string.Join(" | ", _serverLog)}");
+    }
+
+    [SetUp]
+    public void SetUp() => _out = TestEnvironment.NewTempFolder("kiln-net");
+
+    [TearDown]
+    public void TearDown()
+    {
+        foreach (var s in _servers)
+        {
+            if (!s.HasExited) s.Kill(entireProcessTree: true);
+            s.WaitForExit(10000);
+            s.Dispose();
+        }
+        _servers.Clear();
+        lock (_serverLog) _serverLog.Clear();
+        Directory.Delete(_out, recursive: true);
+    }
+
+    private static readonly string[] Short = ["--duration", "500ms", "--latency-duration", "300ms", "--streams", "2", "--profile", "cpu-only"];
+
+    // kiln net serve on a free loopback port; returns the port it printed.
+    private int Serve(params string[] extra)
+    {
+        var server = KilnCli.Start(["net", "serve", "--bind", "127.0.0.1:0", .. extra]);
+        _servers.Add(server);
+        var line = server.StandardOutput.ReadLine() ?? "";
+        Assert.That(line, Does.StartWith("kiln net serve: listening on 127.0.0.1:"), () => server.StandardError.ReadToEnd());
+        // Keep its log: a test waits for a line, and a full pipe never blocks the server.
+        _ = Task.Run(() =>
+        {
+            while (server.StandardOutput.ReadLine() is { } l)
+                lock (_serverLog) _serverLog.Add(l);
+        });
+        return int.Parse(line[(line.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private string[] VerdictCells(string dir)
+    {
+        var lines = File.ReadAllLines(Path.Combine(dir, "verdicts.csv"));
+        Assert.That(lines, Has.Length.EqualTo(2));
+        Assert.That(lines[0], Is.EqualTo("host,test,backend,device,status,metric,value,threshold,unit,reason"));
+        return lines[1].Split(',', 10);
+    }
+
+    [Test]
+    public void ProbeAgainstServeWritesMetricsAndAPassingVerdict()
+    {
+        var port = Serve();
+        var dir = Path.Combine(_out, "run");
+        var r = KilnCli.Run(["net", "probe", $"127.0.0.1:{port}", "--out", dir, .. Short]);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        var metrics = File.ReadAllLines(Path.Combine(dir, "metrics.csv"));
+        Assert.That(metrics[0], Does.StartWith("timestamp,host,run_id,test,backend,device,metric,value,unit"));
+        var byName = metrics.Skip(1).Select(l => l.Split(',')).ToDictionary(c => c[6], c => (Value: double.Parse(c[7], System.Globalization.CultureInfo.InvariantCulture), Unit: c[8], Test: c[3], Backend: c[4]));
+        foreach (var name in new[] { "send_gbits", "recv_gbits" })
+        {
+            Assert.That(byName[name].Unit, Is.EqualTo("Gb/s"), name);
+            Assert.That(byName[name].Value, Is.GreaterThan(0.5), name);
+        }
+        foreach (var name in new[] { "rtt_us_min", "rtt_us_median", "rtt_us_p99", "rtt_us_p999" })
+            Assert.That(byName[name].Unit, Is.EqualTo("us"));
+        Assert.That(byName["rtt_us_min"].Value, Is.LessThanOrEqualTo(byName["rtt_us_median"].Value));
+        Assert.That(byName["rtt_us_p99"].Value, Is.LessThanOrEqualTo(byName["rtt_us_p999"].Value));
+        Assert.That(byName.Values.Select(v => (v.Test, v.Backend)).Distinct(), Is.EqualTo(new[] { ("tcp", "net") }));
+        var v = VerdictCells(dir);
+        Assert.That(v[4], Is.EqualTo("PASS"), v[9]);
+        Assert.That(v[9], Does.StartWith($"\"peer 127.0.0.1:{port}:"));
+        Assert.That(File.ReadAllText(Path.Combine(dir, "summary.json")), Does.Contain("\"verdict\": \"PASS\"").And.Contain("\"net\": {"));
+    }
+
+    [Test]
+    public void AnUnreachablePeerIsAFailWithTheReason()
+    {
+        int port;
+        using (var l = new TcpListener(IPAddress.Loopback, 0))
+        {
+            l.Start();
+            port = ((IPEndPoint)l.LocalEndpoint).Port;
+        }
+        var dir = Path.Combine(_out, "run");
+        var r = KilnCli.Run(["net", "probe", $"127.0.0.1:{port}", "--out", dir, "--timeout", "1s", .. Short]);
+        Assert.That(r.ExitCode, Is.EqualTo(1), r.ToString());
+        var v = VerdictCells(dir);
+        Assert.That(v[4], Is.EqualTo("FAIL"));
+        Assert.That(v[9], Does.Contain($"127.0.0.1:{port}").And.Contain("Connection refused"));
+    }
+
+    [Test]
+    public void APeerSendingGarbageIsAFailWithinTheTimeout()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var web = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync();
+            await client.GetStream().WriteAsync("SSH-2.0-OpenSSH_9.2\r\n"u8.ToArray());
+            await Task.Delay(5000);
+        });
+        var dir = Path.Combine(_out, "run");
+        var r = KilnCli.Run(["net", "probe", $"127.0.0.1:{port}", "--out", dir, "--timeout", "2s", .. Short]);
+        Assert.That(r.ExitCode, Is.EqualTo(1), r.ToString());
+        var v = VerdictCells(dir);
+        Assert.That(v[4], Is.EqualTo("FAIL"));
+        Assert.That(v[9], Does.Contain("garbage").And.Contain("53 53 48 2d"), "names the bytes that came");
+    }
+
+    [Test]
+    public void ASilentPeerIsAFailWithinTheTimeout()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();  // accepts (the kernel's backlog) and never says a word
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var dir = Path.Combine(_out, "run");
+        var r = KilnCli.Run(["net", "probe", $"127.0.0.1:{port}", "--out", dir, "--timeout", "1s", .. Short]);
+        Assert.That(r.ExitCode, Is.EqualTo(1), r.ToString());
+        Assert.That(VerdictCells(dir)[9], Does.Contain("timed out"));
+    }
+
+    [Test]
+    public void ServeRefusesASecondClientWhileATestRuns()
+    {
+        var port = Serve();
+        var first = KilnCli.Start(["net", "probe", $"127.0.0.1:{port}", "--out", Path.Combine(_out, "first"), "--duration", "4s", "--profile", "cpu-only"]);
+        _servers.Add(first);
+        WaitForServerLog("stream(s)");  // the first probe's session has begun
+        var second = KilnCli.Run(["net", "probe", $"127.0.0.1:{port}", "--out", Path.Combine(_out, "second"), .. Short]);
+        Assert.That(second.ExitCode, Is.EqualTo(1), second.ToString());
+        Assert.That(VerdictCells(Path.Combine(_out, "second"))[9], Does.Contain("busy"));
+        Assert.That(first.WaitForExit(TimeSpan.FromSeconds(60)), Is.True);
+        Assert.That(first.ExitCode, Is.Zero, "the running test goes on undisturbed: " + first.StandardOutput.ReadToEnd());
+    }
+
+    [Test]
+    public void ABurnRunsThePlansTcpTestOncePerNode()
+    {
+        var port = Serve();
+        var plan = Path.Combine(_out, "net.yaml");
+        File.WriteAllText(plan, $"name: net\ntests:\n  - test: tcp\n    peer: 127.0.0.1:{port}\n    streams: 2\n    duration: 500ms\n  - test: rdma\n    peer: 127.0.0.1:{port}\n");
+        var dir = Path.Combine(_out, "burn");
+        var r = KilnCli.Run(TimeSpan.FromMinutes(3), ["burn", "--plan", plan, "--backend", "cpu", "--profile", "cpu-only", "--out", dir]);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        var rows = File.ReadAllLines(Path.Combine(dir, "verdicts.csv")).Skip(1).Select(l => l.Split(',', 10)).ToList();
+        var tcp = rows.Single(c => c[1] == "tcp");
+        Assert.That((tcp[2], tcp[3], tcp[4]), Is.EqualTo(("net", "0", "PASS")), tcp[9]);
+        var rdma = rows.Single(c => c[1] == "rdma");
+        Assert.That(rdma[4], Is.EqualTo("SKIP"), rdma[9]);
+        Assert.That(rdma[9], Does.Contain("RDMA"), "the node's own reason: no RDMA devices, or no plugin");
+        Assert.That(File.ReadLines(Path.Combine(dir, "metrics.csv")).Count(l => l.Contains(",tcp,net,0,send_gbits,", StringComparison.Ordinal)), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void APlanTcpTestWithoutAPeerIsAUsageError()
+    {
+        var plan = Path.Combine(_out, "net.yaml");
+        File.WriteAllText(plan, "name: net\ntests:\n  - test: tcp\n    streams: 2\n");
+        var r = KilnCli.Run(["plan", "show", plan]);
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.ToString());
+        Assert.That(r.Stderr, Does.Contain($"{plan}:3: tests[0].peer: tcp needs peer: HOST:PORT"));
+    }
+
+    [Test]
+    public void RdmaListsThePortsOrSaysWhyNot()
+    {
+        var r = KilnCli.Run(["net", "rdma"]);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        if (!Directory.Exists("/sys/class/infiniband") || Directory.GetDirectories("/sys/class/infiniband").Length == 0)
+            Assert.That(r.Stdout, Does.StartWith("kiln net rdma: no RDMA devices"));
+        else
+            Assert.That(r.Stdout, Does.Match(@"port \d+: "));
+    }
+
+    [TestCase("localhost", "has no port")]
+    [TestCase("127.0.0.1:99999", "not a number in 1..65535")]
+    [TestCase("[::1", "no closing ]")]
+    public void ABadPeerIsAUsageError(string peer, string message)
+    {
+        var r = KilnCli.Run(["net", "probe", peer, "--out", Path.Combine(_out, "run")]);
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.ToString());
+        Assert.That(r.Stderr, Does.Contain(message));
+        Assert.That(Directory.Exists(Path.Combine(_out, "run")), Is.False, "nothing is made before the input is checked");
+    }
+
+    [TestCase("--streams", "0", "0 is less than 1")]
+    [TestCase("--streams", "500", "more than 128")]
+    [TestCase("--duration", "10ms", "shorter than 100 ms")]
+    public void ABadKnobIsAUsageError(string option, string value, string message)
+    {
+        var r = KilnCli.Run(["net", "probe", "127.0.0.1:7300", option, value]);
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.ToString());
+        Assert.That(r.Stderr, Does.Contain(option).And.Contain(message));
+    }
+
+    [Test]
+    public void ServeBindsWhereItIsTold()
+    {
+        var bad = KilnCli.Run(["net", "serve", "--bind", "example.com:7300"]);
+        Assert.That(bad.ExitCode, Is.EqualTo(2), bad.ToString());
+        Assert.That(bad.Stderr, Does.Contain("--bind").And.Contain("not an IP address"));
+        var all = KilnCli.Start(["net", "serve", "--bind", "0.0.0.0:0", "--sessions", "1"]);
+        _servers.Add(all);
+        Assert.That(all.StandardOutput.ReadLine(), Does.StartWith("kiln net serve: listening on 0.0.0.0:"));
+    }
+
+    [Test]
+    public void ScheduleMeetsEveryNodeWithThreeOthersInDisjointRounds()
+    {
+        var r = KilnCli.Run(["net", "schedule", "--nodes", "a,b,c,d,e,f", "--min-peers", "3", "--seed", "7"]);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        var rows = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')).ToList();
+        foreach (var round in rows.GroupBy(x => x[0]))
+        {
+            var inRound = round.SelectMany(x => x[1..]).ToList();
+            Assert.That(inRound, Is.Unique, $"round {round.Key}: a node in two pairs at once");
+        }
+        foreach (var node in "abcdef".Select(c => c.ToString()))
+            Assert.That(rows.Where(x => x[1] == node || x[2] == node).Select(x => x[1] == node ? x[2] : x[1]).Distinct().Count(),
+                Is.GreaterThanOrEqualTo(3), node);
+    }
+}

@@ -276,10 +276,13 @@ kiln_status kiln_test_validate(const kiln_device* device, const kiln_test_params
     if (!device || !params) return kiln::fail(KILN_INVALID_ARGUMENT, "device and params must not be NULL");
     if (kiln_status st = reject_network_test(params); st != KILN_OK) return st;
     const auto* b = device->backend;
-    const kiln_status knobs = kiln::validate_knobs(b->ops->name, params);
-    if (knobs != KILN_OK) return knobs;
-    if (!b->ops->validate) return KILN_OK;
-    return b->ops->validate(b->state, device->index, params);
+    // The device's own limits first (they name the device: "above this device's limit of 1024
+    // threads per block"), then the catalog's ranges and which knobs the test reads.
+    if (b->ops->validate) {
+        const kiln_status st = b->ops->validate(b->state, device->index, params);
+        if (st != KILN_OK) return st;
+    }
+    return kiln::validate_knobs(b->ops->name, params);
 }
 
 kiln_status kiln_run(kiln_device* device, const kiln_test_params* params, const kiln_sink* sink,

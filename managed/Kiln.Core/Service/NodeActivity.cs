@@ -55,6 +55,10 @@ public sealed class NodeActivity(string? slurmNode = null) : INodeActivity
                 ? $"Slurm node {name} is {node.Describe()}: a job holds it"
                 : null;
         }
+        catch (Exception e) when (e is not OutOfMemoryException && e.Message.Contains("configuration source", StringComparison.Ordinal))
+        {
+            return null;   // scontrol is installed but no Slurm is configured here: not a Slurm node
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             return $"Slurm could not be asked about this node ({e.Message.Split('\n')[0]})";

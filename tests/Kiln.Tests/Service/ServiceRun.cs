@@ -45,7 +45,8 @@ public sealed class ServiceRun : IDisposable
             ["KILN_NVML_LIBRARY"] = fakeNvml is null ? CheckRunner.Absent : CheckRunner.FakeNvmlPath,
             ["KILN_FAKE_NVML"] = fakeNvml,
             ["KILN_ROCM_SMI_LIBRARY"] = CheckRunner.Absent,
-            // No Slurm on the test machine's PATH is assumed; a test that wants one puts it there.
+            // The machine's own Slurm (CI starts a loopback cluster) is not this fixture node's: no scontrol.
+            ["KILN_SCONTROL"] = "/nonexistent/kiln-tests/scontrol",
             ["KILN_STATE_DIR"] = stateDir,
         };
         foreach (var (k, v) in environment ?? new Dictionary<string, string?>()) env[k] = v;

@@ -288,11 +288,12 @@ public sealed class ServiceTests
                 timeout: 120s
             """);
         using var service = ServiceRun.Start(BurnConfig(node, log, plan, backend: "cpu", idlePoll: "200ms"), State, fakeNvml: "@" + nvml);
-        service.WaitFor(h => h.LastRun(NodeService.BurnKind) is { Status: History.Running } r ? r : null, TimeSpan.FromSeconds(30), "the burn running");
+        var running = service.WaitFor(h => h.LastRun(NodeService.BurnKind) is { Status: History.Running } r ? r : null, TimeSpan.FromSeconds(30), "the burn running");
         Thread.Sleep(1500);
         var clock = Stopwatch.StartNew();
         File.WriteAllText(nvml, "gpus=8\ngpu1.processes=1\n");   // a user's job takes GPU 1
-        var burn = service.WaitFor(h => h.LastRun(NodeService.BurnKind) is { EndUtc: not null } r ? r : null, TimeSpan.FromSeconds(30), "the burn's end");
+        // That burn's own record (the next attempt, NOT_STARTED while the job runs, comes after it).
+        var burn = service.WaitFor(h => h.Runs(20, NodeService.BurnKind).FirstOrDefault(r => r.Id == running.Id && r.EndUtc is not null), TimeSpan.FromSeconds(30), "the burn's end");
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "the burn was not stopped promptly");
         Assert.That(burn.Status, Is.EqualTo(NodeService.Cancelled));
         Assert.That(burn.Detail, Does.StartWith("cancelled: a user job arrived (GPU 1 (GPU-0000fake-0000-0000-0000-000000000001) has 1 compute process"));

@@ -194,6 +194,20 @@ public sealed class ServiceTests
         return read(history);
     }
 
+    // A burn that runs long enough to be interrupted: gemm for a minute.
+    private string LongPlan()
+    {
+        var plan = Path.Combine(_dir, "long.yaml");
+        File.WriteAllText(plan, """
+            name: service-long
+            tests:
+              - test: gemm
+                duration: 60s
+                timeout: 120s
+            """);
+        return plan;
+    }
+
     // A one-test plan: gemm on the emulated device, short.
     private string GemmPlan()
     {
@@ -279,14 +293,7 @@ public sealed class ServiceTests
         var (node, log) = Node();
         var nvml = Path.Combine(_dir, "nvml.conf");
         File.WriteAllText(nvml, "gpus=8\n");
-        var plan = Path.Combine(_dir, "long.yaml");
-        File.WriteAllText(plan, """
-            name: service-long
-            tests:
-              - test: gemm
-                duration: 60s
-                timeout: 120s
-            """);
+        var plan = LongPlan();
         using var service = ServiceRun.Start(BurnConfig(node, log, plan, backend: "cpu", idlePoll: "200ms"), State, fakeNvml: "@" + nvml);
         var running = service.WaitFor(h => h.LastRun(NodeService.BurnKind) is { Status: History.Running } r ? r : null, TimeSpan.FromSeconds(30), "the burn running");
         Thread.Sleep(1500);
@@ -306,14 +313,7 @@ public sealed class ServiceTests
     public void A_burn_killed_with_the_service_is_marked_incomplete_at_the_next_start()
     {
         var (node, log) = Node();
-        var plan = Path.Combine(_dir, "long.yaml");
-        File.WriteAllText(plan, """
-            name: service-long
-            tests:
-              - test: gemm
-                duration: 60s
-                timeout: 120s
-            """);
+        var plan = LongPlan();
         var config = BurnConfig(node, log, plan, backend: "cpu");
         using (var first = ServiceRun.Start(config, State, fakeNvml: null))
         {

@@ -45,33 +45,14 @@ public sealed class Device : IDisposable
     public unsafe KilnStatus Run(TestParams p, ITestSink sink, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(p);
-        ArgumentNullException.ThrowIfNull(sink);
         var native = p.ToNative();
-        // Native memory, not a pinned managed int: native threads poll it until kiln_run returns.
-        int* cancelFlag = (int*)NativeMemory.AllocZeroed(sizeof(int));
-        var bridge = new SinkBridge(sink, cancelFlag);
-        var bridgeHandle = GCHandle.Alloc(bridge);
-        try
-        {
-            kiln_status status;
-            KilnException? failure = null;
-            // Disposing the registration waits for a callback in flight, so the flag outlives every write.
-            using (cancel.Register(static flag => Volatile.Write(ref *(int*)(nint)flag!, 1), (nint)cancelFlag))
-            {
-                var nativeSink = bridge.ToNative(GCHandle.ToIntPtr(bridgeHandle));
-                status = KilnNative.kiln_run(_handle, &native, &nativeSink, cancelFlag);
-                if (status is not (kiln_status.KILN_OK or kiln_status.KILN_CANCELLED))
-                    failure = KilnException.FromLastError(status, nameof(KilnNative.kiln_run));
-            }
-            bridge.RethrowSinkFailure();
-            return failure is null ? (KilnStatus)status : throw failure;
-        }
-        finally
-        {
-            bridgeHandle.Free();
-            NativeMemory.Free(cancelFlag);
-        }
+        var parameters = (nint)(&native);
+        return SinkCall.Run(sink, cancel, nameof(KilnNative.kiln_run), (nativeSink, flag) =>
+            KilnNative.kiln_run(_handle, (kiln_test_params*)parameters, (kiln_sink*)nativeSink, (int*)flag));
     }
+
+    /// <summary>The native handle, for a call over several devices (kiln_coll_run); valid while this device is.</summary>
+    internal KilnDeviceHandle Handle => _handle;
 
     public void Dispose() => _handle.Dispose();
 

@@ -50,31 +50,11 @@ public static class NetProbe
     public static unsafe KilnStatus Run(string host, int port, NetParams p, ITestSink sink, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(p);
-        ArgumentNullException.ThrowIfNull(sink);
         KilnLibrary.EnsureLoaded();
         var native = p.ToNative();
-        int* cancelFlag = (int*)NativeMemory.AllocZeroed(sizeof(int));
-        var bridge = new SinkBridge(sink, cancelFlag);
-        var bridgeHandle = GCHandle.Alloc(bridge);
-        try
-        {
-            kiln_status status;
-            KilnException? failure = null;
-            using (cancel.Register(static flag => Volatile.Write(ref *(int*)(nint)flag!, 1), (nint)cancelFlag))
-            {
-                var nativeSink = bridge.ToNative(GCHandle.ToIntPtr(bridgeHandle));
-                status = KilnNative.kiln_net_probe(host, port, &native, &nativeSink, cancelFlag);
-                if (status is not (kiln_status.KILN_OK or kiln_status.KILN_CANCELLED))
-                    failure = KilnException.FromLastError(status, nameof(KilnNative.kiln_net_probe));
-            }
-            bridge.RethrowSinkFailure();
-            return failure is null ? (KilnStatus)status : throw failure;
-        }
-        finally
-        {
-            bridgeHandle.Free();
-            NativeMemory.Free(cancelFlag);
-        }
+        var parameters = (nint)(&native);
+        return SinkCall.Run(sink, cancel, nameof(KilnNative.kiln_net_probe), (nativeSink, flag) =>
+            KilnNative.kiln_net_probe(host, port, (kiln_net_params*)parameters, (kiln_sink*)nativeSink, (int*)flag));
     }
 }
 

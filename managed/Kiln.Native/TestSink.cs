@@ -35,6 +35,44 @@ public readonly record struct DataError(string Test, string Pattern, ulong Offse
     }
 }
 
+/// <summary>
+/// One native call that streams into a kiln_sink and polls a cancel flag (kiln_run, kiln_net_probe,
+/// kiln_coll_run): the sink bridged, the token mirrored into a native flag the call's threads may read
+/// until it returns, a sink's exception rethrown, and any status but OK and CANCELLED thrown.
+/// </summary>
+internal static unsafe class SinkCall
+{
+    /// <param name="call">Called with the kiln_sink* and the int* cancel flag, as nint.</param>
+    public static KilnStatus Run(ITestSink sink, CancellationToken cancel, string name, Func<nint, nint, kiln_status> call)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        // Native memory, not a pinned managed int: native threads poll it until the call returns.
+        int* cancelFlag = (int*)NativeMemory.AllocZeroed(sizeof(int));
+        var bridge = new SinkBridge(sink, cancelFlag);
+        var bridgeHandle = GCHandle.Alloc(bridge);
+        try
+        {
+            kiln_status status;
+            KilnException? failure = null;
+            // Disposing the registration waits for a callback in flight, so the flag outlives every write.
+            using (cancel.Register(static flag => Volatile.Write(ref *(int*)(nint)flag!, 1), (nint)cancelFlag))
+            {
+                var nativeSink = bridge.ToNative(GCHandle.ToIntPtr(bridgeHandle));
+                status = call((nint)(&nativeSink), (nint)cancelFlag);
+                if (status is not (kiln_status.KILN_OK or kiln_status.KILN_CANCELLED))
+                    failure = KilnException.FromLastError(status, name);
+            }
+            bridge.RethrowSinkFailure();
+            return failure is null ? (KilnStatus)status : throw failure;
+        }
+        finally
+        {
+            bridgeHandle.Free();
+            NativeMemory.Free(cancelFlag);
+        }
+    }
+}
+
 /// <summary>The managed end of one kiln_run's kiln_sink; the native ctx is a GCHandle to it.</summary>
 internal sealed unsafe class SinkBridge(ITestSink sink, int* cancelFlag)
 {

@@ -11,15 +11,19 @@ namespace Kiln.Native.Interop;
 public enum kiln_constants : int
 {
     /// <summary>bumped on any incompatible change of this header</summary>
-    KILN_ABI_VERSION = 5,
+    KILN_ABI_VERSION = 6,
     /// <summary>version a backend plugin must report from its entry point</summary>
-    KILN_PLUGIN_API_VERSION = 2,
+    KILN_PLUGIN_API_VERSION = 3,
     /// <summary>size of the fixed name buffers below, NUL included</summary>
     KILN_NAME_BYTES = 128,
     /// <summary>size of short fixed buffers (backend name, PCI address)</summary>
     KILN_SHORT_BYTES = 32,
     /// <summary>size of fixed path buffers</summary>
     KILN_PATH_BYTES = 512,
+    /// <summary>a communicator's unique id (NCCL_UNIQUE_ID_BYTES)</summary>
+    KILN_COLL_ID_BYTES = 128,
+    /// <summary>local devices one kiln_coll_run drives at most</summary>
+    KILN_COLL_MAX_DEVICES = 64,
 }
 
 /// <summary>Every call that can fail returns one of these; the text is fetched with kiln_last_error.</summary>
@@ -749,6 +753,81 @@ public sealed class KilnRdmaHandle : SafeHandle
     }
 }
 
+/// <summary>Bits of kiln_coll_params.op_mask.</summary>
+public enum kiln_coll_op : int
+{
+    /// <summary>sum of every rank's buffer, on every rank: busbw = algbw x 2(n-1)/n</summary>
+    KILN_COLL_ALLREDUCE = 1,
+    /// <summary>every rank's buffer, concatenated on every rank: busbw = algbw x (n-1)/n</summary>
+    KILN_COLL_ALLGATHER = 2,
+    /// <summary>rank r gets the sum of every rank's r-th slice: busbw = algbw x (n-1)/n</summary>
+    KILN_COLL_REDUCESCATTER = 4,
+    KILN_COLL_ALL = 7,
+}
+
+/// <summary>Knobs of one collectives test; fill with kiln_coll_params_init, then override.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_coll_params
+{
+    /// <summary>kiln_coll_op bits; 0 = all</summary>
+    public uint op_mask;
+    /// <summary>timed iterations of each op, 1..100000</summary>
+    public int iterations;
+    /// <summary>untimed iterations before them, 0..1000</summary>
+    public int warmup_iterations;
+    /// <summary>ranks over every process; 0 = this process's devices alone</summary>
+    public int nranks;
+    /// <summary>global rank of the first device given; the others follow</summary>
+    public int first_rank;
+    /// <summary>wrong words reported per op (all are counted)</summary>
+    public uint max_error_reports;
+    /// <summary>
+    /// nccl-tests' size: all-reduce's buffer per rank, all-gather's whole
+    /// output, reduce-scatter's whole input; 0 = 16 GiB, less to fit
+    /// </summary>
+    public ulong size_bytes;
+    /// <summary>
+    /// longest wait on an op (or on another rank) before the communicator is
+    /// aborted and the test fails; 0 = 5 min
+    /// </summary>
+    public ulong timeout_ms;
+    /// <summary>
+    /// from kiln_coll_unique_id, the same in every process; unused
+    /// when nranks is 0
+    /// </summary>
+    public fixed byte unique_id[128];
+}
+
+/// <summary>The collectives library a backend loaded.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_coll_library_info
+{
+    /// <summary>what was dlopen'ed ("libnccl.so.2")</summary>
+    public fixed byte path[512];
+    /// <summary>"NCCL", "RCCL", "emulated NCCL"</summary>
+    public fixed byte name[32];
+    /// <summary>"2.18.3"</summary>
+    public fixed byte version_text[32];
+    /// <summary>ncclGetVersion's code (21803)</summary>
+    public int version;
+    /// <summary>zero</summary>
+    public int reserved;
+}
+
+/// <summary>Where the other processes of a multi-process run learn the unique id and their ranks.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct kiln_coll_rendezvous_result
+{
+    /// <summary>ranks over every process</summary>
+    public int nranks;
+    /// <summary>this process's first rank</summary>
+    public int first_rank;
+    /// <summary>processes that joined</summary>
+    public int processes;
+    /// <summary>zero</summary>
+    public int reserved;
+}
+
 public static unsafe partial class KilnNative
 {
     internal const string Library = "kiln";
@@ -983,6 +1062,54 @@ public static unsafe partial class KilnNative
     // kiln_status kiln_rdma_loopback(kiln_rdma* rdma, int32_t peer_port_index, const kiln_rdma_params* params, const kiln_sink* sink, const volatile int32_t* cancel);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial kiln_status kiln_rdma_loopback(KilnRdmaHandle rdma, int peer_port_index, kiln_rdma_params* @params, kiln_sink* sink, int* cancel);
+
+    /// <summary>Defaults: every op, 20 iterations after 5 warm-up ones, this process alone, 16 GiB, 5 min timeout.</summary>
+    // kiln_status kiln_coll_params_init(kiln_coll_params* out_params);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_coll_params_init(kiln_coll_params* out_params);
+
+    /// <summary>
+    /// The collectives library of device's backend: KILN_UNSUPPORTED with the reason when there is none
+    /// (not installed, too old, the cpu backend).
+    /// </summary>
+    // kiln_status kiln_coll_library(const kiln_device* device, kiln_coll_library_info* out_info);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_coll_library(KilnDeviceHandle device, kiln_coll_library_info* out_info);
+
+    /// <summary>
+    /// A new communicator id (ncclGetUniqueId) through device's backend's library: made by the process of
+    /// rank 0, passed to every other (kiln_coll_rendezvous_serve does).
+    /// </summary>
+    // kiln_status kiln_coll_unique_id(const kiln_device* device, uint8_t* out_id, size_t id_bytes);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_coll_unique_id(KilnDeviceHandle device, byte* out_id, nuint id_bytes);
+
+    /// <summary>
+    /// Runs the ops over devices[0..device_count) (one backend), as ranks first_rank.. of nranks. Metrics
+    /// stream through sink as each op ends; a wrong result is a data error, not a failed call. Another
+    /// rank that does not come, or stops, is KILN_PEER_ERROR with the reason within timeout_ms.
+    /// </summary>
+    // kiln_status kiln_coll_run(kiln_device* const* devices, int32_t device_count, const kiln_coll_params* params, const kiln_sink* sink, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_coll_run(nint* devices, int device_count, kiln_coll_params* @params, kiln_sink* sink, int* cancel);
+
+    /// <summary>
+    /// The process of index 0: listens on address:port (NULL address: 127.0.0.1, never every address unless
+    /// asked), waits for the other processes - 1 to join (each says its index and device count), then tells
+    /// each its first rank (ranks in process-index order) and the unique id. KILN_PEER_ERROR naming the
+    /// processes missing after timeout_ms.
+    /// </summary>
+    // kiln_status kiln_coll_rendezvous_serve(const char* address, int32_t port, int32_t processes, int32_t local_ranks, const uint8_t* unique_id, size_t id_bytes, uint64_t timeout_ms, kiln_coll_rendezvous_result* out_result, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_coll_rendezvous_serve(string? address, int port, int processes, int local_ranks, byte* unique_id, nuint id_bytes, ulong timeout_ms, kiln_coll_rendezvous_result* out_result, int* cancel);
+
+    /// <summary>
+    /// Any other process: joins the rendezvous at host:port as process index with local_ranks devices, and
+    /// receives the unique id into out_id (retrying the connection until timeout_ms: the server may start later).
+    /// </summary>
+    // kiln_status kiln_coll_rendezvous_join(const char* host, int32_t port, int32_t index, int32_t local_ranks, uint64_t timeout_ms, uint8_t* out_id, size_t id_bytes, kiln_coll_rendezvous_result* out_result, const volatile int32_t* cancel);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_coll_rendezvous_join(string? host, int port, int index, int local_ranks, ulong timeout_ms, byte* out_id, nuint id_bytes, kiln_coll_rendezvous_result* out_result, int* cancel);
 
     /// <summary>
     /// Layout of the public structs as this library was compiled: sizeof, and offsetof a field.

@@ -18,11 +18,13 @@ extern "C" {
 
 /* Constants the managed side needs; an enum so the binding generator sees their values. */
 typedef enum kiln_constants {
-    KILN_ABI_VERSION = 5,         /* bumped on any incompatible change of this header */
-    KILN_PLUGIN_API_VERSION = 2,  /* version a backend plugin must report from its entry point */
+    KILN_ABI_VERSION = 6,         /* bumped on any incompatible change of this header */
+    KILN_PLUGIN_API_VERSION = 3,  /* version a backend plugin must report from its entry point */
     KILN_NAME_BYTES = 128,        /* size of the fixed name buffers below, NUL included */
     KILN_SHORT_BYTES = 32,        /* size of short fixed buffers (backend name, PCI address) */
-    KILN_PATH_BYTES = 512         /* size of fixed path buffers */
+    KILN_PATH_BYTES = 512,        /* size of fixed path buffers */
+    KILN_COLL_ID_BYTES = 128,     /* a communicator's unique id (NCCL_UNIQUE_ID_BYTES) */
+    KILN_COLL_MAX_DEVICES = 64    /* local devices one kiln_coll_run drives at most */
 } kiln_constants;
 
 /* Every call that can fail returns one of these; the text is fetched with kiln_last_error. */
@@ -499,6 +501,81 @@ KILN_API kiln_status kiln_rdma_probe(kiln_rdma* rdma, const char* host, int32_t 
 /* The same between two local ports (params->port_index and peer_port_index), through the fabric. */
 KILN_API kiln_status kiln_rdma_loopback(kiln_rdma* rdma, int32_t peer_port_index, const kiln_rdma_params* params,
                                         const kiln_sink* sink, const volatile int32_t* cancel);
+
+/* ---- Collectives: NCCL / RCCL through a GPU backend (docs/NETWORK.md) -------------------------
+ * The backend loads its collectives library at run time (libnccl.so.2 on cuda, librccl.so.1 on hip,
+ * the emulated device's own on emu; $KILN_NCCL_LIBRARY overrides) and checks its version. A test
+ * streams "allreduce" metrics: busbw as nccl-tests defines it, every result verified on the device
+ * (a wrong word is a data error naming the op, rank and device). Across processes (nodes) every
+ * process passes the same unique id, which kiln_coll_rendezvous_* carry over a TCP side channel. */
+
+/* Bits of kiln_coll_params.op_mask. */
+typedef enum kiln_coll_op {
+    KILN_COLL_ALLREDUCE = 1,      /* sum of every rank's buffer, on every rank: busbw = algbw x 2(n-1)/n */
+    KILN_COLL_ALLGATHER = 2,      /* every rank's buffer, concatenated on every rank: busbw = algbw x (n-1)/n */
+    KILN_COLL_REDUCESCATTER = 4,  /* rank r gets the sum of every rank's r-th slice: busbw = algbw x (n-1)/n */
+    KILN_COLL_ALL = 7
+} kiln_coll_op;
+
+/* Knobs of one collectives test; fill with kiln_coll_params_init, then override. */
+typedef struct kiln_coll_params {
+    uint32_t op_mask;             /* kiln_coll_op bits; 0 = all */
+    int32_t iterations;           /* timed iterations of each op, 1..100000 */
+    int32_t warmup_iterations;    /* untimed iterations before them, 0..1000 */
+    int32_t nranks;               /* ranks over every process; 0 = this process's devices alone */
+    int32_t first_rank;           /* global rank of the first device given; the others follow */
+    uint32_t max_error_reports;   /* wrong words reported per op (all are counted) */
+    uint64_t size_bytes;          /* nccl-tests' size: all-reduce's buffer per rank, all-gather's whole
+                                     output, reduce-scatter's whole input; 0 = 16 GiB, less to fit */
+    uint64_t timeout_ms;          /* longest wait on an op (or on another rank) before the communicator is
+                                     aborted and the test fails; 0 = 5 min */
+    uint8_t unique_id[KILN_COLL_ID_BYTES]; /* from kiln_coll_unique_id, the same in every process; unused
+                                     when nranks is 0 */
+} kiln_coll_params;
+
+/* The collectives library a backend loaded. */
+typedef struct kiln_coll_library_info {
+    char path[KILN_PATH_BYTES];         /* what was dlopen'ed ("libnccl.so.2") */
+    char name[KILN_SHORT_BYTES];        /* "NCCL", "RCCL", "emulated NCCL" */
+    char version_text[KILN_SHORT_BYTES];/* "2.18.3" */
+    int32_t version;                    /* ncclGetVersion's code (21803) */
+    int32_t reserved;                   /* zero */
+} kiln_coll_library_info;
+
+/* Defaults: every op, 20 iterations after 5 warm-up ones, this process alone, 16 GiB, 5 min timeout. */
+KILN_API kiln_status kiln_coll_params_init(kiln_coll_params* out_params);
+/* The collectives library of device's backend: KILN_UNSUPPORTED with the reason when there is none
+ * (not installed, too old, the cpu backend). */
+KILN_API kiln_status kiln_coll_library(const kiln_device* device, kiln_coll_library_info* out_info);
+/* A new communicator id (ncclGetUniqueId) through device's backend's library: made by the process of
+ * rank 0, passed to every other (kiln_coll_rendezvous_serve does). */
+KILN_API kiln_status kiln_coll_unique_id(const kiln_device* device, uint8_t* out_id, size_t id_bytes);
+/* Runs the ops over devices[0..device_count) (one backend), as ranks first_rank.. of nranks. Metrics
+ * stream through sink as each op ends; a wrong result is a data error, not a failed call. Another
+ * rank that does not come, or stops, is KILN_PEER_ERROR with the reason within timeout_ms. */
+KILN_API kiln_status kiln_coll_run(kiln_device* const* devices, int32_t device_count, const kiln_coll_params* params,
+                                   const kiln_sink* sink, const volatile int32_t* cancel);
+
+/* Where the other processes of a multi-process run learn the unique id and their ranks. */
+typedef struct kiln_coll_rendezvous_result {
+    int32_t nranks;       /* ranks over every process */
+    int32_t first_rank;   /* this process's first rank */
+    int32_t processes;    /* processes that joined */
+    int32_t reserved;     /* zero */
+} kiln_coll_rendezvous_result;
+
+/* The process of index 0: listens on address:port (NULL address: 127.0.0.1, never every address unless
+ * asked), waits for the other processes - 1 to join (each says its index and device count), then tells
+ * each its first rank (ranks in process-index order) and the unique id. KILN_PEER_ERROR naming the
+ * processes missing after timeout_ms. */
+KILN_API kiln_status kiln_coll_rendezvous_serve(const char* address, int32_t port, int32_t processes, int32_t local_ranks,
+                                                const uint8_t* unique_id, size_t id_bytes, uint64_t timeout_ms,
+                                                kiln_coll_rendezvous_result* out_result, const volatile int32_t* cancel);
+/* Any other process: joins the rendezvous at host:port as process index with local_ranks devices, and
+ * receives the unique id into out_id (retrying the connection until timeout_ms: the server may start later). */
+KILN_API kiln_status kiln_coll_rendezvous_join(const char* host, int32_t port, int32_t index, int32_t local_ranks,
+                                               uint64_t timeout_ms, uint8_t* out_id, size_t id_bytes,
+                                               kiln_coll_rendezvous_result* out_result, const volatile int32_t* cancel);
 
 /* Layout of the public structs as this library was compiled: sizeof, and offsetof a field.
  * Return 0 / (size_t)-1 for an unknown struct or field. */

@@ -30,6 +30,11 @@ typedef struct kiln_backend_ops {
     kiln_status (*validate)(void* state, int32_t index, const kiln_test_params* params);
     kiln_status (*run)(void* state, int32_t index, const kiln_test_params* params, const kiln_sink* sink,
                        const volatile int32_t* cancel);
+    /* Collectives (kiln_coll_*); NULL on a backend without them (the registry says so). */
+    kiln_status (*coll_library)(void* state, kiln_coll_library_info* out_info);
+    kiln_status (*coll_unique_id)(void* state, uint8_t* out_id);
+    kiln_status (*coll_run)(void* state, const int32_t* indices, int32_t count, const kiln_coll_params* params,
+                            const kiln_sink* sink, const volatile int32_t* cancel);
 } kiln_backend_ops;
 
 /* Every plugin exports this symbol. */

@@ -209,6 +209,30 @@ const field_entry k_layout[] = {
     KILN_FIELD(kiln_rdma_params, timeout_ms),
     KILN_FIELD(kiln_rdma_params, gid_index),
     KILN_FIELD(kiln_rdma_params, reserved),
+
+    KILN_SIZE(kiln_coll_params),
+    KILN_FIELD(kiln_coll_params, op_mask),
+    KILN_FIELD(kiln_coll_params, iterations),
+    KILN_FIELD(kiln_coll_params, warmup_iterations),
+    KILN_FIELD(kiln_coll_params, nranks),
+    KILN_FIELD(kiln_coll_params, first_rank),
+    KILN_FIELD(kiln_coll_params, max_error_reports),
+    KILN_FIELD(kiln_coll_params, size_bytes),
+    KILN_FIELD(kiln_coll_params, timeout_ms),
+    KILN_FIELD(kiln_coll_params, unique_id),
+
+    KILN_SIZE(kiln_coll_library_info),
+    KILN_FIELD(kiln_coll_library_info, path),
+    KILN_FIELD(kiln_coll_library_info, name),
+    KILN_FIELD(kiln_coll_library_info, version_text),
+    KILN_FIELD(kiln_coll_library_info, version),
+    KILN_FIELD(kiln_coll_library_info, reserved),
+
+    KILN_SIZE(kiln_coll_rendezvous_result),
+    KILN_FIELD(kiln_coll_rendezvous_result, nranks),
+    KILN_FIELD(kiln_coll_rendezvous_result, first_rank),
+    KILN_FIELD(kiln_coll_rendezvous_result, processes),
+    KILN_FIELD(kiln_coll_rendezvous_result, reserved),
 };
 
 const field_entry* find(const char* struct_name, const char* field_name) {

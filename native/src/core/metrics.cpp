@@ -136,6 +136,23 @@ const kiln_metric_info k_catalog[] = {
     {"rdma", "local_link_integrity_errors_delta", "count", lower, net, 0, 0},
     {"rdma", "excessive_buffer_overrun_errors_delta", "count", lower, net, 0, 0},
     {"rdma", "port_rcv_remote_physical_errors_delta", "count", lower, net, 0, 0},
+    // allreduce (kiln_coll_run, gpu_coll.cu): nccl-tests' measures at one size, fp32 sum; algbw is
+    // size / time, busbw algbw x 2(n-1)/n (all-reduce) or x (n-1)/n (all-gather, reduce-scatter);
+    // errors: wrong words in the verified results of every rank of this process.
+    {"allreduce", "ranks", "count", neither, net, 0, 0},
+    {"allreduce", "size_bytes", "bytes", neither, net, 0, 0},
+    {"allreduce", "allreduce_busbw_gbps", "GB/s", higher, net, 0, 0},
+    {"allreduce", "allreduce_algbw_gbps", "GB/s", higher, net, 0, 0},
+    {"allreduce", "allreduce_time_us", "us", lower, net, 0, 0},
+    {"allreduce", "allreduce_errors", "count", lower, net, 0, 0},
+    {"allreduce", "allgather_busbw_gbps", "GB/s", higher, net, 0, 0},
+    {"allreduce", "allgather_algbw_gbps", "GB/s", higher, net, 0, 0},
+    {"allreduce", "allgather_time_us", "us", lower, net, 0, 0},
+    {"allreduce", "allgather_errors", "count", lower, net, 0, 0},
+    {"allreduce", "reducescatter_busbw_gbps", "GB/s", higher, net, 0, 0},
+    {"allreduce", "reducescatter_algbw_gbps", "GB/s", higher, net, 0, 0},
+    {"allreduce", "reducescatter_time_us", "us", lower, net, 0, 0},
+    {"allreduce", "reducescatter_errors", "count", lower, net, 0, 0},
 };
 
 constexpr int32_t k_count = static_cast<int32_t>(sizeof k_catalog / sizeof k_catalog[0]);

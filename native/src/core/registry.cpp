@@ -257,6 +257,50 @@ kiln_status kiln_device_get_info(const kiln_device* device, kiln_device_info* ou
     return device->backend->ops->device_info(device->backend->state, device->index, out_info);
 }
 
+// ---- collectives: the device's backend does the work (gpu_coll.cu) ----------------------------
+
+namespace {
+kiln_status no_collectives(const kiln_device* device) {
+    return kiln::fail(KILN_UNSUPPORTED, "the %s backend has no collectives (NCCL/RCCL run between GPUs)", device->backend->ops->name);
+}
+}  // namespace
+
+kiln_status kiln_coll_library(const kiln_device* device, kiln_coll_library_info* out_info) {
+    if (!device || !out_info) return kiln::fail(KILN_INVALID_ARGUMENT, "device and out_info must not be NULL");
+    memset(out_info, 0, sizeof *out_info);
+    if (!device->backend->ops->coll_library) return no_collectives(device);
+    return device->backend->ops->coll_library(device->backend->state, out_info);
+}
+
+kiln_status kiln_coll_unique_id(const kiln_device* device, uint8_t* out_id, size_t id_bytes) {
+    if (!device || !out_id) return kiln::fail(KILN_INVALID_ARGUMENT, "device and out_id must not be NULL");
+    if (id_bytes != KILN_COLL_ID_BYTES)
+        return kiln::fail(KILN_INVALID_ARGUMENT, "id_bytes: %zu, a unique id is %d bytes", id_bytes, KILN_COLL_ID_BYTES);
+    if (!device->backend->ops->coll_unique_id) return no_collectives(device);
+    return device->backend->ops->coll_unique_id(device->backend->state, out_id);
+}
+
+kiln_status kiln_coll_run(kiln_device* const* devices, int32_t device_count, const kiln_coll_params* params,
+                          const kiln_sink* sink, const volatile int32_t* cancel) {
+    if (!devices || !params || !sink) return kiln::fail(KILN_INVALID_ARGUMENT, "devices, params and sink must not be NULL");
+    if (device_count < 1 || device_count > KILN_COLL_MAX_DEVICES)
+        return kiln::fail(KILN_INVALID_ARGUMENT, "device_count: %d is outside 1..%d", device_count, KILN_COLL_MAX_DEVICES);
+    std::vector<int32_t> indices;
+    for (int32_t i = 0; i < device_count; ++i) {
+        if (!devices[i]) return kiln::fail(KILN_INVALID_ARGUMENT, "devices[%d] is NULL", i);
+        if (devices[i]->backend != devices[0]->backend)
+            return kiln::fail(KILN_INVALID_ARGUMENT, "devices[%d] is on backend %s, devices[0] on %s: one backend per run", i,
+                              devices[i]->backend->ops->name, devices[0]->backend->ops->name);
+        for (int32_t seen : indices)
+            if (seen == devices[i]->index) return kiln::fail(KILN_INVALID_ARGUMENT, "devices[%d]: device %d is given twice", i, seen);
+        indices.push_back(devices[i]->index);
+    }
+    if (!devices[0]->backend->ops->coll_run) return no_collectives(devices[0]);
+    static const volatile int32_t never = 0;
+    return devices[0]->backend->ops->coll_run(devices[0]->backend->state, indices.data(), device_count, params, sink,
+                                              cancel ? cancel : &never);
+}
+
 kiln_status kiln_test_params_init(int32_t test, kiln_test_params* out_params) {
     if (!out_params) return kiln::fail(KILN_INVALID_ARGUMENT, "out_params must not be NULL");
     if (test < 0 || test >= KILN_TEST_COUNT)

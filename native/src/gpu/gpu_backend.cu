@@ -338,8 +338,31 @@ kiln_status run(void* state, int32_t index, const kiln_test_params* p, const kil
     }
 }
 
+kiln_status coll_library_op(void*, kiln_coll_library_info* out) { return coll_library(out); }
+
+kiln_status coll_unique_id_op(void*, uint8_t* out_id) { return coll_unique_id(out_id); }
+
+kiln_status coll_run_op(void* state, const int32_t* indices, int32_t count, const kiln_coll_params* p, const kiln_sink* sink,
+                        const volatile int32_t* cancel) {
+    const auto* s = static_cast<backend_state*>(state);
+    std::vector<const device_props*> props;
+    for (int32_t i = 0; i < count; ++i) {
+        if (indices[i] < 0 || indices[i] >= static_cast<int32_t>(s->devices.size()))
+            return fail(KILN_NOT_FOUND, "device %d: this backend has %zu devices", indices[i], s->devices.size());
+        props.push_back(&s->devices[static_cast<size_t>(indices[i])]);
+    }
+    try {
+        return run_coll(props, indices, count, p, sink, cancel);
+    } catch (const std::bad_alloc&) {
+        return fail(KILN_OUT_OF_MEMORY, "allreduce: out of host memory");
+    } catch (const std::exception& e) {
+        return fail(KILN_INTERNAL, "allreduce: %s", e.what());
+    }
+}
+
 const kiln_backend_ops k_ops = {
     KILN_PLUGIN_API_VERSION, KILN_GPU_BACKEND_NAME, init, shutdown, device_count, runtime_version, device_info, validate, run,
+    coll_library_op, coll_unique_id_op, coll_run_op,
 };
 
 // Issue rates per multiprocessor per clock, by architecture. FMA lanes count 2 flops each; tensor

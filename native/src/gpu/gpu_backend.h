@@ -218,4 +218,11 @@ kiln_status run_power(const run_context& ctx, const kiln_test_params* p, sink_wr
 kiln_status run_copy(const run_context& ctx, const kiln_test_params* p, sink_writer& out, const volatile int32_t* cancel);
 kiln_status run_launch(const run_context& ctx, const kiln_test_params* p, sink_writer& out, const volatile int32_t* cancel);
 
+// Collectives (gpu_coll.cu): the library this backend loads (KILN_UNSUPPORTED with the reason when it
+// cannot be used), a new communicator id, and a run over devices indices[0..count) with their props.
+kiln_status coll_library(kiln_coll_library_info* out);
+kiln_status coll_unique_id(uint8_t* out_id);
+kiln_status run_coll(const std::vector<const device_props*>& props, const int32_t* indices, int32_t count,
+                     const kiln_coll_params* p, const kiln_sink* sink, const volatile int32_t* cancel);
+
 }  // namespace kiln::gpu

@@ -76,7 +76,17 @@ kiln_status run(void* state, int32_t index, const kiln_test_params* p, const kil
     return of(state)->ops->run(of(state)->state, index, p, sink, cancel);
 }
 
-const kiln_backend_ops k_ops = {KILN_PLUGIN_API_VERSION, "hip", init, shutdown, device_count, runtime_version, device_info, validate, run};
+kiln_status coll_library(void* state, kiln_coll_library_info* out) { return of(state)->ops->coll_library(of(state)->state, out); }
+
+kiln_status coll_unique_id(void* state, uint8_t* out_id) { return of(state)->ops->coll_unique_id(of(state)->state, out_id); }
+
+kiln_status coll_run(void* state, const int32_t* indices, int32_t count, const kiln_coll_params* p, const kiln_sink* sink,
+                     const volatile int32_t* cancel) {
+    return of(state)->ops->coll_run(of(state)->state, indices, count, p, sink, cancel);
+}
+
+const kiln_backend_ops k_ops = {KILN_PLUGIN_API_VERSION, "hip", init, shutdown, device_count, runtime_version, device_info, validate, run,
+                                coll_library, coll_unique_id, coll_run};
 
 }  // namespace
 

@@ -78,6 +78,17 @@ payload& payload::text(const std::string& s) {
     bytes_.insert(bytes_.end(), s.begin(), s.end());
     return *this;
 }
+payload& payload::raw(const void* data, size_t bytes) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    bytes_.insert(bytes_.end(), p, p + bytes);
+    return *this;
+}
+bool payload::get_raw(void* data, size_t bytes) {
+    if (read_ + bytes > bytes_.size()) return false;
+    memcpy(data, bytes_.data() + read_, bytes);
+    read_ += bytes;
+    return true;
+}
 bool payload::get_u32(uint32_t* v) {
     if (read_ + 4 > bytes_.size()) return false;
     *v = get_be32(bytes_.data() + read_);
@@ -122,6 +133,54 @@ std::string peer_name(int fd) {
     if (getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
         return "?";
     return ss.ss_family == AF_INET6 ? "[" + std::string(host) + "]:" + port : std::string(host) + ":" + port;
+}
+
+std::string listen_on(const std::string& address, int port, int backlog, int* out_fd, int* out_port) {
+    *out_fd = -1;
+    if (port < 0 || port > 65535) return "port: " + std::to_string(port) + " is outside 0..65535";
+    const std::string where = address.empty() ? "127.0.0.1" : address;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+    addrinfo* list = nullptr;
+    if (const int rc = getaddrinfo(where.c_str(), std::to_string(port).c_str(), &hints, &list); rc != 0)
+        return "address: '" + where + "' is not an IP address (" + gai_strerror(rc) + ")";
+    const int fd = socket(list->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(list);
+        return std::string("socket: ") + strerror(errno);
+    }
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    const int rc = bind(fd, list->ai_addr, list->ai_addrlen);
+    freeaddrinfo(list);
+    if (rc != 0 || listen(fd, backlog) != 0) {
+        const std::string why = "cannot bind " + where + " port " + std::to_string(port) + ": " + strerror(errno);
+        ::close(fd);
+        return why;
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    *out_port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                               : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    *out_fd = fd;
+    return "";
+}
+
+int accept_until(int listen_fd, uint64_t deadline_ns, const volatile int32_t* cancel) {
+    for (;;) {
+        if (cancel && *cancel) return -1;
+        const uint64_t now = now_ns();
+        if (now >= deadline_ns) return -1;
+        const int wait_ms = static_cast<int>(std::min<uint64_t>(100, (deadline_ns - now) / 1000000 + 1));
+        pollfd pf{listen_fd, POLLIN, 0};
+        if (poll(&pf, 1, wait_ms) > 0) {
+            const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd >= 0) return fd;
+        }
+    }
 }
 
 std::string socket_conn::connect_to(const std::string& host, int port, uint64_t deadline_ns, const volatile int32_t* cancel,
@@ -273,6 +332,8 @@ const char* msg_name(msg type) {
     case msg::phase_end: return "phase_end";
     case msg::phase_result: return "phase_result";
     case msg::bye: return "bye";
+    case msg::coll_join: return "coll_join";
+    case msg::coll_id: return "coll_id";
     }
     return "an unknown message";
 }

@@ -36,6 +36,8 @@ enum class msg : uint16_t {
     phase_end = 8,    // the sender of a bandwidth phase -> the receiver: bytes per stream, retransmits
     phase_result = 9, // the receiver of the client's send phase -> client: bytes, elapsed ns
     bye = 10,         // client -> server: the test is over
+    coll_join = 11,   // collectives rendezvous, a process -> the process of index 0: its index, its ranks
+    coll_id = 12,     // the process of index 0 -> each: ranks in all, its first rank, processes, the unique id
 };
 
 enum class phase_kind : uint32_t { send = 1, recv = 2, latency = 3 };
@@ -48,9 +50,11 @@ public:
     payload& u32(uint32_t v);
     payload& u64(uint64_t v);
     payload& text(const std::string& s);
+    payload& raw(const void* data, size_t bytes);
     // Readers return false past the end (a short payload is garbage).
     bool get_u32(uint32_t* v);
     bool get_u64(uint64_t* v);
+    bool get_raw(void* data, size_t bytes);
     std::string rest_as_text() const;
     const std::vector<uint8_t>& bytes() const { return bytes_; }
 
@@ -96,6 +100,15 @@ private:
     int fd_ = -1;
     std::string peer_;
 };
+
+// Binds and listens on address:port (an IP address; "" is 127.0.0.1, never every address unless asked;
+// port 0 takes a free one). "" with the listening descriptor in *out_fd and the port in *out_port, or
+// the reason ("address: 'x' is not an IP address", "cannot bind 10.0.0.1 port 7300: ...").
+std::string listen_on(const std::string& address, int port, int backlog, int* out_fd, int* out_port);
+
+// Waits for a connection on a listening descriptor until deadline_ns or *cancel: the accepted
+// descriptor, or -1 (timed out, cancelled).
+int accept_until(int listen_fd, uint64_t deadline_ns, const volatile int32_t* cancel);
 
 // "10.0.0.2:41234" for an accepted or connected socket's peer.
 std::string peer_name(int fd);

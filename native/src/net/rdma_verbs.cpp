@@ -373,27 +373,12 @@ kiln_status serve(void* st, const char* address, int32_t port, const kiln_rdma_p
     const port_entry* pe = port_of(s, p->port_index);
     if (!pe) return fail(KILN_NOT_FOUND, "port index %d: %zu RDMA ports", p->port_index, s->ports.size());
     // A plain listening socket: one client, one test.
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
-    addrinfo* list = nullptr;
-    const std::string where = address && *address ? address : "127.0.0.1";
-    if (getaddrinfo(where.c_str(), std::to_string(port).c_str(), &hints, &list) != 0)
-        return fail(KILN_INVALID_ARGUMENT, "address: '%s' is not an IP address", where.c_str());
-    const int fd = socket(list->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    const bool bound = fd >= 0 && bind(fd, list->ai_addr, list->ai_addrlen) == 0 && listen(fd, 1) == 0;
-    freeaddrinfo(list);
+    int fd = -1, bound_port = 0;
+    if (std::string why = kiln::net::listen_on(address ? address : "", port, 1, &fd, &bound_port); !why.empty())
+        return fail(KILN_INVALID_ARGUMENT, "%s", why.c_str());
     socket_conn listener(fd);
-    if (!bound) return fail(KILN_INVALID_ARGUMENT, "cannot listen on %s port %d: %s", where.c_str(), port, strerror(errno));
-    int client = -1;
-    while (client < 0) {
-        if (cancel && *cancel) return fail(KILN_CANCELLED, "cancelled");
-        pollfd pf{fd, POLLIN, 0};
-        if (poll(&pf, 1, 100) > 0) client = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-    }
+    const int client = kiln::net::accept_until(fd, UINT64_MAX, cancel);
+    if (client < 0) return fail(KILN_CANCELLED, "cancelled");
     socket_conn side(client, kiln::net::peer_name(client));
     const uint64_t t = p->timeout_ms * 1000000ull;
     endpoint e(*pe, *p);

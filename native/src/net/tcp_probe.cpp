@@ -596,34 +596,10 @@ kiln_status kiln_net_params_init(kiln_net_params* out_params) {
 kiln_status kiln_net_server_create(const char* address, int32_t port, kiln_net_server** out_server) {
     if (!out_server) return kiln::fail(KILN_INVALID_ARGUMENT, "out_server must not be NULL");
     *out_server = nullptr;
-    if (port < 0 || port > 65535) return kiln::fail(KILN_INVALID_ARGUMENT, "port: %d is outside 0..65535", port);
-    const std::string where = address && *address ? address : "127.0.0.1";
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
-    addrinfo* list = nullptr;
-    if (const int rc = getaddrinfo(where.c_str(), std::to_string(port).c_str(), &hints, &list); rc != 0)
-        return kiln::fail(KILN_INVALID_ARGUMENT, "address: '%s' is not an IP address (%s)", where.c_str(), gai_strerror(rc));
     auto server = std::make_unique<kiln_net_server>();
-    server->address = where;
-    const int fd = socket(list->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        freeaddrinfo(list);
-        return kiln::fail(KILN_BACKEND_ERROR, "socket: %s", strerror(errno));
-    }
-    server->listen_fd = fd;
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    const int rc = bind(fd, list->ai_addr, list->ai_addrlen);
-    freeaddrinfo(list);
-    if (rc != 0) return kiln::fail(KILN_INVALID_ARGUMENT, "cannot bind %s port %d: %s", where.c_str(), port, strerror(errno));
-    if (listen(fd, 64) != 0) return kiln::fail(KILN_BACKEND_ERROR, "listen: %s", strerror(errno));
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    server->port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                                   : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    server->address = address && *address ? address : "127.0.0.1";
+    if (std::string why = kiln::net::listen_on(server->address, port, 64, &server->listen_fd, &server->port); !why.empty())
+        return kiln::fail(KILN_INVALID_ARGUMENT, "%s", why.c_str());
     *out_server = server.release();
     return KILN_OK;
 }

@@ -162,6 +162,8 @@ const fault_syntax k_faults[] = {
     {"remap", fault_kind::remap, {"dev", "correctable", "uncorrectable", "pending"}},
     {"retired", fault_kind::retired, {"dev", "sbe", "dbe", "pending"}},
     {"alloc", fault_kind::alloc, {"dev", "limit"}},
+    {"collflip", fault_kind::collflip, {"dev", "offset", "bit"}},
+    {"collslow", fault_kind::collslow, {"dev", "factor"}},
 };
 
 bool parse_faults(const std::string& text, config* out, std::string* error) {
@@ -236,6 +238,15 @@ bool parse_faults(const std::string& text, config* out, std::string* error) {
             if (!require("limit")) return false;
             if (!parse_bytes(kv["limit"], &f.bytes) || f.bytes > memory)
                 return p.bad("limit=" + kv["limit"], "expected a size up to the device's memory (e.g. 128MiB)");
+            break;
+        case fault_kind::collflip:
+            f.address = 0x1000;
+            f.bit = 12;
+            if (!p.integer(kv, "offset", 0, memory - 1, &f.address) || !p.integer(kv, "bit", 0, 31, &f.bit)) return false;
+            break;
+        case fault_kind::collslow:
+            f.factor = 4;
+            if (!p.number(kv, "factor", 1, 1e4, &f.factor)) return false;
             break;
         case fault_kind::retired:
             if (!p.integer(kv, "sbe", 0, 100000, &f.count) || !p.integer(kv, "dbe", 0, 100000, &f.count2)) return false;

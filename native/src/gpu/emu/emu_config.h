@@ -36,17 +36,20 @@ enum class fault_kind {
     remap,      // row remapping state
     retired,    // retired pages
     alloc,      // an allocator that hands out less than cudaMemGetInfo reports free
+    collflip,   // the emulated NCCL's link into a device delivers one wrong word per result
+    collslow,   // every collective the device takes part in runs N times slower
 };
 
 struct fault {
     fault_kind kind;
     std::string text;       // as written, for messages
     int device = 0;
-    uint64_t address = 0;   // device byte address (offset into the device's memory)
+    uint64_t address = 0;   // device byte address (offset into the device's memory); collflip: byte offset in each result
     uint64_t bytes = 8;     // drop: the range's length; copyloss: the bytes left unwritten at the end of a copy;
                             // alloc: the most the device's allocations may hold
     uint64_t min_bytes = 1ull << 20;  // copyloss: copies shorter than this are not counted (the error logs' small reads)
-    int bit = 0;            // stuck, flip: bit of the byte at address (0..7); fma/mma: fraction bit of b that goes wrong
+    int bit = 0;            // stuck, flip: bit of the byte at address (0..7); fma/mma: fraction bit of b that goes wrong;
+                            // collflip: bit of the 32-bit word at the offset (0..31)
     int value = 1;          // stuck: the value the bit is stuck at
     int64_t launch = 1;     // flip: after this launch (1-based); hang, sticky: this launch; drop: the first launch it hits;
                             // copyloss: the first counted copy it hits
@@ -54,7 +57,7 @@ struct fault {
     int64_t block = 0;      // drop: linear block index
     int sm = 0;             // fma, mma, slow: the SM (linear block index modulo the SM count)
     int low_bits = 0;       // fma, mma: fault only when one of a's lowest low_bits fraction bits is set (0: always)
-    double factor = 1;      // slow: how many times slower
+    double factor = 1;      // slow, collslow: how many times slower
     double rate_per_s = 0;  // ecc: corrected errors per second
     int64_t count = 0;      // ecc: uncorrected errors; remap: correctable rows; retired: sbe pages
     int64_t count2 = 0;     // remap: uncorrectable rows; retired: dbe pages

@@ -923,6 +923,8 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     return d->sticky != cudaSuccess ? fail(d->sticky) : cudaSuccess;  // every operation already ran
 }
 
+cudaError_t cudaStreamQuery(cudaStream_t s) { return cudaStreamSynchronize(s); }  // nothing is ever pending
+
 cudaError_t cudaEventCreate(cudaEvent_t* e) {
     *e = reinterpret_cast<cudaEvent_t>(new kiln::emu::event{});
     return cudaSuccess;

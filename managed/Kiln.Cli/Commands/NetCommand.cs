@@ -30,7 +30,7 @@ public static class NetCommand
     public static Command Create(CliServices services) =>
         new("net", "Network probes between hosts: TCP bandwidth each way and round-trip latency, pairing runs that name the bad host")
         {
-            Serve(services), Probe(services), Schedule(services), Pairs(services), Analyze(services), Rdma(services),
+            Serve(services), Probe(services), Schedule(services), Pairs(services), Analyze(services), Rdma(services), Allreduce(services),
         };
 
     private static Command Rdma(CliServices services)
@@ -147,25 +147,7 @@ public static class NetCommand
             var judge = ProfileCatalog.Resolve(parse.GetValue(knobs.Profile), inventory.Devices);
             var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath(host, start));
             var console = services.Console;
-            var summary = new RunSummary
-            {
-                Host = host,
-                RunId = RunContext.NewRunId(start),
-                KilnVersion = KilnVersion.Text,
-                NativeVersion = KilnLibrary.Version,
-                AbiVersion = KilnLibrary.AbiVersion,
-                Command = "net probe",
-                Profile = judge.Name,
-                ProfileSource = judge.Source,
-                Arguments = parse.Tokens.Select(t => t.Value).ToList(),
-                StartUtc = start.UtcDateTime,
-                Injected = false,
-                Injections = [],
-                Verdict = "INCOMPLETE",
-                InventoryFingerprint = inventory.Fingerprint,
-                Components = SummaryInventory.Components(inventory, KilnVersion.Text),
-                Inventory = SummaryInventory.From(inventory),
-            };
+            var summary = StartSummary(host, start, "net probe", judge, parse, inventory);
             SummaryJson.Write(folder.File("summary.json"), summary);
             console.Out.WriteLine($"kiln net probe: {host} -> {target}, {p.Streams} stream(s), {p.DurationMs / 1000.0:0.###} s each way, " +
                                   $"profile {judge.Name}, results in {folder.Path}");
@@ -184,9 +166,7 @@ public static class NetCommand
                 EndUtc = DateTime.UtcNow,
                 Verdict = node.ToString(),
                 ExitCode = Evaluator.ExitCode(node),
-                Counts = new SummaryCounts(verdicts.Count(v => v.Status == VerdictStatus.PASS), verdicts.Count(v => v.Status == VerdictStatus.WARN),
-                    verdicts.Count(v => v.Status == VerdictStatus.FAIL), verdicts.Count(v => v.Status == VerdictStatus.SKIP),
-                    o.Metrics.Sum(m => m.Value.Count), 0),
+                Counts = Counts(verdicts, o.Metrics.Sum(m => m.Value.Count), 0),
                 Net = new NetPairSummary(host, parse.GetValue(peerName) ?? target.Host, target.ToString(), result.Verdict.Status.ToString(),
                     o.Last("send_gbits"), o.Last("recv_gbits"), o.Last("rtt_us_p99"), result.Verdict.Reason),
             });
@@ -195,6 +175,159 @@ public static class NetCommand
         });
         return command;
     }
+
+    /// <summary>The summary.json a one-shot network command writes first (INCOMPLETE), replaced at its end.</summary>
+    private static RunSummary StartSummary(string host, DateTimeOffset start, string command, Profile judge, ParseResult parse,
+        Inventory inventory) => new()
+    {
+        Host = host,
+        RunId = RunContext.NewRunId(start),
+        KilnVersion = KilnVersion.Text,
+        NativeVersion = KilnLibrary.Version,
+        AbiVersion = KilnLibrary.AbiVersion,
+        Command = command,
+        Profile = judge.Name,
+        ProfileSource = judge.Source,
+        Arguments = parse.Tokens.Select(t => t.Value).ToList(),
+        StartUtc = start.UtcDateTime,
+        Injected = false,
+        Injections = [],
+        Verdict = "INCOMPLETE",
+        InventoryFingerprint = inventory.Fingerprint,
+        Components = SummaryInventory.Components(inventory, KilnVersion.Text),
+        Inventory = SummaryInventory.From(inventory),
+    };
+
+    private static SummaryCounts Counts(IReadOnlyList<VerdictRow> verdicts, int metrics, long dataErrors) =>
+        new(verdicts.Count(v => v.Status == VerdictStatus.PASS), verdicts.Count(v => v.Status == VerdictStatus.WARN),
+            verdicts.Count(v => v.Status == VerdictStatus.FAIL), verdicts.Count(v => v.Status == VerdictStatus.SKIP), metrics, dataErrors);
+
+    private static Command Allreduce(CliServices services)
+    {
+        var backend = CommandTree.Text(OptionNames.Backend, "NAME", "The GPU backend whose devices are the ranks (default: the first GPU backend with devices)");
+        var size = CommandTree.Text(OptionNames.Size, "SIZE", "nccl-tests' size: all-reduce's buffer per rank (default 16GiB, less to fit)");
+        var iterations = CommandTree.Text(OptionNames.Iterations, "N", "Timed iterations of each op (default 20, after 5 warm-up ones)");
+        var ops = CommandTree.Text(OptionNames.Ops, "LIST", "allreduce,allgather,reducescatter (default all three)");
+        var processes = CommandTree.Text("--processes", "N", "Processes of this run, one per node (default $SLURM_NTASKS, else 1)");
+        var index = CommandTree.Text("--process-index", "I", "This process's index, 0 serves the rendezvous (default $SLURM_PROCID, else 0)");
+        var root = CommandTree.Text("--root", "HOST:PORT", "Where process 0 serves the rendezvous that hands out the unique id and ranks");
+        var bind = CommandTree.Text(Bind, "ADDR", "Process 0: the address to listen on (default: --root's host, resolved)");
+        var timeout = CommandTree.Text(Timeout, "DURATION", "Longest wait for the other processes and for one op (default 5m)");
+        var profile = CommandTree.Text(OptionNames.Profile, "NAME|FILE|auto", "Thresholds (net: allreduce:) to judge by (default auto)");
+        var output = CommandTree.Text(OptionNames.Out, "DIR", "Result folder (default ./kiln-results/<host>/<utc time>)");
+        var name = CommandTree.Text("--name", "NAME", "This node's name in the results (default: the machine name)");
+        var command = new Command("allreduce",
+            "All-reduce, all-gather and reduce-scatter busbw through NCCL/RCCL over this node's GPUs, or over many nodes' (one process each); exit 0 PASS / 1 FAIL")
+        {
+            backend, size, iterations, ops, processes, index, root, bind, timeout, profile, output, name,
+        };
+        command.SetAction(async (parse, cancel) =>
+        {
+            var p = CollParams.Defaults();
+            if (Values.Size(parse, size) is { } spec)
+                p.SizeBytes = spec.Bytes ?? throw new UsageException(OptionNames.Size, "give a size in bytes (16GiB), not a share of memory");
+            if (Values.Count(parse, iterations, min: 1) is { } n) p.Iterations = n;
+            if (parse.GetValue(ops) is { } list) p.OpMask = OpMask(list);
+            if (parse.GetValue(timeout) is { } t) p.TimeoutMs = (ulong)Kiln.Core.Health.Duration.Parse(t, Timeout).TotalMilliseconds;
+            var count = Values.Count(parse, processes, min: 1) ?? EnvCount("SLURM_NTASKS", 1);
+            var me = parse.GetValue(index) is { } i
+                ? (int.TryParse(i, CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : throw new UsageException("--process-index", $"'{i}' is not a whole number >= 0"))
+                : EnvCount("SLURM_PROCID", 0);
+            if (me >= count) throw new UsageException("--process-index", $"{me} is not below --processes {count}");
+            NetEndpoint? rendezvous = parse.GetValue(root) is { } r ? NetEndpoint.Parse(r, "--root") : null;
+            if (count > 1 && rendezvous is null) throw new UsageException("--root", $"{count} processes meet at HOST:PORT: give --root");
+
+            var registry = services.Native.Registry;
+            var chosen = parse.GetValue(backend) ?? registry.Backends.FirstOrDefault(b => b.Name != "cpu" && b.DeviceCount > 0)?.Name;
+            var devices = chosen is null ? [] : Targets.Open(registry, chosen, null).ToList();
+            try
+            {
+                var start = DateTimeOffset.UtcNow;
+                var host = parse.GetValue(name) ?? HostName.Current;
+                var inventory = Inventory.Collect(registry);
+                var judge = ProfileCatalog.Resolve(parse.GetValue(profile), inventory.Devices);
+                var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath(host, start));
+                var console = services.Console;
+                var summary = StartSummary(host, start, "net allreduce", judge, parse, inventory);
+                SummaryJson.Write(folder.File("summary.json"), summary);
+                console.Out.WriteLine($"kiln net allreduce: {host}, {devices.Count} {chosen ?? "GPU"} device(s), process {me} of {count}, profile {judge.Name}, results in {folder.Path}");
+                var wait = TimeSpan.FromMilliseconds(p.TimeoutMs);
+                (TestOutcome Outcome, VerdictRow Verdict) result;
+                using (var files = new ResultFiles(folder, withVerdicts: true))
+                {
+                    var context = new RunContext(host, summary.RunId, files, Observers.For(console));
+                    Func<CollectiveRanks>? meet = count > 1 ? () => Meet(devices, rendezvous!, parse.GetValue(bind), count, me, wait, cancel) : null;
+                    result = await Task.Factory.StartNew(() => CollectiveRun.Run(devices, p, meet, context, judge, cancel),
+                        CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                }
+                var verdicts = new[] { result.Verdict };
+                var node = Evaluator.Overall(verdicts, cancel.IsCancellationRequested);
+                SummaryJson.Write(folder.File("summary.json"), summary with
+                {
+                    EndUtc = DateTime.UtcNow,
+                    Verdict = node.ToString(),
+                    ExitCode = Evaluator.ExitCode(node),
+                    Counts = Counts(verdicts, result.Outcome.Metrics.Sum(m => m.Value.Count), Evaluator.DataErrors(result.Outcome)),
+                });
+                console.Out.WriteLine($"{result.Verdict.Status}: {result.Verdict.Reason}");
+                return Evaluator.ExitCode(node);
+            }
+            finally
+            {
+                foreach (var d in devices) d.Dispose();
+            }
+        });
+        return command;
+    }
+
+    // The rendezvous: process 0 makes the id and serves it on --bind (or --root's host), the others join.
+    // A process that cannot meet the others is that run's FAIL, with why, like any peer fault.
+    private static CollectiveRanks Meet(IReadOnlyList<Device> devices, NetEndpoint root, string? bind, int processes, int index,
+        TimeSpan wait, CancellationToken cancel)
+    {
+        if (index == 0)
+        {
+            var id = Collectives.UniqueId(devices[0]);
+            var address = bind ?? ListenAddress(root.Host);
+            var met = Collectives.Serve(address, root.Port, processes, devices.Count, id, wait, cancel);
+            return new CollectiveRanks(met.NRanks, met.FirstRank, id);
+        }
+        var (ranks, uniqueId) = Collectives.Join(root.Host, root.Port, index, devices.Count, wait, cancel);
+        return new CollectiveRanks(ranks.NRanks, ranks.FirstRank, uniqueId);
+    }
+
+    // --root's host as an address to listen on: an address as given, a name resolved (IPv4 first).
+    private static string ListenAddress(string host)
+    {
+        if (System.Net.IPAddress.TryParse(host, out _)) return host;
+        try
+        {
+            var all = System.Net.Dns.GetHostAddresses(host);
+            var pick = all.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ?? all.FirstOrDefault();
+            return pick?.ToString() ?? throw new UsageException("--root", $"'{host}' has no address; give --bind");
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new UsageException("--root", $"cannot resolve '{host}' ({e.Message}); give --bind");
+        }
+    }
+
+    private static uint OpMask(string list)
+    {
+        uint mask = 0;
+        foreach (var item in list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            mask |= item switch
+            {
+                "allreduce" => 1u,
+                "allgather" => 2u,
+                "reducescatter" => 4u,
+                _ => throw new UsageException(OptionNames.Ops, $"unknown op '{item}' (known: allreduce, allgather, reducescatter)"),
+            };
+        return mask != 0 ? mask : throw new UsageException(OptionNames.Ops, "names no op");
+    }
+
+    private static int EnvCount(string variable, int fallback) =>
+        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } text && int.TryParse(text, CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : fallback;
 
     private static Option<string> NodesOption(string help) => CommandTree.Text(Nodes, "NAME[=HOST:PORT],...", help);
 

@@ -1,6 +1,8 @@
 // A plan's network tests in a burn: run once per node (not per device) from the parent, after the
-// device tests, against the peer the plan names; each gives one verdict row (backend net, device 0)
-// judged by the profile's net: thresholds. A test this build or node cannot run is a SKIP with why.
+// device tests (whose workers have ended), against the peer the plan names; allreduce over the node's
+// GPUs of each GPU backend (NCCL/RCCL, CollectiveRun). Each gives one verdict row (backend net,
+// device 0) judged by the profile's net: thresholds. A test this build or node cannot run is a SKIP
+// with why.
 using Kiln.Core.Evaluation;
 using Kiln.Core.Plans;
 using Kiln.Core.Profiles;
@@ -12,7 +14,9 @@ namespace Kiln.Core.Net;
 
 public static class NetworkTests
 {
-    public static IEnumerable<(TestOutcome Outcome, VerdictRow Verdict)> Run(Plan plan, RunContext context, Profile profile, CancellationToken cancel)
+    /// <param name="devices">The burn's devices: allreduce runs over the GPUs among them.</param>
+    public static IEnumerable<(TestOutcome Outcome, VerdictRow Verdict)> Run(Plan plan, IReadOnlyList<Device> devices, RunContext context,
+        Profile profile, CancellationToken cancel)
     {
         foreach (var spec in plan.Tests.Where(s => Catalog.IsNetwork(s.Test)))
         {
@@ -26,11 +30,22 @@ public static class NetworkTests
                 yield return (r.Outcome, r.Verdict);
                 continue;
             }
+            if (spec.Test == TestKind.Allreduce)
+            {
+                // One communicator per GPU backend; none at all is a SKIP that says so.
+                List<IReadOnlyList<Device>> gpus = [.. devices.Where(d => d.Info.Backend != "cpu").GroupBy(d => d.Info.Backend).Select(g => g.ToList())];
+                if (gpus.Count == 0) gpus.Add([]);
+                foreach (var backend in gpus)
+                {
+                    if (cancel.IsCancellationRequested) yield break;
+                    yield return CollectiveRun.Run(backend, CollectiveRun.FromSpec(spec), null, context, profile, cancel);
+                }
+                continue;
+            }
             var outcome = new TestOutcome(spec.Test, TcpProbeRun.PeerDevice(new NetEndpoint(spec.Peer ?? "-", 0)), TestParams.Defaults(spec.Test))
             {
                 End = TestEnd.Unsupported,
-                Detail = spec.Test == TestKind.Rdma ? RdmaReason()
-                    : "NCCL/RCCL collectives are not in this build yet (docs/NETWORK.md)",
+                Detail = RdmaReason(),
             };
             var verdict = Evaluator.Judge(outcome, context.Host, profile);
             context.Files?.Verdicts?.Write(verdict);

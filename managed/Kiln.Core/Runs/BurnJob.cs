@@ -73,7 +73,7 @@ public sealed class BurnJob : IDisposable
         announce($"kiln {r.Command}: plan {r.Plan.Name}{(r.Plan.Loop ? $" for {Durations.Format(r.LoopFor ?? r.Plan.Duration!.Value)}" : "")}, " +
                  $"profile {judge.Name}, {tests.Count} test runs on {Devices.Count} device(s), " +
                  $"results in {folder.Path}{(summary.Injected ? ", FAULT INJECTION ON" : "")}");
-        var settings = new BurnSettings(r.Plan, judge, r.LoopFor, r.KernelLogFile) { Workers = r.Workers, Serial = r.Serial };
+        var settings = new BurnSettings(r.Plan, judge, r.LoopFor, r.KernelLogFile) { Workers = r.Workers, Serial = r.Serial, Devices = Devices };
         var result = BurnRunner.Run(tests, context, summary, settings, cancel);
         return new BurnOutcome(result, folder, Devices.Select(d => d.Info).ToList(), context.RunId);
     }

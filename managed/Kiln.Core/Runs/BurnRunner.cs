@@ -25,6 +25,9 @@ public sealed record BurnSettings(Plan Plan, Profile Profile, TimeSpan? Duration
 
     /// <summary>One device at a time (--serial, for debugging); otherwise every device at once.</summary>
     public bool Serial { get; init; }
+
+    /// <summary>The burn's devices, for the tests that span several (allreduce over the node's GPUs).</summary>
+    public IReadOnlyList<Kiln.Native.Device> Devices { get; init; } = [];
 }
 
 public static class BurnRunner
@@ -57,7 +60,7 @@ public static class BurnRunner
                 ? Soak(tests, context, settings, before, lanes, cancel)
                 : OnePass(tests, context, settings, before, lanes, cancel);
         // The network tests, once per node, after the devices' (docs/NETWORK.md).
-        foreach (var (outcome, verdict) in Net.NetworkTests.Run(settings.Plan, context, settings.Profile, cancel))
+        foreach (var (outcome, verdict) in Net.NetworkTests.Run(settings.Plan, settings.Devices, context, settings.Profile, cancel))
         {
             outcomes.Add(outcome);
             tested.Add(verdict);

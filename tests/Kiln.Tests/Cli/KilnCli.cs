@@ -84,6 +84,9 @@ public static class KilnCli
         info.Environment.Remove("KILN_EMU_DEVICES");
         info.Environment.Remove("KILN_EMU_FAULTS");
         info.Environment.Remove("KILN_EMU_SESSION");
+        info.Environment.Remove("KILN_NCCL_LIBRARY");
+        info.Environment.Remove("KILN_EMU_NCCL_VERSION");
+        info.Environment.Remove("KILN_EMU_NCCL_TIMEOUT_MS");
         info.Environment.Remove("KILN_WORKER_EXEC");
         // Each run its own node lock, so tests that run at once do not refuse each other; a test of
         // the lock gives two runs the same folder.

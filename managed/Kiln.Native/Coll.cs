@@ -120,7 +120,7 @@ public static class Collectives
         ArgumentNullException.ThrowIfNull(uniqueId);
         kiln_coll_rendezvous_result r;
         var result = (nint)(&r);
-        var status = WithCancel(cancel, flag =>
+        var status = CancelCall.Run(cancel, flag =>
         {
             fixed (byte* id = uniqueId)
                 return KilnNative.kiln_coll_rendezvous_serve(address, port, processes, localRanks, id, (nuint)uniqueId.Length,
@@ -138,7 +138,7 @@ public static class Collectives
         var uniqueId = new byte[(int)kiln_constants.KILN_COLL_ID_BYTES];
         kiln_coll_rendezvous_result r;
         var result = (nint)(&r);
-        var status = WithCancel(cancel, flag =>
+        var status = CancelCall.Run(cancel, flag =>
         {
             fixed (byte* id = uniqueId)
                 return KilnNative.kiln_coll_rendezvous_join(host, port, index, localRanks, (ulong)timeout.TotalMilliseconds, id,
@@ -146,19 +146,5 @@ public static class Collectives
         });
         KilnException.Check(status);
         return (new CollRanks(r.nranks, r.first_rank, r.processes), uniqueId);
-    }
-
-    private static unsafe kiln_status WithCancel(CancellationToken cancel, Func<nint, kiln_status> call)
-    {
-        int* flag = (int*)NativeMemory.AllocZeroed(sizeof(int));
-        try
-        {
-            using (cancel.Register(static f => Volatile.Write(ref *(int*)(nint)f!, 1), (nint)flag))
-                return call((nint)flag);
-        }
-        finally
-        {
-            NativeMemory.Free(flag);
-        }
     }
 }

@@ -73,6 +73,25 @@ internal static unsafe class SinkCall
     }
 }
 
+/// <summary>A native call that polls a cancel flag but reports through no sink (a server, the rendezvous).</summary>
+internal static unsafe class CancelCall
+{
+    /// <param name="call">Called with the int* cancel flag, as nint; its status is returned as is.</param>
+    public static kiln_status Run(CancellationToken cancel, Func<nint, kiln_status> call)
+    {
+        int* flag = (int*)NativeMemory.AllocZeroed(sizeof(int));
+        try
+        {
+            using (cancel.Register(static f => Volatile.Write(ref *(int*)(nint)f!, 1), (nint)flag))
+                return call((nint)flag);
+        }
+        finally
+        {
+            NativeMemory.Free(flag);
+        }
+    }
+}
+
 /// <summary>The managed end of one kiln_run's kiln_sink; the native ctx is a GCHandle to it.</summary>
 internal sealed unsafe class SinkBridge(ITestSink sink, int* cancelFlag)
 {

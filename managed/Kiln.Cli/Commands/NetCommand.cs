@@ -35,7 +35,10 @@ public static class NetCommand
 
     private static Command Rdma(CliServices services)
     {
-        var command = new Command("rdma", "List the RDMA ports libkiln-rdma.so finds (state, rate, link layer, GUIDs, firmware, NUMA node), or why there are none");
+        var command = new Command("rdma", "List the RDMA ports libkiln-rdma.so finds (state, rate, link layer, GUIDs, firmware, NUMA node), or why there are none")
+        {
+            RdmaServe(services), RdmaProbeCommand(services),
+        };
         command.SetAction(_ =>
         {
             KilnLibrary.EnsureLoaded();  // the native library, loaded as for every command
@@ -50,6 +53,115 @@ public static class NetCommand
                 o.WriteLine($"{p.Device} port {p.Port}: {p.State}, {p.RateGbits:0.#} Gb/s {p.LinkLayer}, lid {p.Lid}, mtu {p.ActiveMtuBytes}, " +
                             $"fw {p.Firmware}, node guid {p.NodeGuid}, gid {p.Gid}, numa {p.NumaNode}");
             return ExitCodes.Passed;
+        });
+        return command;
+    }
+
+    /// <summary>The RDMA test's knobs, shared by rdma serve and rdma probe (both ends must agree on the sizes).</summary>
+    private sealed class RdmaKnobs
+    {
+        public Option<string> PortIndex { get; } = CommandTree.Text("--port-index", "N", "The local port, by its place in kiln net rdma's list (default 0)");
+        public Option<string> MaxSize { get; } = CommandTree.Text("--max-size", "SIZE", "The largest message of the sweep from 2 B (default 8MiB)");
+        public Option<bool> BothWays { get; } = new("--both-ways") { Description = "Also write and read both ways at once (write_bidir_gbits, read_bidir_gbits)" };
+        public Option<string> Timeout { get; } = CommandTree.Text(NetCommand.Timeout, "DURATION", "Longest wait on the side channel or a completion (default 5s)");
+
+        public IEnumerable<Option> All => [PortIndex, MaxSize, BothWays, Timeout];
+
+        public RdmaParams Read(ParseResult parse)
+        {
+            var p = RdmaParams.Defaults();
+            if (Values.Count(parse, PortIndex, min: 0) is { } i) p.PortIndex = i;
+            if (Values.Size(parse, MaxSize) is { } size)
+                p.MaxMessageBytes = size.Bytes ?? throw new UsageException("--max-size", "give a size in bytes (8MiB)");
+            p.BothWays = parse.GetValue(BothWays);
+            if (parse.GetValue(Timeout) is { } t) p.TimeoutMs = (ulong)Kiln.Core.Health.Duration.Parse(t, NetCommand.Timeout).TotalMilliseconds;
+            return p;
+        }
+    }
+
+    // The node's RDMA probe, or exit 0 with why there is none (a node without RDMA is not a failure).
+    private static RdmaProbe? OpenRdma(CliServices services, string command)
+    {
+        KilnLibrary.EnsureLoaded();
+        var rdma = RdmaProbe.Open(null, out var reason);
+        if (rdma is null) services.Console.Out.WriteLine($"kiln net rdma {command}: SKIP: {reason}");
+        return rdma;
+    }
+
+    private static Command RdmaServe(CliServices services)
+    {
+        var bind = CommandTree.Text(Bind, "ADDR[:PORT]", "Where the side channel listens (default 127.0.0.1:7301; never every address unless told)");
+        var knobs = new RdmaKnobs();
+        var command = new Command("serve", "The far end of one kiln net rdma probe: queue pairs exchanged over a TCP side channel, then the client drives") { bind };
+        foreach (var o in knobs.All) command.Options.Add(o);
+        command.SetAction(async (parse, cancel) =>
+        {
+            var where = parse.GetValue(bind) is { } b ? NetEndpoint.ParseBind(b, Bind) : new NetEndpoint("127.0.0.1", 7301);
+            var p = knobs.Read(parse);
+            using var rdma = OpenRdma(services, "serve");
+            if (rdma is null) return ExitCodes.Passed;
+            services.Console.Out.WriteLine($"kiln net rdma serve: listening on {where}, port index {p.PortIndex}");
+            try
+            {
+                var status = await Task.Factory.StartNew(() => rdma.Serve(where.Host, where.Port, p, cancel),
+                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                services.Console.Out.WriteLine($"kiln net rdma serve: {(status == KilnStatus.Ok ? "done" : "cancelled")}");
+                return ExitCodes.Passed;
+            }
+            catch (KilnException e) when (e.Status is KilnStatus.PeerError or KilnStatus.BackendError)
+            {
+                services.Console.Out.WriteLine($"kiln net rdma serve: FAIL: {e.Message}");
+                return ExitCodes.Failed;
+            }
+        });
+        return command;
+    }
+
+    private static Command RdmaProbeCommand(CliServices services)
+    {
+        var peer = new Argument<string>("HOST:PORT") { Description = "The peer running kiln net rdma serve" };
+        var knobs = new RdmaKnobs();
+        var profile = CommandTree.Text(OptionNames.Profile, "NAME|FILE|auto", "Thresholds (net: rdma:) to judge the pair by (default auto)");
+        var output = CommandTree.Text(OptionNames.Out, "DIR", "Result folder (default ./kiln-results/<host>/<utc time>)");
+        var name = CommandTree.Text("--name", "NAME", "This node's name in the results (default: the machine name)");
+        var command = new Command("probe", "RDMA write, read and send over RC queue pairs to one peer: bandwidth over a size sweep, latency, port error counters; exit 0 PASS / 1 FAIL")
+        {
+            peer, profile, output, name,
+        };
+        foreach (var o in knobs.All) command.Options.Add(o);
+        command.SetAction(async (parse, cancel) =>
+        {
+            var target = NetEndpoint.Parse(parse.GetValue(peer)!, "HOST:PORT");
+            var p = knobs.Read(parse);
+            using var rdma = OpenRdma(services, "probe");
+            if (rdma is null) return ExitCodes.Passed;
+            var start = DateTimeOffset.UtcNow;
+            var host = parse.GetValue(name) ?? HostName.Current;
+            var registry = services.Native.Registry;
+            var inventory = Inventory.Collect(registry);
+            var judge = ProfileCatalog.Resolve(parse.GetValue(profile), inventory.Devices);
+            var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath(host, start));
+            var summary = StartSummary(host, start, "net rdma probe", judge, parse, inventory);
+            SummaryJson.Write(folder.File("summary.json"), summary);
+            services.Console.Out.WriteLine($"kiln net rdma probe: {host} -> {target}, port index {p.PortIndex}, profile {judge.Name}, results in {folder.Path}");
+            TcpProbeResult result;
+            using (var files = new ResultFiles(folder, withVerdicts: true))
+            {
+                var context = new RunContext(host, summary.RunId, files, Observers.For(services.Console));
+                result = await Task.Factory.StartNew(() => TcpProbeRun.RunRdma(rdma, target, p, context, judge, cancel),
+                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            }
+            var verdicts = new[] { result.Verdict };
+            var node = Evaluator.Overall(verdicts, cancel.IsCancellationRequested);
+            SummaryJson.Write(folder.File("summary.json"), summary with
+            {
+                EndUtc = DateTime.UtcNow,
+                Verdict = node.ToString(),
+                ExitCode = Evaluator.ExitCode(node),
+                Counts = Counts(verdicts, result.Outcome.Metrics.Sum(m => m.Value.Count), 0),
+            });
+            services.Console.Out.WriteLine($"{result.Verdict.Status}: {result.Verdict.Reason}");
+            return Evaluator.ExitCode(node);
         });
         return command;
     }

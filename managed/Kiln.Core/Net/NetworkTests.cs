@@ -42,21 +42,23 @@ public static class NetworkTests
                 }
                 continue;
             }
-            var outcome = new TestOutcome(spec.Test, TcpProbeRun.PeerDevice(new NetEndpoint(spec.Peer ?? "-", 0)), TestParams.Defaults(spec.Test))
+            // rdma: against the peer's kiln net rdma serve, when this node has RDMA ports; else SKIP with why.
+            using var rdma = RdmaProbe.Open(null, out var reason);
+            if (rdma is not null && spec.Peer is { } rdmaPeer)
+            {
+                var p = RdmaParams.Defaults();
+                var r = TcpProbeRun.RunRdma(rdma, NetEndpoint.Parse(rdmaPeer, "peer"), p, context, profile, cancel);
+                yield return (r.Outcome, r.Verdict);
+                continue;
+            }
+            var outcome = new TestOutcome(spec.Test, TcpProbeRun.PeerDevice(new NetEndpoint(spec.Peer ?? "-", 0), "rdma"), TestParams.Defaults(spec.Test))
             {
                 End = TestEnd.Unsupported,
-                Detail = RdmaReason(),
+                Detail = rdma is null ? reason : $"{rdma.Ports.Count} RDMA port(s) found; the plan's rdma test names no peer (peer: HOST:PORT of kiln net rdma serve)",
             };
             var verdict = Evaluator.Judge(outcome, context.Host, profile);
             context.Files?.Verdicts?.Write(verdict);
             yield return (outcome, verdict);
         }
-    }
-
-    // Why the rdma test is skipped here: the node's own reason first (no plugin, no rdma-core, no RDMA devices).
-    private static string RdmaReason()
-    {
-        using var probe = RdmaProbe.Open(null, out var reason);
-        return probe is null ? reason : $"{probe.Ports.Count} RDMA port(s) found; the RDMA probe does not run in a burn yet (docs/NETWORK.md)";
     }
 }

@@ -1,6 +1,7 @@
-// One TCP probe from this host to a peer: its metrics streamed into metrics.csv as each phase ends
-// (the same Recorder a burn's tests report through), then judged against the profile's net
-// thresholds into one verdict row. A fault of the peer is a FAIL of that pair with the reason.
+// One probe from this host to a peer (TCP, or RDMA through libkiln-rdma.so): its metrics streamed into
+// metrics.csv as each phase ends (the same Recorder a burn's tests report through), then judged against
+// the profile's net thresholds into one verdict row. A fault of the peer is a FAIL of that pair with
+// the reason.
 using Kiln.Core.Evaluation;
 using Kiln.Core.Profiles;
 using Kiln.Core.Results;
@@ -14,20 +15,27 @@ public sealed record TcpProbeResult(NetEndpoint Peer, TestOutcome Outcome, Verdi
 public static class TcpProbeRun
 {
     /// <summary>The "device" a probe's rows and verdict carry: backend net, index 0, named by its peer.</summary>
-    public static DeviceInfo PeerDevice(NetEndpoint peer) =>
-        new(Profile.NetBackend, $"tcp to {peer}", "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public static DeviceInfo PeerDevice(NetEndpoint peer, string over = "tcp") =>
+        new(Profile.NetBackend, $"{over} to {peer}", "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
-    public static TcpProbeResult Run(NetEndpoint peer, NetParams parameters, RunContext context, Profile profile, CancellationToken cancel)
+    public static TcpProbeResult Run(NetEndpoint peer, NetParams parameters, RunContext context, Profile profile, CancellationToken cancel) =>
+        Measure(TestKind.Tcp, peer, context, profile, sink => NetProbe.Run(peer.Host, peer.Port, parameters, sink, cancel));
+
+    /// <summary>The RDMA probe against a peer running <see cref="RdmaProbe.Serve"/> (kiln net rdma serve).</summary>
+    public static TcpProbeResult RunRdma(RdmaProbe rdma, NetEndpoint peer, RdmaParams parameters, RunContext context, Profile profile,
+        CancellationToken cancel) =>
+        Measure(TestKind.Rdma, peer, context, profile, sink => rdma.Probe(peer.Host, peer.Port, parameters, sink, cancel));
+
+    private static TcpProbeResult Measure(TestKind test, NetEndpoint peer, RunContext context, Profile profile, Func<ITestSink, KilnStatus> probe)
     {
-        var outcome = new TestOutcome(TestKind.Tcp, PeerDevice(peer), TestParams.Defaults(TestKind.Tcp));
+        var outcome = new TestOutcome(test, PeerDevice(peer, Catalog.Key(test)), TestParams.Defaults(test));
         context.Observer.TestStarted(outcome, 1, 1);
         var recorder = new TestExecutor.Recorder(context, outcome, null);
         try
         {
-            var status = NetProbe.Run(peer.Host, peer.Port, parameters, recorder, cancel);
-            outcome.End = status == KilnStatus.Ok ? TestEnd.Completed : TestEnd.Cancelled;
+            outcome.End = probe(recorder) == KilnStatus.Ok ? TestEnd.Completed : TestEnd.Cancelled;
         }
-        catch (KilnException e) when (e.Status == KilnStatus.PeerError)
+        catch (KilnException e) when (e.Status is KilnStatus.PeerError or KilnStatus.BackendError)
         {
             // The native text names the peer and what it did: "10.0.0.2:7300: send phase: stream 1: stalled ..."
             (outcome.End, outcome.Detail) = (TestEnd.Failed, e.Message);

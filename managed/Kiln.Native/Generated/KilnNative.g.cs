@@ -715,7 +715,10 @@ public unsafe struct kiln_rdma_params
     public int iterations;
     /// <summary>work requests in flight, 1..1024</summary>
     public int queue_depth;
-    /// <summary>1: both ends move data at once (*_bidir_gbits)</summary>
+    /// <summary>
+    /// 1: write and read also both ways at once (write_bidir_gbits, read_bidir_gbits:
+    /// both directions' bytes); send is one way
+    /// </summary>
     public int bidirectional;
     /// <summary>ping-pong round trips timed per operation, &gt;= 1</summary>
     public int latency_samples;

@@ -472,7 +472,8 @@ typedef struct kiln_rdma_params {
     uint64_t max_message_bytes;  /* ... doubling up to this one */
     int32_t iterations;          /* messages per size and operation, >= 1 */
     int32_t queue_depth;         /* work requests in flight, 1..1024 */
-    int32_t bidirectional;       /* 1: both ends move data at once (*_bidir_gbits) */
+    int32_t bidirectional;       /* 1: write and read also both ways at once (write_bidir_gbits, read_bidir_gbits:
+                                    both directions' bytes); send is one way */
     int32_t latency_samples;     /* ping-pong round trips timed per operation, >= 1 */
     uint64_t timeout_ms;         /* longest wait on the side channel or a completion */
     int32_t gid_index;           /* RoCE: the local GID index the queue pair is addressed by */

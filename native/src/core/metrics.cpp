@@ -113,6 +113,8 @@ const kiln_metric_info k_catalog[] = {
     // rdma (kiln_rdma_probe / _loopback): RC queue pairs; bandwidth the best of the message-size
     // sweep, latency post-to-completion of the smallest message with one in flight
     {"rdma", "write_gbits", "Gb/s", higher, net, 0, 0},
+    {"rdma", "write_bidir_gbits", "Gb/s", higher, net, 0, 0},  // bidirectional: both directions' bytes at once
+    {"rdma", "read_bidir_gbits", "Gb/s", higher, net, 0, 0},
     {"rdma", "write_lat_us_min", "us", lower, net, 0, 0},
     {"rdma", "write_lat_us_median", "us", lower, net, 0, 0},
     {"rdma", "write_lat_us_p99", "us", lower, net, 0, 0},

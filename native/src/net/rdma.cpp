@@ -23,8 +23,8 @@ kiln_status checked(const kiln_rdma_params* p) {
     if (!p) return kiln::fail(KILN_INVALID_ARGUMENT, "params must not be NULL");
     const std::string why = kiln::rdma::check_params(*p);
     if (!why.empty()) return kiln::fail(KILN_INVALID_ARGUMENT, "%s", why.c_str());
-    if (p->bidirectional)
-        return kiln::fail(KILN_UNSUPPORTED, "bidirectional: both-ways RDMA traffic is not in this build yet (one way only)");
+    if (p->bidirectional != 0 && p->bidirectional != 1)
+        return kiln::fail(KILN_INVALID_ARGUMENT, "bidirectional: %d is neither 0 nor 1", p->bidirectional);
     return KILN_OK;
 }
 }  // namespace

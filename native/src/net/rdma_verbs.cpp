@@ -291,9 +291,17 @@ private:
 // The passive side of send for one step: run by the server (over the side channel) or a local thread.
 using receive_step = std::function<std::string(uint64_t size, int64_t count)>;
 
+// The other end's half of a both-ways step (bidirectional): start() has the peer post the same op,
+// size and count at once (after it answered, so both start together); finish() waits for it and says
+// the peer's elapsed ns.
+struct both_ways_step {
+    std::function<std::string(uint32_t op, uint64_t size, int64_t count)> start;
+    std::function<std::string(uint64_t* peer_ns)> finish;
+};
+
 // Every operation and size from the active end: bandwidth over the sweep, then latency.
-std::string drive(endpoint& a, const kiln_rdma_params& p, const receive_step& passive_receive, kiln::sink_writer& out,
-                  const volatile int32_t* cancel) {
+std::string drive(endpoint& a, const kiln_rdma_params& p, const receive_step& passive_receive, const both_ways_step& both,
+                  kiln::sink_writer& out, const volatile int32_t* cancel) {
     const uint32_t mask = p.op_mask ? p.op_mask : static_cast<uint32_t>(KILN_RDMA_ALL);
     const auto sizes = kiln::rdma::message_sizes(p.min_message_bytes, p.max_message_bytes);
     for (uint32_t op : {static_cast<uint32_t>(KILN_RDMA_WRITE), static_cast<uint32_t>(KILN_RDMA_READ), static_cast<uint32_t>(KILN_RDMA_SEND)}) {
@@ -312,6 +320,20 @@ std::string drive(endpoint& a, const kiln_rdma_params& p, const receive_step& pa
             best = std::max(best, kiln::net::gbits(size * static_cast<uint64_t>(p.iterations), ns));
         }
         out.metric(key + "_gbits", best, "Gb/s");
+        // Both ways at once (write and read): the bytes of both directions over the longer end's time.
+        if (p.bidirectional && op != KILN_RDMA_SEND) {
+            double best_both = 0;
+            for (uint64_t size : sizes) {
+                std::string why = both.start(op, size, p.iterations);
+                uint64_t ns = 0, peer_ns = 0;
+                if (why.empty()) why = a.transfer(op, size, p.iterations, p.queue_depth, cancel, &ns);
+                const std::string peer_why = both.finish(&peer_ns);
+                if (why.empty()) why = peer_why;
+                if (!why.empty()) return key + " both ways " + std::to_string(size) + " B: " + why;
+                best_both = std::max(best_both, kiln::net::gbits(2 * size * static_cast<uint64_t>(p.iterations), std::max(ns, peer_ns)));
+            }
+            out.metric(key + "_bidir_gbits", best_both, "Gb/s");
+        }
         std::vector<double> lat_us;
         for (int i = 0; i < p.latency_samples; ++i) {
             std::thread receiver;
@@ -352,7 +374,21 @@ kiln_status loopback(void* st, int32_t peer_index, const kiln_rdma_params* p, co
     kiln::sink_writer out(sink, "rdma", 0, false);
     const auto before_a = kiln::rdma::read_port_counters("/", pa->info.device, pa->info.port);
     const auto before_b = kiln::rdma::read_port_counters("/", pb->info.device, pb->info.port);
-    why = drive(a, *p, [&](uint64_t size, int64_t count) { return b.receive(size, count, cancel); }, out, cancel);
+    std::thread peer;
+    std::string peer_why;
+    uint64_t peer_elapsed = 0;
+    const both_ways_step both_ways{
+        [&](uint32_t op, uint64_t size, int64_t count) {
+            peer = std::thread([&, op, size, count] { peer_why = b.transfer(op, size, count, p->queue_depth, cancel, &peer_elapsed); });
+            return std::string();
+        },
+        [&](uint64_t* ns) {
+            if (peer.joinable()) peer.join();
+            *ns = peer_elapsed;
+            return peer_why;
+        }};
+    why = drive(a, *p, [&](uint64_t size, int64_t count) { return b.receive(size, count, cancel); }, both_ways, out, cancel);
+    if (peer.joinable()) peer.join();
     // Both ends' ports: the worse of the two grows the delta.
     auto after_a = kiln::rdma::read_port_counters("/", pa->info.device, pa->info.port);
     const auto after_b = kiln::rdma::read_port_counters("/", pb->info.device, pb->info.port);
@@ -399,9 +435,18 @@ kiln_status serve(void* st, const char* address, int32_t port, const kiln_rdma_p
             why = "protocol error: expected a receive step";
             break;
         }
+        // A third field: a both-ways step, this end posting the same op at once; else the passive end of send.
+        uint32_t op = 0;
+        const bool active = body.get_u32(&op);
+        if (active && op != KILN_RDMA_WRITE && op != KILN_RDMA_READ) {
+            why = "protocol error: a both-ways step of op " + std::to_string(op);
+            break;
+        }
         if (!(why = side.send_msg(msg::ready, payload(), now_ns() + t, cancel)).empty()) break;
-        why = e.receive(size, static_cast<int64_t>(count), cancel);
-        if (why.empty()) why = side.send_msg(msg::phase_result, payload(), now_ns() + t, cancel);
+        uint64_t elapsed = 0;
+        why = active ? e.transfer(op, size, static_cast<int64_t>(count), p->queue_depth, cancel, &elapsed)
+                     : e.receive(size, static_cast<int64_t>(count), cancel);
+        if (why.empty()) why = side.send_msg(msg::phase_result, payload().u64(elapsed), now_ns() + t, cancel);
     }
     if (cancel && *cancel) return fail(KILN_CANCELLED, "cancelled");
     return fail(KILN_PEER_ERROR, "rdma serve %s: %s", side.peer().c_str(), why.c_str());
@@ -428,6 +473,19 @@ kiln_status probe(void* st, const char* host, int32_t port, const kiln_rdma_para
     kiln::sink_writer out(sink, "rdma", 0, false);
     const auto before = kiln::rdma::read_port_counters("/", pe->info.device, pe->info.port);
     // The passive receive of send runs on the server: announce it, wait for ready, and for its end.
+    const both_ways_step both{
+        [&](uint32_t op, uint64_t size, int64_t count) {
+            std::string w = side.send_msg(msg::phase, payload().u64(size).u64(static_cast<uint64_t>(count)).u32(op), now_ns() + t, cancel);
+            payload r;
+            if (w.empty()) w = side.expect_msg(msg::ready, &r, now_ns() + t, cancel);
+            return w;
+        },
+        [&](uint64_t* peer_ns) {
+            payload r;
+            std::string w = side.expect_msg(msg::phase_result, &r, now_ns() + 10 * t, cancel);
+            if (w.empty() && !r.get_u64(peer_ns)) w = "protocol error: a short phase_result";
+            return w;
+        }};
     why = drive(e, *p,
                 [&](uint64_t size, int64_t count) {
                     std::string w = side.send_msg(msg::phase, payload().u64(size).u64(static_cast<uint64_t>(count)), now_ns() + t, cancel);
@@ -436,7 +494,7 @@ kiln_status probe(void* st, const char* host, int32_t port, const kiln_rdma_para
                     if (w.empty()) w = side.expect_msg(msg::phase_result, &r, now_ns() + 10 * t, cancel);
                     return w;
                 },
-                out, cancel);
+                both, out, cancel);
     kiln::rdma::emit_counter_deltas(before, kiln::rdma::read_port_counters("/", pe->info.device, pe->info.port),
                                     [&](const std::string& name, double v) { out.metric(name, v, "count"); });
     side.send_msg(msg::bye, payload(), now_ns() + t, cancel);

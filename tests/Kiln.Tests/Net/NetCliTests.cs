@@ -198,6 +198,28 @@ public sealed class NetCliTests
             Assert.That(r.Stdout, Does.Match(@"port \d+: "));
     }
 
+    [TestCase("serve")]
+    [TestCase("probe", "127.0.0.1:7301")]
+    public void RdmaServeAndProbeSayWhyNotOnANodeWithoutRdma(params string[] args)
+    {
+        if (Directory.Exists("/sys/class/infiniband") && Directory.GetDirectories("/sys/class/infiniband").Length > 0)
+            Assert.Ignore("this machine has RDMA ports: the no-RDMA path is not what it has");
+        var dir = Path.Combine(_out, "rdma");
+        string[] command = args[0] == "serve" ? ["net", "rdma", "serve"] : ["net", "rdma", "probe", args[1], "--out", dir];
+        var r = KilnCli.Run(command);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        Assert.That(r.Stdout, Does.StartWith($"kiln net rdma {args[0]}: SKIP: no RDMA devices"));
+        Assert.That(Directory.Exists(dir), Is.False, "nothing measured, no result folder");
+    }
+
+    [Test]
+    public void RdmaProbeKnobsAreCheckedFirst()
+    {
+        var r = KilnCli.Run(["net", "rdma", "probe", "127.0.0.1:7301", "--max-size", "half"]);
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("--max-size"));
+    }
+
     [TestCase("localhost", "has no port")]
     [TestCase("127.0.0.1:99999", "not a number in 1..65535")]
     [TestCase("[::1", "no closing ]")]

@@ -55,7 +55,19 @@ public static class NetAnalysis
     public static PairRow ReadPair(string folder)
     {
         var path = Path.Combine(folder, "summary.json");
-        if (!File.Exists(path)) throw new UsageException("DIR", $"{folder}: no summary.json (not a kiln net probe result folder)");
+        return TryReadPair(folder, out var why) ?? throw new UsageException("DIR", $"{(File.Exists(path) ? path : folder)}: {why}");
+    }
+
+    /// <summary>The pair a probe folder measured, or null and why not (no summary.json, not JSON, no net section).</summary>
+    public static PairRow? TryReadPair(string folder, out string why)
+    {
+        var path = Path.Combine(folder, "summary.json");
+        why = "";
+        if (!File.Exists(path))
+        {
+            why = "no summary.json (not a kiln net probe result folder)";
+            return null;
+        }
         RunSummaryNet? s;
         try
         {
@@ -63,9 +75,14 @@ public static class NetAnalysis
         }
         catch (JsonException e)
         {
-            throw new UsageException("DIR", $"{path}: not a kiln summary ({e.Message})");
+            why = $"not a kiln summary ({e.Message})";
+            return null;
         }
-        var n = s?.Net ?? throw new UsageException("DIR", $"{path}: no net section (not a kiln net probe run)");
+        if (s?.Net is not { } n)
+        {
+            why = "no net section (not a kiln net probe run, or one that never finished)";
+            return null;
+        }
         return new PairRow(n.Client, n.Peer, n.Status, n.SendGbits, n.RecvGbits, n.RttUsP99, folder, n.Reason);
     }
 
@@ -81,8 +98,12 @@ public static class NetAnalysis
     {
         using (var pairs = new CsvTable<PairRow, PairRowMap>(folder.File(PairsFile))) pairs.WriteAll(result.Pairs.ToList());
         using var suspects = new CsvTable<SuspectRow, SuspectRowMap>(folder.File(SuspectsFile));
-        suspects.WriteAll(result.Suspects.Select(x => new SuspectRow(x.Host, x.Peer ?? "", x.BadPairs, x.Pairs, x.Why)).ToList());
+        suspects.WriteAll(SuspectRows(result).ToList());
     }
+
+    /// <summary>The rows of suspects.csv (a host's peer empty), for the file and for a page that shows them.</summary>
+    public static IEnumerable<SuspectRow> SuspectRows(NetAnalysisResult result) =>
+        result.Suspects.Select(x => new SuspectRow(x.Host, x.Peer ?? "", x.BadPairs, x.Pairs, x.Why));
 
     // The part of summary.json analysis reads.
     private sealed record RunSummaryNet(NetPairSummary? Net);

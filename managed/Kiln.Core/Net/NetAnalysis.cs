@@ -2,6 +2,7 @@
 // pairs.csv, the bad pairs' common node into suspects.csv, and the exit code (1 when any pair
 // failed or any host or link is suspect).
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using CsvHelper.Configuration;
 using Kiln.Core.Results;
 
@@ -50,6 +51,8 @@ public static class NetAnalysis
 {
     public const string PairsFile = "pairs.csv";
     public const string SuspectsFile = "suspects.csv";
+    /// <summary>summary.json's command of a probe folder.</summary>
+    public const string ProbeCommand = "net probe";
 
     /// <summary>The pair a probe folder measured; a folder without one (not a kiln net probe run) is a usage error naming it.</summary>
     public static PairRow ReadPair(string folder)
@@ -84,6 +87,39 @@ public static class NetAnalysis
             return null;
         }
         return new PairRow(n.Client, n.Peer, n.Status, n.SendGbits, n.RecvGbits, n.RttUsP99, folder, n.Reason);
+    }
+
+    /// <summary>
+    /// Records a pair whose probe left no result (killed, its launcher failed, past its deadline) as a
+    /// FAIL with the reason in its folder's summary.json, kept where the probe wrote one: kiln net pairs
+    /// writes what its child could not, so kiln net analyze and kiln report read the same pair.
+    /// </summary>
+    public static PairRow RecordFailure(string folder, NetPair pair, string address, string reason, DateTime startUtc)
+    {
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, "summary.json");
+        JsonObject? summary = null;
+        try
+        {
+            if (File.Exists(path)) summary = JsonNode.Parse(File.ReadAllText(path)) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            // Cut short by the kill: written afresh.
+        }
+        summary ??= new JsonObject();
+        summary["schema_version"] ??= SummaryJson.SchemaVersion;
+        summary["host"] ??= pair.Client;
+        summary["run_id"] ??= $"net-{pair.Client}-{pair.Server}-{startUtc:yyyyMMdd'T'HHmmss'Z'}";
+        summary["command"] = ProbeCommand;
+        summary["start_utc"] ??= startUtc;
+        summary["end_utc"] = DateTime.UtcNow;
+        summary["verdict"] = nameof(VerdictStatus.FAIL);
+        summary["exit_code"] = ExitCodes.Failed;
+        var net = new NetPairSummary(pair.Client, pair.Server, address, nameof(VerdictStatus.FAIL), null, null, null, reason);
+        summary["net"] = JsonSerializer.SerializeToNode(net, SummaryJson.Options);
+        AtomicFile.WriteAllText(path, summary.ToJsonString(SummaryJson.Options) + "\n");
+        return new PairRow(net.Client, net.Peer, net.Status, null, null, null, folder, reason);
     }
 
     public static NetAnalysisResult Analyze(IReadOnlyList<PairRow> pairs, double relativeFloor = NetPairing.DefaultRelativeFloor)

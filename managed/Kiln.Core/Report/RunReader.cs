@@ -36,7 +36,7 @@ public sealed class RunData
     public const string Burn = "burn";
     public const string Check = "check";
     /// <summary>A kiln net probe folder: one network pair (NetPair), not a node's verdict.</summary>
-    public const string NetProbe = "net probe";
+    public const string NetProbe = NetAnalysis.ProbeCommand;
 
     public required string Folder { get; init; }
     /// <summary>"burn", "check" or "net probe".</summary>

@@ -347,7 +347,9 @@ public static class NetCommand
             get
             {
                 if (ExitCode is > 128 and < 128 + 65) return $"exit {ExitCode} (killed by signal {ExitCode - 128})";
-                var last = Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
+                // kiln's own error line says more than the launcher's "task 0: Exited with exit code 2" after it.
+                var lines = Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                var last = lines.LastOrDefault(l => l.StartsWith("kiln: error:", StringComparison.Ordinal)) ?? lines.LastOrDefault();
                 return last is null ? $"exit {ExitCode}" : $"exit {ExitCode}: {last}";
             }
         }

@@ -252,6 +252,9 @@ public static class NetCommand
                 var start = DateTime.UtcNow;
                 var runs = rounds[r].Select(pair =>
                 {
+                    // A summary left by an earlier run into the same --out must not stand in for this probe's.
+                    var stale = Path.Combine(PairFolder(folder, pair), "summary.json");
+                    if (File.Exists(stale)) File.Delete(stale);
                     var args = prefix.Select(a => a.Replace("{client}", pair.Client, StringComparison.Ordinal))
                         .Concat(kiln).Concat(["net", "probe", where[pair.Server].ToString(), "--name", pair.Client, "--peer-name", pair.Server,
                             OptionNames.Out, PairFolder(folder, pair)])

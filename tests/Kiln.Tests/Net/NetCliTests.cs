@@ -258,6 +258,12 @@ public sealed class NetCliTests
         var wrapper = Path.Combine(_out, "launcher.sh");
         File.WriteAllText(wrapper, Launcher);
         var dir = Path.Combine(_out, "pairs");
+        // An earlier run into the same folder passed n3 -> n4: that old result must not stand in for this run's.
+        Directory.CreateDirectory(Path.Combine(dir, "n3-n4"));
+        File.WriteAllText(Path.Combine(dir, "n3-n4", "summary.json"), """
+            {"net": {"client": "n3", "peer": "n4", "peer_address": "127.0.0.1:1", "status": "PASS", "send_gbits": 20, "recv_gbits": 20,
+             "rtt_us_p99": 10, "reason": "an earlier run"}}
+            """);
         // The ring's first round is n1 -> n2 and n3 -> n4: one killed, one never launched, at once.
         var r = KilnCli.RunWith(new Dictionary<string, string?> { ["KILN_TEST_KILL"] = "n1-n2", ["KILN_TEST_DIE"] = "n3-n4" }, TimeSpan.FromMinutes(3),
             ["net", "pairs", "--nodes", nodes, "--exec", $"sh {wrapper} {{client}}", "--out", dir, .. Short]);

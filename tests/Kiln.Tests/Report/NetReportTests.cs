@@ -215,6 +215,15 @@ public sealed class NetReportTests
     }
 
     [Test]
+    public void A_probe_folder_is_no_burn_to_bundle()
+    {
+        var r = KilnCli.Run("bundle", Path.Combine(_template, "probe"), "--out", Path.Combine(_dir, "rma.tar.gz"));
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("RUN_DIR").And.Contain("is a kiln net probe result (one network pair), not a burn"));
+        Assert.That(File.Exists(Path.Combine(_dir, "rma.tar.gz")), Is.False);
+    }
+
+    [Test]
     public void A_report_over_burn_folders_alone_has_no_network_part()
     {
         var outDir = Path.Combine(_dir, "report");

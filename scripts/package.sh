@@ -39,7 +39,7 @@ dotnet publish managed/Kiln.Cli/Kiln.Cli.csproj -c Release -r linux-x64 --self-c
   -p:PublishTrimmed=false -p:UseAppHost=true -o "$stage/bin" --nologo -v quiet
 # The loader looks in bin/../lib (KilnLibrary); the plugins sit beside libkiln.so.
 cp -a build/lib/*.so "$stage/lib/"
-cp scripts/slurm/kiln-burn.sbatch scripts/slurm/healthcheck.sh scripts/slurm/prolog.sh scripts/slurm/epilog.sh "$stage/slurm/"
+cp scripts/slurm/kiln-burn.sbatch scripts/slurm/kiln-pairs.sbatch scripts/slurm/healthcheck.sh scripts/slurm/prolog.sh scripts/slurm/epilog.sh "$stage/slurm/"
 cp scripts/systemd/kiln.service "$stage/systemd/"
 cp scripts/systemd/kiln.yaml "$stage/etc/"
 cp README.md "$stage/"

@@ -259,7 +259,7 @@ public static class NetCommand
             var judge = ProfileCatalog.Resolve(parse.GetValue(knobs.Profile), inventory.Devices);
             var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath(host, start));
             var console = services.Console;
-            var summary = StartSummary(host, start, "net probe", judge, parse, inventory);
+            var summary = StartSummary(host, start, NetAnalysis.ProbeCommand, judge, parse, inventory);
             SummaryJson.Write(folder.File("summary.json"), summary);
             console.Out.WriteLine($"kiln net probe: {host} -> {target}, {p.Streams} stream(s), {p.DurationMs / 1000.0:0.###} s each way, " +
                                   $"profile {judge.Name}, results in {folder.Path}");
@@ -483,22 +483,26 @@ public static class NetCommand
             // (plus a minute for its launcher and start-up) is killed: a hung launcher fails its pair, not the run.
             var childDeadline = knobs.Read(parse).Deadline + TimeSpan.FromMinutes(1);
             var rounds = NetPairing.Schedule(list.Select(n => n.Name).ToList(), Values.Count(parse, minPeers, min: 1) ?? 3, (int)(Values.Seed(parse, seed) ?? 1));
-            var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath("pairs", DateTimeOffset.UtcNow));
             var prefix = (parse.GetValue(exec) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (prefix.Length > 0 && !IsProgram(prefix[0]))
+                throw new UsageException("--exec", $"'{prefix[0]}' is not a program on PATH (the launcher, e.g. srun or ip)");
+            var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath("pairs", DateTimeOffset.UtcNow));
             var console = services.Console;
             var kiln = SelfCommand();
             var where = list.ToDictionary(n => n.Name, n => n.Endpoint!);
-            var folders = new List<string>();
-            var missing = new List<PairRow>();
+            var measured = new List<PairRow>();
             for (var r = 0; r < rounds.Count && !cancel.IsCancellationRequested; r++)
             {
                 console.Out.WriteLine($"kiln net pairs: round {r + 1} of {rounds.Count}: {string.Join(", ", rounds[r].Select(p => $"{p.Client} -> {p.Server}"))}");
+                var start = DateTime.UtcNow;
                 var runs = rounds[r].Select(pair =>
                 {
-                    var dir = folder.File($"{pair.Client}-{pair.Server}");
-                    folders.Add(dir);
+                    // A summary left by an earlier run into the same --out must not stand in for this probe's.
+                    var stale = Path.Combine(PairFolder(folder, pair), "summary.json");
+                    if (File.Exists(stale)) File.Delete(stale);
                     var args = prefix.Select(a => a.Replace("{client}", pair.Client, StringComparison.Ordinal))
-                        .Concat(kiln).Concat(["net", "probe", where[pair.Server].ToString(), "--name", pair.Client, "--peer-name", pair.Server, OptionNames.Out, dir])
+                        .Concat(kiln).Concat(["net", "probe", where[pair.Server].ToString(), "--name", pair.Client, "--peer-name", pair.Server,
+                            OptionNames.Out, PairFolder(folder, pair)])
                         .Concat(knobs.Forward(parse)).ToList();
                     return RunChild(args, childDeadline, cancel);
                 }).ToList();
@@ -506,13 +510,15 @@ public static class NetCommand
                 {
                     if (run.ExitCode is not (0 or 1))
                         console.Error.WriteLine($"kiln net pairs: {pair.Client} -> {pair.Server}: exit {run.ExitCode}: {run.Output.Trim()}");
-                    if (run.TimedOut) missing.Add(new PairRow(pair.Client, pair.Server, nameof(VerdictStatus.FAIL), null, null, null,
-                        folder.File($"{pair.Client}-{pair.Server}"), $"the probe did not end within {childDeadline.TotalSeconds:0} s and was killed"));
+                    // A probe that left no result (killed, its launcher failed, past its deadline) is a FAIL
+                    // with why, written into its folder; the other pairs go on.
+                    var dir = PairFolder(folder, pair);
+                    var row = run.Why is null ? NetAnalysis.TryReadPair(dir, out _) : null;
+                    measured.Add(row ?? NetAnalysis.RecordFailure(dir, pair, where[pair.Server].ToString(),
+                        run.Why ?? $"the probe ended without a result: {run.Ending}", start));
                 }
             }
-            // A pair whose probe never wrote its summary (killed, or its launcher failed) is a FAIL with why.
-            var result = NetAnalysis.Analyze([.. folders.Where(f => File.Exists(Path.Combine(f, "summary.json")) && missing.All(m => m.Folder != f))
-                .Select(NetAnalysis.ReadPair), .. missing]);
+            var result = NetAnalysis.Analyze(measured);
             NetAnalysis.Write(folder, result);
             Print(console.Out, result, folder.Path);
             return result.ExitCode;
@@ -573,28 +579,73 @@ public static class NetCommand
         }).ToList();
     }
 
-    private sealed record ChildRun(int ExitCode, string Output, bool TimedOut = false);
+    private static string PairFolder(ResultFolder folder, NetPair pair) => folder.File($"{pair.Client}-{pair.Server}");
 
-    // One probe child: its output is kept for the error line when it did not run as a probe (exit 2, 3).
+    // A name with a / is a path; otherwise it is looked for on PATH, as the child's start will.
+    private static bool IsProgram(string name) =>
+        name.Contains('/') ? File.Exists(name)
+        : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, name)));
+
+    /// <param name="Why">Set when the parent ended the child (past its deadline, the run cancelled) or could not start it.</param>
+    private sealed record ChildRun(int ExitCode, string Output, string? Why = null)
+    {
+        /// <summary>"exit 137 (killed by signal 9)", "exit 7: srun: error: ...": how a child that left no result ended.</summary>
+        public string Ending
+        {
+            get
+            {
+                if (ExitCode is > 128 and < 128 + 65) return $"exit {ExitCode} (killed by signal {ExitCode - 128})";
+                // kiln's own error line says more than the launcher's "task 0: Exited with exit code 2" after it.
+                var lines = Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                var last = lines.LastOrDefault(l => l.StartsWith("kiln: error:", StringComparison.Ordinal)) ?? lines.LastOrDefault();
+                return last is null ? $"exit {ExitCode}" : $"exit {ExitCode}: {last}";
+            }
+        }
+    }
+
+    // One probe child: its output is kept for the error line when it did not run as a probe (exit 2, 3),
+    // stderr last, so the launcher's own complaint is the last line.
     private static async Task<ChildRun> RunChild(IReadOnlyList<string> args, TimeSpan deadline, CancellationToken cancel)
     {
         var start = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args.Skip(1)) start.ArgumentList.Add(a);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {args[0]}");
-        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        limit.CancelAfter(deadline);
+        Process process;
         try
         {
-            await process.WaitForExitAsync(limit.Token);
+            process = Process.Start(start) ?? throw new System.ComponentModel.Win32Exception("no process");
         }
-        catch (OperationCanceledException)
+        catch (System.ComponentModel.Win32Exception e)
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync(CancellationToken.None);
-            return new ChildRun(process.ExitCode, await stdout + await stderr, TimedOut: !cancel.IsCancellationRequested);
+            return new ChildRun(-1, "", $"cannot start {args[0]}: {e.Message}");
         }
-        return new ChildRun(process.ExitCode, await stdout + await stderr);
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+            var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+            using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            limit.CancelAfter(deadline);
+            try
+            {
+                await process.WaitForExitAsync(limit.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync(CancellationToken.None);
+                return new ChildRun(process.ExitCode, await Collected(stdout, stderr), cancel.IsCancellationRequested
+                    ? "the run was cancelled before the probe ended"
+                    : $"the probe did not end within {deadline.TotalSeconds:0} s and was killed");
+            }
+            return new ChildRun(process.ExitCode, await Collected(stdout, stderr));
+        }
+    }
+
+    // A launcher that died may leave a process behind that holds its output open: wait briefly, not forever.
+    private static async Task<string> Collected(Task<string> stdout, Task<string> stderr)
+    {
+        var both = Task.WhenAll(stdout, stderr);
+        return await Task.WhenAny(both, Task.Delay(TimeSpan.FromSeconds(5))) == both
+            ? stdout.Result + stderr.Result
+            : "(its output is held open by a process it left behind)";
     }
 }

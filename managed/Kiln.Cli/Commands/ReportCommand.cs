@@ -1,14 +1,17 @@
 // `kiln report DIR... [--out DIR] [--baseline FILE] [--drain-list FILE] [--generate-baseline FILE]
 // [--expect HOSTS] [--drain [--apply] [--max-drain PERCENT]]` (the Slurm options: ReportDrainOptions.cs):
-// many nodes' burn folders -> fleet tables, outliers, drift, plots and report.html (docs/REPORT.md).
+// many nodes' burn folders -> fleet tables, outliers, drift, plots and report.html (docs/REPORT.md);
+// kiln net probe folders among them -> pairs.csv, suspects.csv and the host their bad pairs share.
 // Exit 0: report written, nothing to drain; 1: hosts to drain; 2: no usable run, or --baseline unusable.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Kiln.Cli.Output;
 using Kiln.Core;
+using Kiln.Core.Net;
 using Kiln.Core.Profiles;
 using Kiln.Core.Report;
+using Kiln.Core.Results;
 
 namespace Kiln.Cli.Commands;
 
@@ -78,9 +81,18 @@ public static class ReportCommand
                         $"{analysed.TotalSeconds:0.0} s reading and analysing, the rest writing)");
             foreach (var n in report.Nodes.Where(n => n.Drain).Take(ProblemLines)) o.WriteLine($"drain {n.Host}: {string.Join(" | ", n.DrainReasons)}");
             foreach (var host in report.Missing.Take(ProblemLines)) o.WriteLine($"drain {host}: missing, no results");
+            foreach (var s in report.NetOnlySuspects.Where(s => !report.Missing.Contains(s.Host)).Take(ProblemLines))
+                o.WriteLine($"drain {s.Host}: {FleetReport.NetReason(s)}");
+            if (report.Net is { } net)
+            {
+                foreach (var link in net.Suspects.Where(s => !s.IsHost))
+                    o.WriteLine($"network: suspect link {link.Host} -> {link.Peer} (drains no one: both hosts are healthy in their other pairs): {link.Why}");
+                o.WriteLine($"network: {net.Pairs.Count} pair(s), {net.Pairs.Count(p => p.Status == nameof(VerdictStatus.FAIL))} FAIL, {net.Suspects.Count} suspect(s); " +
+                            $"{NetAnalysis.PairsFile} and {NetAnalysis.SuspectsFile} in {outDir}");
+            }
             o.WriteLine($"hosts to drain: {report.DrainHosts.Count}; report in {Path.Combine(outDir, "report.html")}");
             if (parse.GetValue(slurm.Drain)) ReportDrainOptions.Run(report, maxDrain, parse.GetValue(slurm.Apply), console);
-            if (report.Runs.Count + report.Checks.Count == 0)
+            if (!report.HasResults)
             {
                 console.Error.WriteLine("kiln: error: no usable run folder among the inputs");
                 return ExitCodes.Usage;

@@ -2,6 +2,7 @@
 // pairs.csv, the bad pairs' common node into suspects.csv, and the exit code (1 when any pair
 // failed or any host or link is suspect).
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using CsvHelper.Configuration;
 using Kiln.Core.Results;
 
@@ -50,12 +51,26 @@ public static class NetAnalysis
 {
     public const string PairsFile = "pairs.csv";
     public const string SuspectsFile = "suspects.csv";
+    /// <summary>summary.json's command of a probe folder.</summary>
+    public const string ProbeCommand = "net probe";
 
     /// <summary>The pair a probe folder measured; a folder without one (not a kiln net probe run) is a usage error naming it.</summary>
     public static PairRow ReadPair(string folder)
     {
         var path = Path.Combine(folder, "summary.json");
-        if (!File.Exists(path)) throw new UsageException("DIR", $"{folder}: no summary.json (not a kiln net probe result folder)");
+        return TryReadPair(folder, out var why) ?? throw new UsageException("DIR", $"{(File.Exists(path) ? path : folder)}: {why}");
+    }
+
+    /// <summary>The pair a probe folder measured, or null and why not (no summary.json, not JSON, no net section).</summary>
+    public static PairRow? TryReadPair(string folder, out string why)
+    {
+        var path = Path.Combine(folder, "summary.json");
+        why = "";
+        if (!File.Exists(path))
+        {
+            why = "no summary.json (not a kiln net probe result folder)";
+            return null;
+        }
         RunSummaryNet? s;
         try
         {
@@ -63,10 +78,48 @@ public static class NetAnalysis
         }
         catch (JsonException e)
         {
-            throw new UsageException("DIR", $"{path}: not a kiln summary ({e.Message})");
+            why = $"not a kiln summary ({e.Message})";
+            return null;
         }
-        var n = s?.Net ?? throw new UsageException("DIR", $"{path}: no net section (not a kiln net probe run)");
+        if (s?.Net is not { } n)
+        {
+            why = "no net section (not a kiln net probe run, or one that never finished)";
+            return null;
+        }
         return new PairRow(n.Client, n.Peer, n.Status, n.SendGbits, n.RecvGbits, n.RttUsP99, folder, n.Reason);
+    }
+
+    /// <summary>
+    /// Records a pair whose probe left no result (killed, its launcher failed, past its deadline) as a
+    /// FAIL with the reason in its folder's summary.json, kept where the probe wrote one: kiln net pairs
+    /// writes what its child could not, so kiln net analyze and kiln report read the same pair.
+    /// </summary>
+    public static PairRow RecordFailure(string folder, NetPair pair, string address, string reason, DateTime startUtc)
+    {
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, "summary.json");
+        JsonObject? summary = null;
+        try
+        {
+            if (File.Exists(path)) summary = JsonNode.Parse(File.ReadAllText(path)) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            // Cut short by the kill: written afresh.
+        }
+        summary ??= new JsonObject();
+        summary["schema_version"] ??= SummaryJson.SchemaVersion;
+        summary["host"] ??= pair.Client;
+        summary["run_id"] ??= $"net-{pair.Client}-{pair.Server}-{startUtc:yyyyMMdd'T'HHmmss'Z'}";
+        summary["command"] = ProbeCommand;
+        summary["start_utc"] ??= startUtc;
+        summary["end_utc"] = DateTime.UtcNow;
+        summary["verdict"] = nameof(VerdictStatus.FAIL);
+        summary["exit_code"] = ExitCodes.Failed;
+        var net = new NetPairSummary(pair.Client, pair.Server, address, nameof(VerdictStatus.FAIL), null, null, null, reason);
+        summary["net"] = JsonSerializer.SerializeToNode(net, SummaryJson.Options);
+        AtomicFile.WriteAllText(path, summary.ToJsonString(SummaryJson.Options) + "\n");
+        return new PairRow(net.Client, net.Peer, net.Status, null, null, null, folder, reason);
     }
 
     public static NetAnalysisResult Analyze(IReadOnlyList<PairRow> pairs, double relativeFloor = NetPairing.DefaultRelativeFloor)
@@ -81,8 +134,12 @@ public static class NetAnalysis
     {
         using (var pairs = new CsvTable<PairRow, PairRowMap>(folder.File(PairsFile))) pairs.WriteAll(result.Pairs.ToList());
         using var suspects = new CsvTable<SuspectRow, SuspectRowMap>(folder.File(SuspectsFile));
-        suspects.WriteAll(result.Suspects.Select(x => new SuspectRow(x.Host, x.Peer ?? "", x.BadPairs, x.Pairs, x.Why)).ToList());
+        suspects.WriteAll(SuspectRows(result).ToList());
     }
+
+    /// <summary>The rows of suspects.csv (a host's peer empty), for the file and for a page that shows them.</summary>
+    public static IEnumerable<SuspectRow> SuspectRows(NetAnalysisResult result) =>
+        result.Suspects.Select(x => new SuspectRow(x.Host, x.Peer ?? "", x.BadPairs, x.Pairs, x.Why));
 
     // The part of summary.json analysis reads.
     private sealed record RunSummaryNet(NetPairSummary? Net);

@@ -16,8 +16,14 @@ public sealed record PairOutcome(string Client, string Server, bool Failed, doub
     public bool Has(string node) => Client == node || Server == node;
 }
 
-/// <summary>A node the bad pairs have in common (Host), or one bad link between two otherwise healthy nodes (Link).</summary>
-public sealed record NetSuspect(string Host, string? Peer, int BadPairs, int Pairs, string Why);
+/// <summary>
+/// A node the bad pairs have in common (Peer null), or one bad link between two otherwise healthy
+/// nodes (Host -> Peer); Bad lists the pairs that name it.
+/// </summary>
+public sealed record NetSuspect(string Host, string? Peer, int BadPairs, int Pairs, string Why, IReadOnlyList<NetPair> Bad)
+{
+    public bool IsHost => Peer is null;
+}
 
 public static class NetPairing
 {
@@ -107,13 +113,15 @@ public static class NetPairing
             var mine = bad.Where(b => b.Pair.Has(node)).ToList();
             suspects.Add(new NetSuspect(node, null, count, pairs.Count(p => p.Has(node)),
                 $"in {count} bad pair(s) of {pairs.Count(p => p.Has(node))}: " +
-                string.Join("; ", mine.Select(b => $"{b.Pair.Client} -> {b.Pair.Server}: {b.Why}"))));
+                string.Join("; ", mine.Select(b => $"{b.Pair.Client} -> {b.Pair.Server}: {b.Why}")),
+                mine.Select(b => new NetPair(b.Pair.Client, b.Pair.Server)).ToList()));
             bad.RemoveAll(b => b.Pair.Has(node));
         }
         // A lone pair is one measurement: named as a bad link only when its verdict failed (a
         // relatively slow pair alone may be a busy moment; repeated across a host's pairs it is not).
         foreach (var (pair, why) in bad.Where(b => b.Pair.Failed))
-            suspects.Add(new NetSuspect(pair.Client, pair.Server, 1, 1, $"the link {pair.Client} -> {pair.Server} alone: {why}"));
+            suspects.Add(new NetSuspect(pair.Client, pair.Server, 1, 1, $"the link {pair.Client} -> {pair.Server} alone: {why}",
+                [new NetPair(pair.Client, pair.Server)]));
         return suspects;
     }
 }

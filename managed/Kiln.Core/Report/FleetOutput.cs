@@ -1,7 +1,9 @@
 // What kiln report leaves in its --out folder (docs/REPORT.md): fleet.csv, outliers.csv, nodes.csv,
-// drift.csv, problems.csv, baseline.csv, plots/ (histograms, copy matrices) and one self-contained
-// report.html; and, when asked, the drain list and a generated baseline profile.
+// drift.csv, problems.csv, baseline.csv, pairs.csv and suspects.csv (network probes, as kiln net
+// analyze writes them), plots/ (histograms, copy matrices) and one self-contained report.html; and,
+// when asked, the drain list and a generated baseline profile.
 using System.Globalization;
+using Kiln.Core.Net;
 using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 
@@ -56,18 +58,30 @@ public static class FleetOutput
         static IEnumerable<IReadOnlyList<string>> VerdictCells(IEnumerable<VerdictRow> rows) => Csv.Cells<VerdictRow, VerdictRowMap>(rows);
         if (report.Options.Baseline != null)
             Csv.Write<VerdictRow, VerdictRowMap>(Path.Combine(outDir, "baseline.csv"), report.BaselineRows);
+        if (report.Net is { } net) NetAnalysis.Write(ResultFolder.Create(outDir), net);
 
         var histograms = DrawHistograms(report, plots);
         var matrices = DrawCopyMatrices(report, plots);
 
         var drain = report.DrainHosts;
         var page = new HtmlPage("kiln fleet report");
-        page.Verdict(drain.Count > 0 ? "FAIL" : report.Runs.Count + report.Checks.Count > 0 ? "PASS" : "INCOMPLETE",
-            $"{report.Runs.Count} burned nodes, {report.Checks.Count} kiln check results, {drain.Count} to drain, {report.Outliers.Count(o => o.Level == "node")} node outliers, " +
+        page.Verdict(drain.Count > 0 ? "FAIL" : report.HasResults ? "PASS" : "INCOMPLETE",
+            $"{report.Runs.Count} burned nodes, {report.Checks.Count} kiln check results, " +
+            (report.Net is { } pairs ? $"{pairs.Pairs.Count} network pairs ({pairs.Suspects.Count} suspects), " : "") +
+            $"{drain.Count} to drain, {report.Outliers.Count(o => o.Level == "node")} node outliers, " +
             $"{report.Outliers.Count(o => o.Level == "device")} device outliers, {report.Drift.Count} drifting components, " +
             $"{report.Problems.Count} input problems; outliers at |z| >= {report.Options.ZThreshold} and >= {report.Options.MinDeviation * 100:0.#}% from the median");
         page.Heading("Hosts to drain");
-        page.Table("drain", ["host", "why"], report.Nodes.Where(n => n.Drain).Select(n => (IReadOnlyList<string>)[n.Host, string.Join(" | ", n.DrainReasons)]), PageRows);
+        page.Table("drain", ["host", "why"], report.Nodes.Where(n => n.Drain).Select(n => (IReadOnlyList<string>)[n.Host, string.Join(" | ", n.DrainReasons)])
+            .Concat(report.NetOnlySuspects.Select(x => (IReadOnlyList<string>)[x.Host, FleetReport.NetReason(x)])), PageRows);
+        if (report.Net is { } network)
+        {
+            // The tables of suspects.csv and pairs.csv, cells through their maps as in the files.
+            page.Heading($"Network suspects: the host (or the one link) the bad pairs have in common ({network.Suspects.Count})");
+            page.Table("net-suspects", Csv.Columns<SuspectRowMap>(), Csv.Cells<SuspectRow, SuspectRowMap>(NetAnalysis.SuspectRows(network)), PageRows);
+            page.Heading($"Network pairs ({network.Pairs.Count} kiln net probe results, {network.Pairs.Count(p => p.Status == nameof(VerdictStatus.FAIL))} FAIL)");
+            page.Table("net-pairs", Csv.Columns<PairRowMap>(), Csv.Cells<PairRow, PairRowMap>(network.Pairs), PageRows);
+        }
         page.Heading($"Health findings ({report.Checks.Count} kiln check results; burns' health phases)");
         page.Table("health", healthHeader, healthRows, PageRows);
         page.Heading("Input problems");

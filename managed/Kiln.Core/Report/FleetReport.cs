@@ -1,8 +1,10 @@
 // kiln report's analysis: many nodes' burn folders merged into per-metric fleet statistics, robust
 // outliers across devices and across nodes (a node is the median of its devices, so eight GPUs that
 // are all 8% slow stand out even though none is slow next to its neighbours), configuration drift,
-// an optional comparison against a baseline profile, and the hosts to drain (docs/REPORT.md).
+// an optional comparison against a baseline profile, the network pairs of kiln net probe folders with
+// the host (or link) their bad pairs share (NetAnalysis), and the hosts to drain (docs/REPORT.md).
 using Kiln.Core.Evaluation;
+using Kiln.Core.Net;
 using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 
@@ -85,15 +87,27 @@ public sealed class FleetReport
     public required IReadOnlyList<VerdictRow> BaselineRows { get; init; }
     public int BaselinePass { get; init; }
     public required FleetOptions Options { get; init; }
+    /// <summary>The network pairs of the kiln net probe folders among the inputs (the latest probe of each pair); null when there were none.</summary>
+    public NetAnalysisResult? Net { get; init; }
+
+    /// <summary>Hosts the bad network pairs have in common (a bad link between two healthy hosts drains no one).</summary>
+    public IReadOnlyList<NetSuspect> NetSuspectHosts => Net?.Suspects.Where(s => s.IsHost).ToList() ?? [];
+
+    /// <summary>Suspect hosts with neither a burn nor a check among the inputs: drained on the pairs' word alone.</summary>
+    public IReadOnlyList<NetSuspect> NetOnlySuspects => NetSuspectHosts.Where(s => Nodes.All(n => n.Host != s.Host)).ToList();
 
     /// <summary>Expected hosts (FleetOptions.ExpectedHosts) with neither a burn nor a check among the inputs.</summary>
     public IReadOnlyList<string> Missing => Options.ExpectedHosts.Except(Runs.Concat(Checks).Select(r => r.Host), StringComparer.Ordinal)
         .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
 
-    public IReadOnlyList<string> DrainHosts => Nodes.Where(n => n.Drain).Select(n => n.Host).Concat(Missing).ToList();
+    public IReadOnlyList<string> DrainHosts => Nodes.Where(n => n.Drain).Select(n => n.Host).Concat(Missing)
+        .Concat(NetOnlySuspects.Select(s => s.Host)).Distinct(StringComparer.Ordinal).ToList();
+
+    /// <summary>A burn, a check or a network pair among the inputs: something to report.</summary>
+    public bool HasResults => Runs.Count + Checks.Count + (Net?.Pairs.Count ?? 0) > 0;
 
     /// <summary>0 report made, nothing to drain; 1 there are hosts to drain; 2 no usable run at all.</summary>
-    public int ExitCode => Runs.Count + Checks.Count == 0 ? ExitCodes.Usage : DrainHosts.Count > 0 ? ExitCodes.Failed : ExitCodes.Passed;
+    public int ExitCode => !HasResults ? ExitCodes.Usage : DrainHosts.Count > 0 ? ExitCodes.Failed : ExitCodes.Passed;
 
     /// <summary>Values per metric: (run index, backend, device, value) over the latest run of each host.</summary>
     public IEnumerable<(int Run, DeviceValue Value)> ValuesOf(MetricInfo metric) =>
@@ -129,13 +143,22 @@ public sealed class FleetReport
         // A check does not supersede a burn (nor the reverse): each host's latest of each kind is used.
         static List<RunData> Latest(IEnumerable<RunData> of) =>
             of.GroupBy(r => r.Host).Select(g => g.MaxBy(r => r.StartUtc)!).OrderBy(r => r.Host, StringComparer.Ordinal).ToList();
-        var burns = runs.Where(r => !r.IsCheck).ToList();
+        var burns = runs.Where(r => !r.IsCheck && !r.IsNetProbe).ToList();
         var latest = Latest(burns);
         var superseded = burns.Except(latest).ToList();
-        var reported = runs.Select(r => r.Host).ToHashSet(StringComparer.Ordinal);
+        // A probe is a pair's result, not a node's: it does not make an expected node present.
+        var reported = runs.Where(r => !r.IsNetProbe).Select(r => r.Host).ToHashSet(StringComparer.Ordinal);
         foreach (var host in options.ExpectedHosts.Distinct(StringComparer.Ordinal).Where(h => !reported.Contains(h)))
             problems.Add(new(host, "missing: no results from this expected node (it never finished, or never wrote them)", "drain"));
-        return Analyse(latest, superseded, Latest(runs.Where(r => r.IsCheck)), problems, catalog, options);
+        return Analyse(latest, superseded, Latest(runs.Where(r => r.IsCheck)), NetPairs(runs), problems, catalog, options);
+    }
+
+    /// <summary>The pairs of the probe folders, the latest probe of each (client, server), analysed as kiln net analyze does; null without any.</summary>
+    private static NetAnalysisResult? NetPairs(List<RunData> runs)
+    {
+        var pairs = runs.Where(r => r.IsNetProbe).GroupBy(r => (r.NetPair!.Client, r.NetPair.Server)).Select(g => g.MaxBy(r => r.StartUtc)!)
+            .OrderBy(r => r.Folder, StringComparer.Ordinal).Select(r => r.NetPair!).ToList();
+        return pairs.Count == 0 ? null : NetAnalysis.Analyze(pairs);
     }
 
     /// <summary>Every folder holding a summary.json at or under each input, sorted, so the first of two duplicates is stable.</summary>
@@ -157,8 +180,8 @@ public sealed class FleetReport
         return [.. folders];
     }
 
-    private static FleetReport Analyse(List<RunData> runs, List<RunData> superseded, List<RunData> checks, List<ReportProblem> problems,
-        MetricCatalog catalog, FleetOptions options)
+    private static FleetReport Analyse(List<RunData> runs, List<RunData> superseded, List<RunData> checks, NetAnalysisResult? net,
+        List<ReportProblem> problems, MetricCatalog catalog, FleetOptions options)
     {
         var metrics = catalog.All.ToList();
         // Values grouped by metric once: (run index, value).
@@ -227,9 +250,10 @@ public sealed class FleetReport
         var baselineByHost = baselineRows.Where(b => b.Status == VerdictStatus.FAIL).ToLookup(b => b.Host);
         var checkByHost = checks.ToDictionary(c => c.Host);
         var burned = runs.Select(r => r.Host).ToHashSet();
+        var netByHost = (net?.Suspects ?? []).Where(x => x.IsHost).ToDictionary(x => x.Host, StringComparer.Ordinal);
         var nodesSummary = runs.Select(run => Summarise(run, outliersByHost[run.Host], driftByHost[run.Host], baselineByHost[run.Host],
-                checkByHost.GetValueOrDefault(run.Host)))
-            .Concat(checks.Where(c => !burned.Contains(c.Host)).Select(c => Summarise(c, [], [], [], null)))
+                checkByHost.GetValueOrDefault(run.Host), netByHost.GetValueOrDefault(run.Host)))
+            .Concat(checks.Where(c => !burned.Contains(c.Host)).Select(c => Summarise(c, [], [], [], null, netByHost.GetValueOrDefault(c.Host))))
             .OrderBy(n => n.Host, StringComparer.Ordinal).ToList();
         return new FleetReport
         {
@@ -245,6 +269,7 @@ public sealed class FleetReport
             BaselineRows = baselineRows,
             BaselinePass = baselinePass,
             Options = options,
+            Net = net,
         };
     }
 
@@ -253,6 +278,9 @@ public sealed class FleetReport
         var z = spread.Z(x);
         return Math.Abs(z) >= zThreshold && Math.Abs(x - spread.Median) >= minDeviation * Math.Abs(spread.Median) ? z : null;
     }
+
+    /// <summary>Why a suspect host drains: "network: in 3 bad pair(s) of 3: n3 -> n1: ...".</summary>
+    public static string NetReason(NetSuspect suspect) => $"network: {suspect.Why}";
 
     private static bool IsSlow(MetricFamily family, double value, double median) => family.HigherIsBetter ? value < median : value > median;
 
@@ -343,13 +371,15 @@ public sealed class FleetReport
 
     /// <summary>
     /// A host drains for: a FAIL verdict of its own run (not one made under fault injection), a FAIL
-    /// against the baseline, being a slow node-level outlier, or holding a device far out (DrainsHost).
+    /// against the baseline, being a slow node-level outlier, holding a device far out (DrainsHost), or
+    /// being the node the bad network pairs have in common.
     /// Other device outliers and drift are shown, not drained: at 3.5 sigma a healthy fleet of 8,000
     /// GPUs x 30 metrics flags dozens of devices by chance.
     /// </summary>
     /// <param name="check">The host's latest kiln check, when the run is a burn: its FAIL findings drain the host too.</param>
+    /// <param name="net">The host as the common node of bad network pairs: it drains too (NetReason).</param>
     private static NodeSummary Summarise(RunData run, IEnumerable<Outlier> slow, IEnumerable<string> drift, IEnumerable<VerdictRow> baselineFails,
-        RunData? check)
+        RunData? check, NetSuspect? net)
     {
         var reasons = new List<string>();
         var fails = run.Verdicts.Where(v => v.Status == VerdictStatus.FAIL).ToList();
@@ -376,6 +406,7 @@ public sealed class FleetReport
         if (outliers.Count > 3) reasons.Add($"{outliers.Count - 3} more slow values (outliers.csv)");
         foreach (var b in baselineFails.Take(3))
             reasons.Add($"baseline FAIL {b.Test} {b.Backend}{b.Device}: {b.Reason}");
+        if (net != null) reasons.Add(NetReason(net));
         return new NodeSummary(run.Host, run,
             run.Count(VerdictStatus.FAIL), run.Count(VerdictStatus.WARN), run.Count(VerdictStatus.SKIP),
             outliers.Select(o => o.Key).Distinct().ToList(),

@@ -27,6 +27,7 @@ public static class RmaBundle
         var problems = new List<ReportProblem>();
         var run = RunReader.Read(runDir, new MetricCatalog(), problems)
             ?? throw new UsageException("RUN_DIR", $"{runDir} is not a readable burn result: {string.Join("; ", problems.Select(p => $"{p.File}: {p.Problem}"))}");
+        if (run.IsNetProbe) throw new UsageException("RUN_DIR", $"{runDir} is a kiln net probe result (one network pair), not a burn");
         var failing = run.Verdicts.Where(v => v.Status == VerdictStatus.FAIL).ToList();
         var devices = failing.Select(v => run.Device(v.Backend, v.Device)).OfType<DeviceInfo>().Distinct().ToList();
         var windows = FailureWindows(runDir, run, failing);

@@ -1,9 +1,11 @@
 // Reads one result folder for the fleet report and the RMA bundle: a burn (summary.json, metrics.csv,
-// verdicts.csv, findings.csv of its health phases) or a kiln check (summary.json with its findings,
-// each WARN/FAIL finding a node-level verdict row of test "check"). A folder it cannot trust (no
+// verdicts.csv, findings.csv of its health phases), a kiln check (summary.json with its findings,
+// each WARN/FAIL finding a node-level verdict row of test "check") or a kiln net probe (the one pair
+// its summary.json's net section holds, read by NetAnalysis). A folder it cannot trust (no
 // summary, an unknown schema, missing columns) is refused with the file named; a bad row (truncated,
 // corrupt) is skipped and reported with its line; the rest is used.
 using System.Text.Json;
+using Kiln.Core.Net;
 using Kiln.Core.Profiles;
 using Kiln.Core.Results;
 using Kiln.Native;
@@ -33,11 +35,16 @@ public sealed class RunData
 {
     public const string Burn = "burn";
     public const string Check = "check";
+    /// <summary>A kiln net probe folder: one network pair (NetPair), not a node's verdict.</summary>
+    public const string NetProbe = NetAnalysis.ProbeCommand;
 
     public required string Folder { get; init; }
-    /// <summary>"burn" or "check".</summary>
+    /// <summary>"burn", "check" or "net probe".</summary>
     public string Command { get; init; } = Burn;
     public bool IsCheck => Command == Check;
+    public bool IsNetProbe => Command == NetProbe;
+    /// <summary>The pair a net probe measured (summary.json's net section); null for burns and checks.</summary>
+    public PairRow? NetPair { get; internal set; }
     public required string Host { get; init; }
     public required string RunId { get; init; }
     public required DateTime StartUtc { get; init; }
@@ -108,6 +115,13 @@ public static class RunReader
         var summaryPath = Path.Combine(folder, "summary.json");
         var run = ReadSummary(summaryPath, problems);
         if (run is null || run.IsCheck) return run;
+        if (run.IsNetProbe)
+        {
+            // Its metrics are the pair's, not the node's: the fleet report analyses pairs apart (NetAnalysis).
+            run.NetPair = NetAnalysis.TryReadPair(folder, out var why);
+            if (run.NetPair is null) problems.Add(new(summaryPath, why, "folder skipped"));
+            return run.NetPair is null ? null : run;
+        }
         if (!ReadMetrics(Path.Combine(folder, "metrics.csv"), run, catalog, problems)) return null;
         ReadVerdicts(Path.Combine(folder, "verdicts.csv"), run, problems);
         ReadFindings(Path.Combine(folder, "findings.csv"), run);
@@ -144,7 +158,7 @@ public static class RunReader
                     : $"result schema {schema}, this kiln reads schema {SummaryJson.SchemaVersion}", "folder skipped"));
                 return null;
             }
-            if (Str(root, "command") is { } command && command != "burn")
+            if (Str(root, "command") is { } command && command is not (RunData.Burn or RunData.NetProbe))
             {
                 problems.Add(new(path, $"a kiln {command} result, not a burn", "folder skipped"));
                 return null;
@@ -165,6 +179,7 @@ public static class RunReader
             return new RunData
             {
                 Folder = Path.GetDirectoryName(path)!,
+                Command = Str(root, "command") ?? RunData.Burn,
                 Host = host,
                 RunId = runId,
                 StartUtc = DateTime.SpecifyKind(startUtc, DateTimeKind.Utc),

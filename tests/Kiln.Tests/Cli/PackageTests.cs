@@ -30,7 +30,7 @@ public class PackageTests
         Assert.That(Run("tar", ["-C", unpacked, "-xzf", tarball], null, TimeSpan.FromMinutes(2)).ExitCode, Is.Zero);
         var top = Directory.GetDirectories(unpacked).Single();
         foreach (var file in new[] { "install.sh", "bin/kiln", "lib/libkiln.so", "lib/libkiln-emu.so", "systemd/kiln.service", "etc/kiln.yaml",
-                     "slurm/kiln-burn.sbatch", "slurm/healthcheck.sh", "slurm/prolog.sh", "slurm/epilog.sh", "docs/SLURM.md" })
+                     "slurm/kiln-burn.sbatch", "slurm/kiln-pairs.sbatch", "slurm/healthcheck.sh", "slurm/prolog.sh", "slurm/epilog.sh", "docs/SLURM.md" })
             Assert.That(File.Exists(Path.Combine(top, file)), Is.True, file);
         // Self-contained: the runtime is in bin/, named in the runtime config as included, not as a framework to find.
         Assert.That(File.ReadAllText(Path.Combine(top, "bin", "kiln.runtimeconfig.json")), Does.Contain("includedFrameworks"));

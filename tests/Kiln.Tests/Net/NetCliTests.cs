@@ -252,6 +252,73 @@ public sealed class NetCliTests
         Assert.That(all.StandardOutput.ReadLine(), Does.StartWith("kiln net serve: listening on 0.0.0.0:"));
     }
 
+    // --exec 'sh WRAPPER {client}': runs the probe as given, except the pair in KILN_TEST_KILL (CLIENT-SERVER),
+    // killed with SIGKILL once it has begun (its summary.json written), and the pair in KILN_TEST_DIE,
+    // whose launcher fails before any probe starts (as srun does when a node is down).
+    private const string Launcher = """
+        client=$1; shift
+        prev=""; server=""; out=""
+        for a in "$@"; do
+          [ "$prev" = "--peer-name" ] && server=$a
+          [ "$prev" = "--out" ] && out=$a
+          prev=$a
+        done
+        case "$client-$server" in
+          "$KILN_TEST_DIE") echo "launcher: cannot reach $client" >&2; exit 7 ;;
+          "$KILN_TEST_KILL")
+            "$@" & pid=$!
+            while [ ! -f "$out/summary.json" ]; do sleep 0.05; done
+            sleep 0.2; kill -9 $pid; wait $pid; exit $? ;;
+          *) exec "$@" ;;
+        esac
+        """;
+
+    [Test]
+    public void PairsSurviveAKilledProbeAndADeadLauncher()
+    {
+        var nodes = string.Join(',', new[] { "n1", "n2", "n3", "n4" }.Select(n => $"{n}=127.0.0.1:{Serve()}"));
+        var wrapper = Path.Combine(_out, "launcher.sh");
+        File.WriteAllText(wrapper, Launcher);
+        var dir = Path.Combine(_out, "pairs");
+        // An earlier run into the same folder passed n3 -> n4: that old result must not stand in for this run's.
+        Directory.CreateDirectory(Path.Combine(dir, "n3-n4"));
+        File.WriteAllText(Path.Combine(dir, "n3-n4", "summary.json"), """
+            {"net": {"client": "n3", "peer": "n4", "peer_address": "127.0.0.1:1", "status": "PASS", "send_gbits": 20, "recv_gbits": 20,
+             "rtt_us_p99": 10, "reason": "an earlier run"}}
+            """);
+        // The ring's first round is n1 -> n2 and n3 -> n4: one killed, one never launched, at once.
+        var r = KilnCli.RunWith(new Dictionary<string, string?> { ["KILN_TEST_KILL"] = "n1-n2", ["KILN_TEST_DIE"] = "n3-n4" }, TimeSpan.FromMinutes(3),
+            ["net", "pairs", "--nodes", nodes, "--exec", $"sh {wrapper} {{client}}", "--out", dir, .. Short]);
+
+        Assert.That(r.ExitCode, Is.EqualTo(1), r.ToString());
+        Assert.That(r.Elapsed, Is.LessThan(TimeSpan.FromSeconds(60)), "a dead child is not waited out to the probe's deadline");
+        var pairs = CsvFile.Read(Path.Combine(dir, "pairs.csv")).Rows.ToDictionary(p => $"{p["client"]}-{p["server"]}");
+        var schedule = Kiln.Core.Net.NetPairing.Schedule(["n1", "n2", "n3", "n4"], 3, 1).SelectMany(x => x).Select(p => $"{p.Client}-{p.Server}").ToList();
+        Assert.That(schedule.Take(2), Is.EqualTo(new[] { "n1-n2", "n3-n4" }), "the first round");
+        Assert.That(pairs.Keys, Is.EquivalentTo(schedule), "every pair measured, the dead ones too: " + r);
+        Assert.That((pairs["n1-n2"]["status"], pairs["n1-n2"]["reason"]), Is.EqualTo(("FAIL", "the probe ended without a result: exit 137 (killed by signal 9)")));
+        Assert.That((pairs["n3-n4"]["status"], pairs["n3-n4"]["reason"]),
+            Is.EqualTo(("FAIL", "the probe ended without a result: exit 7: launcher: cannot reach n3")));
+        foreach (var (key, p) in pairs.Where(p => p.Key is not ("n1-n2" or "n3-n4")))
+            Assert.That(p["status"], Is.EqualTo("PASS"), $"{key}: {p["reason"]}");
+
+        // The parent wrote each dead pair's result into its folder: analyze reads the same six pairs.
+        var again = KilnCli.Run(["net", "analyze", dir, "--out", Path.Combine(_out, "analyze")]);
+        Assert.That(again.ExitCode, Is.EqualTo(1), again.ToString());
+        Assert.That(CsvFile.Read(Path.Combine(_out, "analyze", "pairs.csv")).Rows.Select(p => (p["client"], p["server"], p["status"])),
+            Is.EquivalentTo(pairs.Values.Select(p => (p["client"], p["server"], p["status"]))));
+    }
+
+    [Test]
+    public void PairsWithALauncherThatIsNotAProgramIsAUsageError()
+    {
+        var r = KilnCli.Run(["net", "pairs", "--nodes", "a=127.0.0.1:7301,b=127.0.0.1:7302", "--exec", "no-such-launcher -w {client}",
+            "--out", Path.Combine(_out, "pairs")]);
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("--exec: 'no-such-launcher' is not a program on PATH"));
+        Assert.That(Directory.Exists(Path.Combine(_out, "pairs")), Is.False, "nothing is made before the input is checked");
+    }
+
     [Test]
     public void ScheduleMeetsEveryNodeWithThreeOthersInDisjointRounds()
     {

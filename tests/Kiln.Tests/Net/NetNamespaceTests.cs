@@ -119,5 +119,12 @@ public sealed class NetNamespaceTests
         Assert.That(suspects, Has.Count.EqualTo(1), string.Join('\n', suspects));
         Assert.That(suspects[0], Does.StartWith($"{lab.Nodes[2]},,3,3,"));
         Assert.That(r.Stdout, Does.Contain($"SUSPECT host {lab.Nodes[2]}"));
+
+        // The fleet report over the same folders names the same host, and drains it alone.
+        var drain = Path.Combine(_out, "drain.txt");
+        var report = KilnCli.Run(["report", _out, "--out", Path.Combine(_out, "report"), "--drain-list", drain]);
+        Assert.That(report.ExitCode, Is.EqualTo(1), report.ToString());
+        Assert.That(File.ReadAllText(drain), Is.EqualTo(lab.Nodes[2] + "\n"));
+        Assert.That(report.Stdout, Does.Contain($"drain {lab.Nodes[2]}: network: in 3 bad pair(s) of 3"));
     }
 }

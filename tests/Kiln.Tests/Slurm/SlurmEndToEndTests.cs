@@ -133,6 +133,52 @@ public class SlurmEndToEndTests
         Assert.That(NodeState("node3"), Is.EqualTo(("IDLE+DRAIN", "admin: fan 3")));
     }
 
+    [Test]
+    public void The_pairing_job_probes_each_pair_from_its_client_node_and_all_pass()
+    {
+        var work = Path.Combine(_dir, "pairs");
+        Directory.CreateDirectory(work);
+        var results = Path.Combine(work, "results");
+        // Each probe step writes down the Slurm node and step it runs in, then becomes the probe.
+        var where = Path.Combine(work, "where.sh");
+        File.WriteAllText(where, """
+            prev=""
+            for a in "$@"; do [ "$prev" = --out ] && out=$a; prev=$a; done
+            mkdir -p "$out"
+            echo "$SLURMD_NODENAME $SLURM_JOB_ID.$SLURM_STEP_ID" > "$out/where.txt"
+            exec "$@"
+            """);
+        var env = new Dictionary<string, string?>(_env)
+        {
+            ["KILN"] = KilnBinary,
+            ["KILN_RESULTS"] = results,
+            // The three nodes are this machine: one address, each server on a free port of its own.
+            ["KILN_NET_ADDRESS"] = "127.0.0.1",
+            ["KILN_NET_PORT"] = "0",
+            ["KILN_NET_EXEC"] = $"srun --overlap -N1 -n1 -w {{client}} sh {where}",
+        };
+        var job = Shell(TimeSpan.FromMinutes(5), env, "sbatch", "--wait", "-N3", "--time=5", "--chdir", work,
+            Path.Combine(TestEnvironment.RepoRoot, "scripts", "slurm", "kiln-pairs.sbatch"),
+            "--duration", "500ms", "--latency-duration", "300ms", "--streams", "2", "--profile", "cpu-only");
+        var log = string.Join("\n", Directory.GetFiles(work, "kiln-pairs-*.out").Select(File.ReadAllText));
+
+        Assert.That(job.ExitCode, Is.Zero, $"{job}\n{log}");
+        var pairs = CsvFile.Read(Path.Combine(results, "pairs", "pairs.csv")).Rows;
+        Assert.That(pairs.Select(p => (p["client"], p["server"], p["status"])),
+            Is.EqualTo(new[] { ("node1", "node2", "PASS"), ("node2", "node3", "PASS"), ("node3", "node1", "PASS") }), log);
+        foreach (var p in pairs)
+        {
+            var ran = File.ReadAllText(Path.Combine(results, "pairs", $"{p["client"]}-{p["server"]}", "where.txt")).Split(' ');
+            Assert.That(ran[0], Is.EqualTo(p["client"]), "the probe ran as a step on its client's Slurm node");
+            Assert.That(ran[1].Trim(), Does.Match(@"^\d+\.\d+$"), "a job step of its own");
+        }
+        var ports = new[] { "node1", "node2", "node3" }.Select(n => File.ReadAllLines(Path.Combine(results, "serve", $"{n}.log"))[0]).ToList();
+        Assert.That(ports, Has.All.StartWith("kiln net serve: listening on 127.0.0.1:"));
+        Assert.That(ports, Is.Unique, "a server on each node");
+        Assert.That(log, Does.Contain("slurm: nothing to drain"));
+        Assert.That(File.ReadAllText(Path.Combine(results, "drain.txt")), Is.Empty);
+    }
+
     // A node root with only its name and an empty kernel log: the check judges the emulated GPU alone,
     // whatever the CI machine's own kernel log holds.
     private string[] CleanNode()

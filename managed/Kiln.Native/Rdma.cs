@@ -97,6 +97,30 @@ public sealed class RdmaProbe : IDisposable
         }
     }
 
+    /// <summary>
+    /// GPUDirect RDMA: later tests use <paramref name="gpu"/>'s memory as their buffers (its dma-buf, else peer
+    /// memory); null: host memory again. The device must outlive this probe's tests.
+    /// </summary>
+    /// <exception cref="KilnException">KILN_UNSUPPORTED: its backend has no memory an HCA can reach (cpu, emu).</exception>
+    public void UseGpu(Device? gpu)
+    {
+        if (gpu is null)
+        {
+            using var none = new KilnDeviceHandle();
+            KilnException.Check(KilnNative.kiln_rdma_use_gpu(_handle, none));
+            _gpu = null;
+            return;
+        }
+        KilnException.Check(KilnNative.kiln_rdma_use_gpu(_handle, gpu.Handle));
+        _gpu = gpu;
+    }
+
+    // Held so the device outlives the tests that read its memory.
+    private Device? _gpu;
+
+    /// <summary>The GPU whose memory the tests use, or null for host memory.</summary>
+    public Device? Gpu => _gpu;
+
     /// <summary>Host to host against <see cref="Serve"/> at host:port; "rdma" metrics reach sink as each operation ends.</summary>
     /// <exception cref="KilnException">KILN_PEER_ERROR (unreachable, a protocol fault, a failed completion), a bad parameter.</exception>
     public unsafe KilnStatus Probe(string host, int port, RdmaParams p, ITestSink sink, CancellationToken cancel)

@@ -64,8 +64,21 @@ public static class NetCommand
         public Option<string> MaxSize { get; } = CommandTree.Text("--max-size", "SIZE", "The largest message of the sweep from 2 B (default 8MiB)");
         public Option<bool> BothWays { get; } = new("--both-ways") { Description = "Also write and read both ways at once (write_bidir_gbits, read_bidir_gbits)" };
         public Option<string> Timeout { get; } = CommandTree.Text(NetCommand.Timeout, "DURATION", "Longest wait on the side channel or a completion (default 5s)");
+        public Option<string> Gpu { get; } = CommandTree.Text("--gpu", "[BACKEND:]N", "GPUDirect RDMA: the buffers in GPU N's memory (dma-buf, else peer memory); default host memory");
 
-        public IEnumerable<Option> All => [PortIndex, MaxSize, BothWays, Timeout];
+        public IEnumerable<Option> All => [PortIndex, MaxSize, BothWays, Timeout, Gpu];
+
+        /// <summary>The GPU --gpu names, opened (the caller disposes it), or null for host memory.</summary>
+        public Device? OpenGpu(ParseResult parse, Registry registry)
+        {
+            if (parse.GetValue(Gpu) is not { } text) return null;
+            var colon = text.LastIndexOf(':');
+            var backend = colon > 0 ? text[..colon] : registry.Backends.FirstOrDefault(b => b.Name != "cpu" && b.DeviceCount > 0)?.Name
+                ?? throw new UsageException("--gpu", "no GPU backend on this node");
+            if (!int.TryParse(text[(colon + 1)..], CultureInfo.InvariantCulture, out var index) || index < 0)
+                throw new UsageException("--gpu", $"'{text}' is not [BACKEND:]N");
+            return Targets.Open(registry, backend, index).Single();
+        }
 
         public RdmaParams Read(ParseResult parse)
         {
@@ -88,6 +101,22 @@ public static class NetCommand
         return rdma;
     }
 
+    // --gpu: the RDMA buffers in that GPU's memory; a backend whose memory no HCA reaches is a SKIP with why.
+    private static int? UseGpu(CliServices services, RdmaProbe rdma, Device? gpu, string command)
+    {
+        if (gpu is null) return null;
+        try
+        {
+            rdma.UseGpu(gpu);
+            return null;
+        }
+        catch (KilnException e) when (e.Status == KilnStatus.Unsupported)
+        {
+            services.Console.Out.WriteLine($"kiln net rdma {command}: SKIP: {e.Message}");
+            return ExitCodes.Passed;
+        }
+    }
+
     private static Command RdmaServe(CliServices services)
     {
         var bind = CommandTree.Text(Bind, "ADDR[:PORT]", "Where the side channel listens (default 127.0.0.1:7301; never every address unless told)");
@@ -100,7 +129,9 @@ public static class NetCommand
             var p = knobs.Read(parse);
             using var rdma = OpenRdma(services, "serve");
             if (rdma is null) return ExitCodes.Passed;
-            services.Console.Out.WriteLine($"kiln net rdma serve: listening on {where}, port index {p.PortIndex}");
+            using var gpu = knobs.OpenGpu(parse, services.Native.Registry);
+            if (UseGpu(services, rdma, gpu, "serve") is { } skipped) return skipped;
+            services.Console.Out.WriteLine($"kiln net rdma serve: listening on {where}, port index {p.PortIndex}, {(gpu is null ? "host memory" : $"{gpu.Info.Backend}{gpu.Info.Index} memory")}");
             try
             {
                 var status = await Task.Factory.StartNew(() => rdma.Serve(where.Host, where.Port, p, cancel),
@@ -135,6 +166,8 @@ public static class NetCommand
             var p = knobs.Read(parse);
             using var rdma = OpenRdma(services, "probe");
             if (rdma is null) return ExitCodes.Passed;
+            using var gpu = knobs.OpenGpu(parse, services.Native.Registry);
+            if (UseGpu(services, rdma, gpu, "probe") is { } skipped) return skipped;
             var start = DateTimeOffset.UtcNow;
             var host = parse.GetValue(name) ?? HostName.Current;
             var registry = services.Native.Registry;

@@ -13,7 +13,7 @@ public enum kiln_constants : int
     /// <summary>bumped on any incompatible change of this header</summary>
     KILN_ABI_VERSION = 6,
     /// <summary>version a backend plugin must report from its entry point</summary>
-    KILN_PLUGIN_API_VERSION = 3,
+    KILN_PLUGIN_API_VERSION = 4,
     /// <summary>size of the fixed name buffers below, NUL included</summary>
     KILN_NAME_BYTES = 128,
     /// <summary>size of short fixed buffers (backend name, PCI address)</summary>
@@ -1044,6 +1044,16 @@ public static unsafe partial class KilnNative
     // kiln_status kiln_rdma_port_at(const kiln_rdma* rdma, int32_t index, kiln_rdma_port_info* out_info);
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial kiln_status kiln_rdma_port_at(KilnRdmaHandle rdma, int index, kiln_rdma_port_info* out_info);
+
+    /// <summary>
+    /// GPUDirect RDMA: later tests of rdma use device's memory as their buffers, registered through its
+    /// dma-buf (ibv_reg_dmabuf_mr), else as peer memory (nvidia-peermem, amdgpu's); NULL: host memory
+    /// again. The device must outlive rdma's tests. KILN_UNSUPPORTED with the reason when its backend cannot
+    /// hand out memory an HCA can reach (the cpu backend, the emulated device).
+    /// </summary>
+    // kiln_status kiln_rdma_use_gpu(kiln_rdma* rdma, const kiln_device* device);
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial kiln_status kiln_rdma_use_gpu(KilnRdmaHandle rdma, KilnDeviceHandle device);
 
     /// <summary>
     /// Serves one host-to-host test on address:port (NULL address: 127.0.0.1): the queue pairs are

@@ -19,7 +19,7 @@ extern "C" {
 /* Constants the managed side needs; an enum so the binding generator sees their values. */
 typedef enum kiln_constants {
     KILN_ABI_VERSION = 6,         /* bumped on any incompatible change of this header */
-    KILN_PLUGIN_API_VERSION = 3,  /* version a backend plugin must report from its entry point */
+    KILN_PLUGIN_API_VERSION = 4,  /* version a backend plugin must report from its entry point */
     KILN_NAME_BYTES = 128,        /* size of the fixed name buffers below, NUL included */
     KILN_SHORT_BYTES = 32,        /* size of short fixed buffers (backend name, PCI address) */
     KILN_PATH_BYTES = 512,        /* size of fixed path buffers */
@@ -491,6 +491,11 @@ KILN_API kiln_status kiln_rdma_open(const char* plugin_dir, kiln_rdma** out_rdma
 KILN_API void kiln_rdma_destroy(kiln_rdma* rdma);
 KILN_API int32_t kiln_rdma_port_count(const kiln_rdma* rdma);
 KILN_API kiln_status kiln_rdma_port_at(const kiln_rdma* rdma, int32_t index, kiln_rdma_port_info* out_info);
+/* GPUDirect RDMA: later tests of rdma use device's memory as their buffers, registered through its
+ * dma-buf (ibv_reg_dmabuf_mr), else as peer memory (nvidia-peermem, amdgpu's); NULL: host memory
+ * again. The device must outlive rdma's tests. KILN_UNSUPPORTED with the reason when its backend cannot
+ * hand out memory an HCA can reach (the cpu backend, the emulated device). */
+KILN_API kiln_status kiln_rdma_use_gpu(kiln_rdma* rdma, const kiln_device* device);
 /* Serves one host-to-host test on address:port (NULL address: 127.0.0.1): the queue pairs are
  * exchanged over this TCP side channel, then the client drives every operation; returns after it. */
 KILN_API kiln_status kiln_rdma_serve(kiln_rdma* rdma, const char* address, int32_t port, const kiln_rdma_params* params,

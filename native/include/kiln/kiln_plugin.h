@@ -15,6 +15,15 @@ typedef struct kiln_host_services {
     void (*set_error)(const char* message);
 } kiln_host_services;
 
+/* Device memory a backend hands out for another library to reach (GPUDirect RDMA). */
+typedef struct kiln_gpu_memory {
+    void* pointer;       /* the device address of the range */
+    uint64_t bytes;      /* its length */
+    int32_t dmabuf_fd;   /* a dma-buf of the range (the caller does not close it), or -1: peer memory only */
+    int32_t reserved;    /* zero */
+    char via[KILN_NAME_BYTES]; /* how an HCA reaches it, for messages: "dma-buf", or why not and "peer memory" */
+} kiln_gpu_memory;
+
 /* A backend: a table of functions over an opaque state made by init. */
 typedef struct kiln_backend_ops {
     uint32_t api_version;   /* KILN_PLUGIN_API_VERSION the backend was built against */
@@ -35,6 +44,10 @@ typedef struct kiln_backend_ops {
     kiln_status (*coll_unique_id)(void* state, uint8_t* out_id);
     kiln_status (*coll_run)(void* state, const int32_t* indices, int32_t count, const kiln_coll_params* params,
                             const kiln_sink* sink, const volatile int32_t* cancel);
+    /* GPUDirect RDMA (kiln_rdma_use_gpu): device memory an HCA can reach, and its release; NULL (or
+     * KILN_UNSUPPORTED with the reason) on a backend whose memory no HCA reaches. */
+    kiln_status (*export_memory)(void* state, int32_t index, uint64_t bytes, kiln_gpu_memory* out_memory);
+    void (*release_memory)(void* state, int32_t index, kiln_gpu_memory* memory);
 } kiln_backend_ops;
 
 /* Every plugin exports this symbol. */

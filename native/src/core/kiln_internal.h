@@ -30,4 +30,11 @@ uint32_t backend_bit(const char* backend);
 // test does not read, or a value outside its range, is KILN_INVALID_ARGUMENT naming it.
 kiln_status validate_knobs(const char* backend, const kiln_test_params* p);
 
+// A device's memory for another library to reach (GPUDirect RDMA, registry.cpp): through its backend's
+// export_memory; KILN_UNSUPPORTED with the reason when the backend has none. device_label: "cuda 0".
+kiln_status gpu_export_memory(const kiln_device* device, uint64_t bytes, kiln_gpu_memory* out_memory);
+void gpu_release_memory(const kiln_device* device, kiln_gpu_memory* memory);
+bool gpu_can_export(const kiln_device* device);
+std::string device_label(const kiln_device* device);
+
 }  // namespace kiln

@@ -257,6 +257,33 @@ kiln_status kiln_device_get_info(const kiln_device* device, kiln_device_info* ou
     return device->backend->ops->device_info(device->backend->state, device->index, out_info);
 }
 
+}  // extern "C"
+
+// ---- GPU memory for GPUDirect RDMA (rdma.cpp lends it to the RDMA plugin) ------------------------
+
+bool kiln::gpu_can_export(const kiln_device* device) { return device && device->backend->ops->export_memory; }
+
+std::string kiln::device_label(const kiln_device* device) {
+    return device ? std::string(device->backend->ops->name) + " " + std::to_string(device->index) : "host";
+}
+
+kiln_status kiln::gpu_export_memory(const kiln_device* device, uint64_t bytes, kiln_gpu_memory* out_memory) {
+    memset(out_memory, 0, sizeof *out_memory);
+    out_memory->dmabuf_fd = -1;
+    if (!gpu_can_export(device)) {
+        snprintf(out_memory->via, sizeof out_memory->via, "the %s backend has no memory an HCA can reach", device ? device->backend->ops->name : "host");
+        return kiln::fail(KILN_UNSUPPORTED, "%s", out_memory->via);
+    }
+    return device->backend->ops->export_memory(device->backend->state, device->index, bytes, out_memory);
+}
+
+void kiln::gpu_release_memory(const kiln_device* device, kiln_gpu_memory* memory) {
+    if (gpu_can_export(device) && device->backend->ops->release_memory)
+        device->backend->ops->release_memory(device->backend->state, device->index, memory);
+}
+
+extern "C" {
+
 // ---- collectives: the device's backend does the work (gpu_coll.cu) ----------------------------
 
 namespace {

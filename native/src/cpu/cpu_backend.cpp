@@ -137,6 +137,7 @@ kiln_status run(void* state, int32_t index, const kiln_test_params* p, const kil
 const kiln_backend_ops k_cpu_ops = {
     KILN_PLUGIN_API_VERSION, "cpu", init, shutdown, device_count, runtime_version, device_info, validate, run,
     nullptr, nullptr, nullptr,  // no collectives: NCCL/RCCL run between GPUs
+    nullptr, nullptr,           // no GPUDirect RDMA: host memory is the RDMA probe's default
 };
 
 }  // namespace

@@ -360,9 +360,19 @@ kiln_status coll_run_op(void* state, const int32_t* indices, int32_t count, cons
     }
 }
 
+#if defined(KILN_GPU_EMU)
+// The emulated device's memory is host memory: no HCA driver knows it as a GPU's.
+constexpr auto export_memory_op = nullptr;
+constexpr auto release_memory_op = nullptr;
+#else
+kiln_status export_memory_op(void*, int32_t index, uint64_t bytes, kiln_gpu_memory* out) { return export_memory(index, bytes, out); }
+
+void release_memory_op(void*, int32_t index, kiln_gpu_memory* memory) { release_memory(index, memory); }
+#endif
+
 const kiln_backend_ops k_ops = {
     KILN_PLUGIN_API_VERSION, KILN_GPU_BACKEND_NAME, init, shutdown, device_count, runtime_version, device_info, validate, run,
-    coll_library_op, coll_unique_id_op, coll_run_op,
+    coll_library_op, coll_unique_id_op, coll_run_op, export_memory_op, release_memory_op,
 };
 
 // Issue rates per multiprocessor per clock, by architecture. FMA lanes count 2 flops each; tensor

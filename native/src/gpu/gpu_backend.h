@@ -225,4 +225,9 @@ kiln_status coll_unique_id(uint8_t* out_id);
 kiln_status run_coll(const std::vector<const device_props*>& props, const int32_t* indices, int32_t count,
                      const kiln_coll_params* p, const kiln_sink* sink, const volatile int32_t* cancel);
 
+// GPUDirect RDMA (gpu_direct.cu; not on the emulated device): device memory of at least bytes, with its
+// dma-buf where the driver makes one; and its release.
+kiln_status export_memory(int32_t index, uint64_t bytes, kiln_gpu_memory* out);
+void release_memory(int32_t index, kiln_gpu_memory* memory);
+
 }  // namespace kiln::gpu

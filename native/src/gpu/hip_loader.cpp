@@ -85,8 +85,14 @@ kiln_status coll_run(void* state, const int32_t* indices, int32_t count, const k
     return of(state)->ops->coll_run(of(state)->state, indices, count, p, sink, cancel);
 }
 
+kiln_status export_memory(void* state, int32_t index, uint64_t bytes, kiln_gpu_memory* out) {
+    return of(state)->ops->export_memory(of(state)->state, index, bytes, out);
+}
+
+void release_memory(void* state, int32_t index, kiln_gpu_memory* memory) { of(state)->ops->release_memory(of(state)->state, index, memory); }
+
 const kiln_backend_ops k_ops = {KILN_PLUGIN_API_VERSION, "hip", init, shutdown, device_count, runtime_version, device_info, validate, run,
-                                coll_library, coll_unique_id, coll_run};
+                                coll_library, coll_unique_id, coll_run, export_memory, release_memory};
 
 }  // namespace
 

@@ -12,6 +12,8 @@ struct kiln_rdma {
     void* library = nullptr;
     const kiln_rdma_plugin_ops* ops = nullptr;
     void* state = nullptr;
+    const kiln_device* gpu = nullptr;  // kiln_rdma_use_gpu: the buffers' device; NULL: host memory
+    std::string gpu_name;
     ~kiln_rdma() {
         if (ops && state) ops->close(state);
         if (library) dlclose(library);
@@ -27,6 +29,19 @@ kiln_status checked(const kiln_rdma_params* p) {
         return kiln::fail(KILN_INVALID_ARGUMENT, "bidirectional: %d is neither 0 nor 1", p->bidirectional);
     return KILN_OK;
 }
+
+// The GPU's memory as the RDMA plugin asks for it, or NULL for host memory.
+struct gpu_memory_lender {
+    kiln_rdma_memory table{};
+    explicit gpu_memory_lender(const kiln_rdma* r) {
+        table.ctx = const_cast<kiln_device*>(r->gpu);
+        table.allocate = [](void* ctx, uint64_t bytes, kiln_gpu_memory* out) {
+            return kiln::gpu_export_memory(static_cast<const kiln_device*>(ctx), bytes, out);
+        };
+        table.release = [](void* ctx, kiln_gpu_memory* m) { kiln::gpu_release_memory(static_cast<const kiln_device*>(ctx), m); };
+        table.name = r->gpu_name.c_str();
+    }
+};
 }  // namespace
 
 extern "C" {
@@ -87,7 +102,8 @@ kiln_status kiln_rdma_serve(kiln_rdma* rdma, const char* address, int32_t port, 
     if (!rdma) return kiln::fail(KILN_INVALID_ARGUMENT, "rdma must not be NULL");
     if (port < 0 || port > 65535) return kiln::fail(KILN_INVALID_ARGUMENT, "port: %d is outside 0..65535", port);
     if (kiln_status st = checked(params); st != KILN_OK) return st;
-    return rdma->ops->serve(rdma->state, address, port, params, cancel);
+    const gpu_memory_lender lender(rdma);
+    return rdma->ops->serve(rdma->state, address, port, params, rdma->gpu ? &lender.table : nullptr, cancel);
 }
 
 kiln_status kiln_rdma_probe(kiln_rdma* rdma, const char* host, int32_t port, const kiln_rdma_params* params, const kiln_sink* sink,
@@ -96,7 +112,8 @@ kiln_status kiln_rdma_probe(kiln_rdma* rdma, const char* host, int32_t port, con
     if (port < 1 || port > 65535) return kiln::fail(KILN_INVALID_ARGUMENT, "port: %d is outside 1..65535", port);
     if (kiln_status st = checked(params); st != KILN_OK) return st;
     const kiln_sink empty = {nullptr, nullptr, nullptr, nullptr};
-    return rdma->ops->probe(rdma->state, host, port, params, sink ? sink : &empty, cancel);
+    const gpu_memory_lender lender(rdma);
+    return rdma->ops->probe(rdma->state, host, port, params, rdma->gpu ? &lender.table : nullptr, sink ? sink : &empty, cancel);
 }
 
 kiln_status kiln_rdma_loopback(kiln_rdma* rdma, int32_t peer_port_index, const kiln_rdma_params* params, const kiln_sink* sink,
@@ -104,7 +121,18 @@ kiln_status kiln_rdma_loopback(kiln_rdma* rdma, int32_t peer_port_index, const k
     if (!rdma) return kiln::fail(KILN_INVALID_ARGUMENT, "rdma must not be NULL");
     if (kiln_status st = checked(params); st != KILN_OK) return st;
     const kiln_sink empty = {nullptr, nullptr, nullptr, nullptr};
-    return rdma->ops->loopback(rdma->state, peer_port_index, params, sink ? sink : &empty, cancel);
+    const gpu_memory_lender lender(rdma);
+    return rdma->ops->loopback(rdma->state, peer_port_index, params, rdma->gpu ? &lender.table : nullptr, sink ? sink : &empty, cancel);
+}
+
+kiln_status kiln_rdma_use_gpu(kiln_rdma* rdma, const kiln_device* device) {
+    if (!rdma) return kiln::fail(KILN_INVALID_ARGUMENT, "rdma must not be NULL");
+    if (device && !kiln::gpu_can_export(device))
+        return kiln::fail(KILN_UNSUPPORTED, "%s: its backend has no memory an HCA can reach (GPUDirect RDMA needs a GPU's)",
+                          kiln::device_label(device).c_str());
+    rdma->gpu = device;
+    rdma->gpu_name = kiln::device_label(device);
+    return KILN_OK;
 }
 
 }  // extern "C"

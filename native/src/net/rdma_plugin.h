@@ -17,6 +17,15 @@
 #include "net_socket.h"
 
 extern "C" {
+// Where an endpoint's buffer comes from when it is not host memory (kiln_rdma_use_gpu): libkiln
+// lends the GPU backend's memory through it. allocate fills a kiln_gpu_memory; release frees it.
+typedef struct kiln_rdma_memory {
+    void* ctx;
+    kiln_status (*allocate)(void* ctx, uint64_t bytes, kiln_gpu_memory* out_memory);
+    void (*release)(void* ctx, kiln_gpu_memory* memory);
+    const char* name;  // "cuda 0", for messages
+} kiln_rdma_memory;
+
 typedef struct kiln_rdma_plugin_ops {
     uint32_t api_version;  // KILN_RDMA_PLUGIN_API_VERSION
     // Opens every verbs device; KILN_UNSUPPORTED and the reason ("no RDMA devices") when there is none.
@@ -24,11 +33,13 @@ typedef struct kiln_rdma_plugin_ops {
     void (*close)(void* state);
     int32_t (*port_count)(void* state);
     kiln_status (*port_info)(void* state, int32_t index, kiln_rdma_port_info* out_info);
-    kiln_status (*serve)(void* state, const char* address, int32_t port, const kiln_rdma_params* params, const volatile int32_t* cancel);
-    kiln_status (*probe)(void* state, const char* host, int32_t port, const kiln_rdma_params* params, const kiln_sink* sink,
+    // memory: NULL for host memory, else where every endpoint's buffer comes from.
+    kiln_status (*serve)(void* state, const char* address, int32_t port, const kiln_rdma_params* params, const kiln_rdma_memory* memory,
                          const volatile int32_t* cancel);
-    kiln_status (*loopback)(void* state, int32_t peer_port_index, const kiln_rdma_params* params, const kiln_sink* sink,
-                            const volatile int32_t* cancel);
+    kiln_status (*probe)(void* state, const char* host, int32_t port, const kiln_rdma_params* params, const kiln_rdma_memory* memory,
+                         const kiln_sink* sink, const volatile int32_t* cancel);
+    kiln_status (*loopback)(void* state, int32_t peer_port_index, const kiln_rdma_params* params, const kiln_rdma_memory* memory,
+                            const kiln_sink* sink, const volatile int32_t* cancel);
 } kiln_rdma_plugin_ops;
 typedef const kiln_rdma_plugin_ops* (*kiln_rdma_entry_fn)(void);
 }
@@ -38,7 +49,7 @@ typedef const kiln_rdma_plugin_ops* (*kiln_rdma_entry_fn)(void);
 
 namespace kiln::rdma {
 
-constexpr uint32_t k_plugin_api_version = 1;
+constexpr uint32_t k_plugin_api_version = 2;
 constexpr uint64_t k_max_message_bytes = 1ull << 30;
 
 // The error text of a bad parameter ("" when every field is in range).

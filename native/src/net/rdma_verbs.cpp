@@ -138,21 +138,41 @@ kiln_status port_info(void* st, int32_t index, kiln_rdma_port_info* out) {
 // One end of an RC queue pair with a registered buffer of the sweep's largest message.
 class endpoint {
 public:
-    endpoint(const port_entry& port, const kiln_rdma_params& p) : port_(port), p_(p) {}
+    endpoint(const port_entry& port, const kiln_rdma_params& p, const kiln_rdma_memory* memory = nullptr)
+        : port_(port), p_(p), memory_(memory) {}
     ~endpoint() {
         if (qp_) ibv_destroy_qp(qp_);
         if (cq_) ibv_destroy_cq(cq_);
         if (mr_) ibv_dereg_mr(mr_);
         if (pd_) ibv_dealloc_pd(pd_);
+        if (gpu_.pointer) memory_->release(memory_->ctx, &gpu_);
     }
     endpoint(const endpoint&) = delete;
     endpoint& operator=(const endpoint&) = delete;
 
     std::string create() {
-        buf_.assign(p_.max_message_bytes, 0x5a);
         if (!(pd_ = ibv_alloc_pd(port_.ctx))) return std::string("ibv_alloc_pd: ") + strerror(errno);
-        mr_ = ibv_reg_mr(pd_, buf_.data(), buf_.size(), IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
-        if (!mr_) return std::string("ibv_reg_mr: ") + strerror(errno);
+        const int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
+        if (memory_) {
+            // GPUDirect RDMA: the GPU's memory, through its dma-buf, else as peer memory (nvidia-peermem).
+            if (memory_->allocate(memory_->ctx, p_.max_message_bytes, &gpu_) != KILN_OK || !gpu_.pointer)
+                return std::string("GPU memory of ") + memory_->name + ": " + gpu_.via;
+            base_ = static_cast<uint8_t*>(gpu_.pointer);
+            std::string dmabuf_why;
+            if (gpu_.dmabuf_fd >= 0) {
+                mr_ = ibv_reg_dmabuf_mr(pd_, 0, gpu_.bytes, reinterpret_cast<uintptr_t>(gpu_.pointer), gpu_.dmabuf_fd, access);
+                if (!mr_) dmabuf_why = std::string("ibv_reg_dmabuf_mr: ") + strerror(errno) + "; ";
+            }
+            if (!mr_) mr_ = ibv_reg_mr(pd_, gpu_.pointer, gpu_.bytes, access);
+            if (!mr_)
+                return std::string("GPU memory of ") + memory_->name + " cannot be registered: " + dmabuf_why + gpu_.via +
+                       "; ibv_reg_mr of the device address: " + strerror(errno) + " (is nvidia-peermem or amdgpu's peer memory loaded?)";
+        } else {
+            buf_.assign(p_.max_message_bytes, 0x5a);
+            base_ = buf_.data();
+            mr_ = ibv_reg_mr(pd_, buf_.data(), buf_.size(), access);
+            if (!mr_) return std::string("ibv_reg_mr: ") + strerror(errno);
+        }
         const int depth = p_.queue_depth * 2;
         if (!(cq_ = ibv_create_cq(port_.ctx, depth, nullptr, nullptr, 0))) return std::string("ibv_create_cq: ") + strerror(errno);
         ibv_qp_init_attr a{};
@@ -172,7 +192,7 @@ public:
         me_.psn = std::random_device{}() & 0xffffff;
         me_.mtu_bytes = static_cast<uint32_t>(port_.info.active_mtu_bytes);
         me_.rkey = mr_->rkey;
-        me_.addr = reinterpret_cast<uintptr_t>(buf_.data());
+        me_.addr = reinterpret_cast<uintptr_t>(base_);
         ibv_gid gid{};
         if (ibv_query_gid(port_.ctx, static_cast<uint8_t>(port_.info.port), p_.gid_index, &gid) == 0) memcpy(me_.gid, gid.raw, 16);
         return "";
@@ -218,7 +238,7 @@ public:
     // Posts count work requests of op and size, queue_depth in flight, and waits for all of them.
     // Returns "" and the elapsed ns, or why it stopped (a failed completion, the timeout, cancel).
     std::string transfer(uint32_t op, uint64_t size, int64_t count, int32_t depth, const volatile int32_t* cancel, uint64_t* elapsed_ns) {
-        ibv_sge sge{reinterpret_cast<uintptr_t>(buf_.data()), static_cast<uint32_t>(size), mr_->lkey};
+        ibv_sge sge{reinterpret_cast<uintptr_t>(base_), static_cast<uint32_t>(size), mr_->lkey};
         ibv_send_wr wr{};
         wr.sg_list = &sge;
         wr.num_sge = 1;
@@ -252,7 +272,7 @@ public:
 
     // Keeps count receives of size posted and consumed (the passive end of send).
     std::string receive(uint64_t size, int64_t count, const volatile int32_t* cancel) {
-        ibv_sge sge{reinterpret_cast<uintptr_t>(buf_.data()), static_cast<uint32_t>(size), mr_->lkey};
+        ibv_sge sge{reinterpret_cast<uintptr_t>(base_), static_cast<uint32_t>(size), mr_->lkey};
         ibv_recv_wr wr{};
         wr.sg_list = &sge;
         wr.num_sge = 1;
@@ -280,7 +300,10 @@ public:
 private:
     const port_entry& port_;
     kiln_rdma_params p_;
-    std::vector<uint8_t> buf_;
+    const kiln_rdma_memory* memory_ = nullptr;
+    kiln_gpu_memory gpu_{};
+    std::vector<uint8_t> buf_;  // host memory, when there is no GPU's
+    uint8_t* base_ = nullptr;   // the registered buffer: buf_'s, or the GPU's
     ibv_pd* pd_ = nullptr;
     ibv_mr* mr_ = nullptr;
     ibv_cq* cq_ = nullptr;
@@ -359,12 +382,13 @@ const port_entry* port_of(state* s, int32_t index) {
     return index >= 0 && index < static_cast<int32_t>(s->ports.size()) ? &s->ports[static_cast<size_t>(index)] : nullptr;
 }
 
-kiln_status loopback(void* st, int32_t peer_index, const kiln_rdma_params* p, const kiln_sink* sink, const volatile int32_t* cancel) {
+kiln_status loopback(void* st, int32_t peer_index, const kiln_rdma_params* p, const kiln_rdma_memory* memory, const kiln_sink* sink,
+                     const volatile int32_t* cancel) {
     auto* s = static_cast<state*>(st);
     const port_entry* pa = port_of(s, p->port_index);
     const port_entry* pb = port_of(s, peer_index);
     if (!pa || !pb) return fail(KILN_NOT_FOUND, "port index %d or %d: %zu RDMA ports", p->port_index, peer_index, s->ports.size());
-    endpoint a(*pa, *p), b(*pb, *p);
+    endpoint a(*pa, *p, memory), b(*pb, *p, memory);
     std::string why = a.create();
     if (why.empty()) why = b.create();
     if (why.empty()) why = a.connect(b.me());
@@ -404,7 +428,8 @@ kiln_status loopback(void* st, int32_t peer_index, const kiln_rdma_params* p, co
 }
 
 // The side channel: the server's record, then one "phase" per passive receive (send op), "bye" at the end.
-kiln_status serve(void* st, const char* address, int32_t port, const kiln_rdma_params* p, const volatile int32_t* cancel) {
+kiln_status serve(void* st, const char* address, int32_t port, const kiln_rdma_params* p, const kiln_rdma_memory* memory,
+                  const volatile int32_t* cancel) {
     auto* s = static_cast<state*>(st);
     const port_entry* pe = port_of(s, p->port_index);
     if (!pe) return fail(KILN_NOT_FOUND, "port index %d: %zu RDMA ports", p->port_index, s->ports.size());
@@ -417,7 +442,7 @@ kiln_status serve(void* st, const char* address, int32_t port, const kiln_rdma_p
     if (client < 0) return fail(KILN_CANCELLED, "cancelled");
     socket_conn side(client, kiln::net::peer_name(client));
     const uint64_t t = p->timeout_ms * 1000000ull;
-    endpoint e(*pe, *p);
+    endpoint e(*pe, *p, memory);
     std::string why = e.create();
     payload hello;
     if (why.empty()) why = side.expect_msg(msg::hello, &hello, now_ns() + t, cancel);
@@ -452,7 +477,8 @@ kiln_status serve(void* st, const char* address, int32_t port, const kiln_rdma_p
     return fail(KILN_PEER_ERROR, "rdma serve %s: %s", side.peer().c_str(), why.c_str());
 }
 
-kiln_status probe(void* st, const char* host, int32_t port, const kiln_rdma_params* p, const kiln_sink* sink, const volatile int32_t* cancel) {
+kiln_status probe(void* st, const char* host, int32_t port, const kiln_rdma_params* p, const kiln_rdma_memory* memory, const kiln_sink* sink,
+                  const volatile int32_t* cancel) {
     auto* s = static_cast<state*>(st);
     const port_entry* pe = port_of(s, p->port_index);
     if (!pe) return fail(KILN_NOT_FOUND, "port index %d: %zu RDMA ports", p->port_index, s->ports.size());
@@ -460,7 +486,7 @@ kiln_status probe(void* st, const char* host, int32_t port, const kiln_rdma_para
     socket_conn side;
     std::string why = socket_conn::connect_to(host, port, now_ns() + t, cancel, &side);
     if (!why.empty()) return fail(KILN_PEER_ERROR, "%s:%d: %s", host, port, why.c_str());
-    endpoint e(*pe, *p);
+    endpoint e(*pe, *p, memory);
     why = e.create();
     if (!why.empty()) return fail(KILN_BACKEND_ERROR, "rdma %s/%d: %s", pe->info.device, pe->info.port, why.c_str());
     payload welcome;

@@ -41,6 +41,15 @@ copy=$(bench copy --size $((1 << 30)))
 launch=$(bench launch)
 peer=$("$out/bin/kiln-peer-cuda" "$device" 8192 $((1 << 30)))
 printf '%s\n' "$stream" "$memtest" "$gemm" "$power" "$copy" "$launch" "$peer"
+# 3. Collectives over every GPU, where libnccl.so.2 is found (exit 2 and the reason otherwise), and
+#    nccl-tests' all_reduce_perf at the same size when it is on PATH.
+coll=$("$out/bin/kiln-native-bench" allreduce --backend cuda --size $((1 << 34)) --iterations 20 || true)
+printf '%s\n' "$coll"
+nccl_busbw=""
+if command -v all_reduce_perf >/dev/null; then
+  # column 8: the out-of-place busbw (Kiln's op is out of place too)
+  nccl_busbw=$(all_reduce_perf -b 16G -e 16G -g "$(nvidia-smi -L | wc -l)" -n 20 | awk '$1 ~ /^[0-9]+$/ {print $8}' | tail -1)
+fi
 
 card=$(nvidia-smi -i "$device" --query-gpu=name --format=csv,noheader)
 max_clock=$(nvidia-smi -i "$device" --query-gpu=clocks.max.sm --format=csv,noheader,nounits)
@@ -67,6 +76,7 @@ echo "| power fp64 FMA vs peak at observed clock (TFLOP/s) | $fp64 | $fp64_peak 
 echo "| power fp32 FMA vs peak at observed clock (TFLOP/s) | $fp32 | $fp32_peak | $(ratio "$fp32" "$fp32_peak") | >= 0.9 |"
 echo "| copy H2D pinned vs cudaMemcpy (GB/s) | $(metric h2d_gbps_best <<< "$copy") | $(metric memcpy_h2d_gbps <<< "$peer") | $(ratio "$(metric h2d_gbps_best <<< "$copy")" "$(metric memcpy_h2d_gbps <<< "$peer")") | >= 0.95 |"
 echo "| copy D2H pinned vs cudaMemcpy (GB/s) | $(metric d2h_gbps_best <<< "$copy") | $(metric memcpy_d2h_gbps <<< "$peer") | $(ratio "$(metric d2h_gbps_best <<< "$copy")" "$(metric memcpy_d2h_gbps <<< "$peer")") | >= 0.95 |"
+echo "| all-reduce busbw, 16 GiB, every GPU, vs nccl-tests all_reduce_perf (GB/s) | $(metric allreduce_busbw_gbps <<< "$coll") | ${nccl_busbw:-not run} | $(ratio "$(metric allreduce_busbw_gbps <<< "$coll")" "${nccl_busbw:-0}") | >= 0.95 |"
 echo
 echo "Other gemm formats (TFLOP/s, best of 5): fp64 $(metric fp64_tflops_best <<< "$gemm"), fp32 $(metric fp32_tflops_best <<< "$gemm"), tf32 $(metric tf32_tflops_best <<< "$gemm"), fp16 $(metric fp16_tflops_best <<< "$gemm")."
 echo "Launch latency (us): min $(metric launch_latency_us_min <<< "$launch"), median $(metric launch_latency_us_median <<< "$launch"), p99 $(metric launch_latency_us_p99 <<< "$launch")."

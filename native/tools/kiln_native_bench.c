@@ -1,5 +1,6 @@
 /* kiln_native_bench.c - one kernel through the C ABI with every knob, no .NET: for performance
- * engineers iterating on a kernel. Prints one "test metric value unit" line per measured value,
+ * engineers iterating on a kernel (and `allreduce`: the collectives over every device of a backend,
+ * as nccl-tests' all_reduce_perf at one size). Prints one "test metric value unit" line per measured value,
  * with "(N% of peak)" where the device's theoretical peak for that value is known, and one line per
  * data error. Exit: 0 ran clean, 1 data errors found, 2 bad input (the device's limit is named),
  * 3 the run failed. */
@@ -68,12 +69,13 @@ static void on_error(void* opaque, const kiln_data_error* e) {
 
 static int usage(const char* what) {
     fprintf(stderr, "kiln-native-bench: error: %s\n"
-                    "usage: kiln-native-bench stream|memtest|gemm|power|copy|launch [--backend cpu|cuda|hip|emu]\n"
+                    "usage: kiln-native-bench stream|memtest|gemm|power|copy|launch|allreduce [--backend cpu|cuda|hip|emu]\n"
                     "       [--device N] [--size BYTES] [--threads N] [--iterations N] [--duration MS]\n"
                     "       [--ops MASK] [--patterns MASK] [--n N] [--dtypes MASK] [--seed N]\n"
                     "       [--block N] [--grid N] [--vec N] [--unroll N] [--flips N] [--corrupt N]\n"
                     "       [--max-errors N]\n"
-                    "  --dtypes: 1 fp64, 2 fp32, 4 tf32, 8 bf16, 16 fp16 (gemm, power)\n", what);
+                    "  --dtypes: 1 fp64, 2 fp32, 4 tf32, 8 bf16, 16 fp16 (gemm, power)\n"
+                    "  allreduce: every device of the backend; --size, --iterations, --ops (1 all-reduce, 2 all-gather, 4 reduce-scatter)\n", what);
     return 2;
 }
 
@@ -84,13 +86,59 @@ static int parse_u64(const char* text, uint64_t* out) {
     return end && *end == '\0';
 }
 
+/* allreduce: the collectives over every device of the backend, one communicator. */
+static int run_collectives(int argc, char** argv) {
+    kiln_coll_params p;
+    kiln_coll_params_init(&p);
+    const char* backend = "cuda";
+    for (int i = 2; i < argc; i += 2) {
+        const char* key = argv[i];
+        const char* val = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t v = 0;
+        if (strcmp(key, "--backend") == 0 && val) { backend = val; continue; }
+        if (!parse_u64(val, &v)) return usage(key);
+        if (strcmp(key, "--size") == 0) p.size_bytes = v;
+        else if (strcmp(key, "--iterations") == 0) p.iterations = (int32_t)v;
+        else if (strcmp(key, "--ops") == 0) p.op_mask = (uint32_t)v;
+        else if (strcmp(key, "--max-errors") == 0) p.max_error_reports = (uint32_t)v;
+        else return usage(key);
+    }
+    char err[512];
+    kiln_registry* reg = NULL;
+    kiln_device* devices[KILN_COLL_MAX_DEVICES];
+    int count = 0;
+    struct bench_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    kiln_status st = kiln_registry_create(NULL, &reg);
+    while (st == KILN_OK && count < KILN_COLL_MAX_DEVICES && kiln_device_open(reg, backend, count, &devices[count]) == KILN_OK) ++count;
+    kiln_coll_library_info lib;
+    if (st == KILN_OK && count == 0) {
+        st = KILN_NOT_FOUND;
+        snprintf(err, sizeof err, "no %s device", backend);
+    } else if (st == KILN_OK && (st = kiln_coll_library(devices[0], &lib)) == KILN_OK) {
+        printf("# %s %s (%s) over %d %s device(s)\n", lib.name, lib.version_text, lib.path, count, backend);
+        const kiln_sink sink = {&ctx, on_metric, on_error, NULL};
+        st = kiln_coll_run(devices, count, &p, &sink, NULL);
+    }
+    if (st != KILN_OK) {
+        if (st != KILN_NOT_FOUND || count > 0) kiln_last_error(err, sizeof err);
+        fprintf(stderr, "kiln-native-bench: %s: %s\n", kiln_status_name(st), err);
+    }
+    for (int i = 0; i < count; ++i) kiln_device_destroy(devices[i]);
+    kiln_registry_destroy(reg);
+    if (st == KILN_INVALID_ARGUMENT || st == KILN_NOT_FOUND) return 2;
+    if (st != KILN_OK) return 3;
+    return ctx.errors ? 1 : 0;
+}
+
 int main(int argc, char** argv) {
     static const char* const kernels[] = {"stream", "memtest", "gemm", "power", "copy", "launch"};
     if (argc < 2) return usage("which kernel?");
+    if (strcmp(argv[1], "allreduce") == 0) return run_collectives(argc, argv);
     int test = -1;
-    for (int k = 0; k < KILN_TEST_COUNT; ++k)
+    for (int k = 0; k < (int)(sizeof kernels / sizeof kernels[0]); ++k)
         if (strcmp(argv[1], kernels[k]) == 0) test = k;
-    if (test < 0) return usage("unknown kernel (stream, memtest, gemm, power, copy, launch)");
+    if (test < 0) return usage("unknown kernel (stream, memtest, gemm, power, copy, launch, allreduce)");
 
     kiln_test_params p;
     kiln_test_params_init(test, &p);

@@ -86,6 +86,13 @@ static int parse_u64(const char* text, uint64_t* out) {
     return end && *end == '\0';
 }
 
+/* The exit code of a run that ended with st and found errors wrong words (the file comment's table). */
+static int exit_code(kiln_status st, uint64_t errors) {
+    if (st == KILN_INVALID_ARGUMENT || st == KILN_NOT_FOUND) return 2;
+    if (st != KILN_OK) return 3;
+    return errors ? 1 : 0;
+}
+
 /* allreduce: the collectives over every device of the backend, one communicator. */
 static int run_collectives(int argc, char** argv) {
     kiln_coll_params p;
@@ -126,9 +133,7 @@ static int run_collectives(int argc, char** argv) {
     }
     for (int i = 0; i < count; ++i) kiln_device_destroy(devices[i]);
     kiln_registry_destroy(reg);
-    if (st == KILN_INVALID_ARGUMENT || st == KILN_NOT_FOUND) return 2;
-    if (st != KILN_OK) return 3;
-    return ctx.errors ? 1 : 0;
+    return exit_code(st, ctx.errors);
 }
 
 int main(int argc, char** argv) {
@@ -204,7 +209,5 @@ int main(int argc, char** argv) {
     }
     kiln_device_destroy(dev);
     kiln_registry_destroy(reg);
-    if (st == KILN_INVALID_ARGUMENT || st == KILN_NOT_FOUND) return 2;
-    if (st != KILN_OK) return 3;
-    return ctx.errors ? 1 : 0;
+    return exit_code(st, ctx.errors);
 }

@@ -73,8 +73,7 @@ public static class NetCommand
         {
             if (parse.GetValue(Gpu) is not { } text) return null;
             var colon = text.LastIndexOf(':');
-            var backend = colon > 0 ? text[..colon] : registry.Backends.FirstOrDefault(b => b.Name != "cpu" && b.DeviceCount > 0)?.Name
-                ?? throw new UsageException("--gpu", "no GPU backend on this node");
+            var backend = colon > 0 ? text[..colon] : FirstGpuBackend(registry) ?? throw new UsageException("--gpu", "no GPU backend on this node");
             if (!int.TryParse(text[(colon + 1)..], CultureInfo.InvariantCulture, out var index) || index < 0)
                 throw new UsageException("--gpu", $"'{text}' is not [BACKEND:]N");
             return Targets.Open(registry, backend, index).Single();
@@ -168,33 +167,9 @@ public static class NetCommand
             if (rdma is null) return ExitCodes.Passed;
             using var gpu = knobs.OpenGpu(parse, services.Native.Registry);
             if (UseGpu(services, rdma, gpu, "probe") is { } skipped) return skipped;
-            var start = DateTimeOffset.UtcNow;
-            var host = parse.GetValue(name) ?? HostName.Current;
-            var registry = services.Native.Registry;
-            var inventory = Inventory.Collect(registry);
-            var judge = ProfileCatalog.Resolve(parse.GetValue(profile), inventory.Devices);
-            var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath(host, start));
-            var summary = StartSummary(host, start, "net rdma probe", judge, parse, inventory);
-            SummaryJson.Write(folder.File("summary.json"), summary);
-            services.Console.Out.WriteLine($"kiln net rdma probe: {host} -> {target}, port index {p.PortIndex}, profile {judge.Name}, results in {folder.Path}");
-            TcpProbeResult result;
-            using (var files = new ResultFiles(folder, withVerdicts: true))
-            {
-                var context = new RunContext(host, summary.RunId, files, Observers.For(services.Console));
-                result = await Task.Factory.StartNew(() => TcpProbeRun.RunRdma(rdma, target, p, context, judge, cancel),
-                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            }
-            var verdicts = new[] { result.Verdict };
-            var node = Evaluator.Overall(verdicts, cancel.IsCancellationRequested);
-            SummaryJson.Write(folder.File("summary.json"), summary with
-            {
-                EndUtc = DateTime.UtcNow,
-                Verdict = node.ToString(),
-                ExitCode = Evaluator.ExitCode(node),
-                Counts = Counts(verdicts, result.Outcome.Metrics.Sum(m => m.Value.Count), 0),
-            });
-            services.Console.Out.WriteLine($"{result.Verdict.Status}: {result.Verdict.Reason}");
-            return Evaluator.ExitCode(node);
+            return await MeasureOnce(services, parse, "net rdma probe", parse.GetValue(profile), parse.GetValue(output), parse.GetValue(name),
+                host => $"{host} -> {target}, port index {p.PortIndex}",
+                (context, judge) => ProbeRun.RunRdma(rdma, target, p, context, judge, cancel), cancel);
         });
         return command;
     }
@@ -285,67 +260,75 @@ public static class NetCommand
         {
             var target = NetEndpoint.Parse(parse.GetValue(peer)!, "HOST:PORT");
             var p = knobs.Read(parse);
-            var start = DateTimeOffset.UtcNow;
-            var host = parse.GetValue(name) ?? HostName.Current;
-            var registry = services.Native.Registry;
-            var inventory = Inventory.Collect(registry);
-            var judge = ProfileCatalog.Resolve(parse.GetValue(knobs.Profile), inventory.Devices);
-            var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath(host, start));
-            var console = services.Console;
-            var summary = StartSummary(host, start, NetAnalysis.ProbeCommand, judge, parse, inventory);
-            SummaryJson.Write(folder.File("summary.json"), summary);
-            console.Out.WriteLine($"kiln net probe: {host} -> {target}, {p.Streams} stream(s), {p.DurationMs / 1000.0:0.###} s each way, " +
-                                  $"profile {judge.Name}, results in {folder.Path}");
-            TcpProbeResult result;
-            using (var files = new ResultFiles(folder, withVerdicts: true))
-            {
-                var context = new RunContext(host, summary.RunId, files, Observers.For(console));
-                result = await Task.Factory.StartNew(() => TcpProbeRun.Run(target, p, context, judge, cancel),
-                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            }
-            var verdicts = new[] { result.Verdict };
-            var node = Evaluator.Overall(verdicts, cancel.IsCancellationRequested);
-            var o = result.Outcome;
-            SummaryJson.Write(folder.File("summary.json"), summary with
-            {
-                EndUtc = DateTime.UtcNow,
-                Verdict = node.ToString(),
-                ExitCode = Evaluator.ExitCode(node),
-                Counts = Counts(verdicts, o.Metrics.Sum(m => m.Value.Count), 0),
-                Net = new NetPairSummary(host, parse.GetValue(peerName) ?? target.Host, target.ToString(), result.Verdict.Status.ToString(),
-                    o.Last("send_gbits"), o.Last("recv_gbits"), o.Last("rtt_us_p99"), result.Verdict.Reason),
-            });
-            console.Out.WriteLine($"{result.Verdict.Status}: {result.Verdict.Reason}");
-            return Evaluator.ExitCode(node);
+            return await MeasureOnce(services, parse, NetAnalysis.ProbeCommand, parse.GetValue(knobs.Profile), parse.GetValue(output), parse.GetValue(name),
+                host => $"{host} -> {target}, {p.Streams} stream(s), {p.DurationMs / 1000.0:0.###} s each way",
+                (context, judge) => ProbeRun.Run(target, p, context, judge, cancel), cancel,
+                (host, o, v) => new NetPairSummary(host, parse.GetValue(peerName) ?? target.Host, target.ToString(), v.Status.ToString(),
+                    o.Last("send_gbits"), o.Last("recv_gbits"), o.Last("rtt_us_p99"), v.Reason));
         });
         return command;
     }
 
-    /// <summary>The summary.json a one-shot network command writes first (INCOMPLETE), replaced at its end.</summary>
-    private static RunSummary StartSummary(string host, DateTimeOffset start, string command, Profile judge, ParseResult parse,
-        Inventory inventory) => new()
+    /// <summary>
+    /// A one-shot network command's run (probe, rdma probe, allreduce): its result folder, summary.json
+    /// written INCOMPLETE first and final at the end, the one measurement on a thread of its own (its
+    /// rows streamed into metrics.csv, errors.csv and verdicts.csv), the verdict printed; the exit code.
+    /// </summary>
+    /// <param name="describe">What runs, for the first line, from the host name.</param>
+    /// <param name="pair">The summary's net section (a TCP probe's pair, which kiln net analyze and kiln report read).</param>
+    private static async Task<int> MeasureOnce(CliServices services, ParseResult parse, string command, string? profile, string? output,
+        string? name, Func<string, string> describe, Func<RunContext, Profile, (TestOutcome Outcome, VerdictRow Verdict)> measure,
+        CancellationToken cancel, Func<string, TestOutcome, VerdictRow, NetPairSummary>? pair = null)
     {
-        Host = host,
-        RunId = RunContext.NewRunId(start),
-        KilnVersion = KilnVersion.Text,
-        NativeVersion = KilnLibrary.Version,
-        AbiVersion = KilnLibrary.AbiVersion,
-        Command = command,
-        Profile = judge.Name,
-        ProfileSource = judge.Source,
-        Arguments = parse.Tokens.Select(t => t.Value).ToList(),
-        StartUtc = start.UtcDateTime,
-        Injected = false,
-        Injections = [],
-        Verdict = "INCOMPLETE",
-        InventoryFingerprint = inventory.Fingerprint,
-        Components = SummaryInventory.Components(inventory, KilnVersion.Text),
-        Inventory = SummaryInventory.From(inventory),
-    };
-
-    private static SummaryCounts Counts(IReadOnlyList<VerdictRow> verdicts, int metrics, long dataErrors) =>
-        new(verdicts.Count(v => v.Status == VerdictStatus.PASS), verdicts.Count(v => v.Status == VerdictStatus.WARN),
-            verdicts.Count(v => v.Status == VerdictStatus.FAIL), verdicts.Count(v => v.Status == VerdictStatus.SKIP), metrics, dataErrors);
+        var start = DateTimeOffset.UtcNow;
+        var host = name ?? HostName.Current;
+        var inventory = Inventory.Collect(services.Native.Registry);
+        var judge = ProfileCatalog.Resolve(profile, inventory.Devices);
+        var folder = ResultFolder.Create(output ?? ResultFolder.DefaultPath(host, start));
+        var summary = new RunSummary
+        {
+            Host = host,
+            RunId = RunContext.NewRunId(start),
+            KilnVersion = KilnVersion.Text,
+            NativeVersion = KilnLibrary.Version,
+            AbiVersion = KilnLibrary.AbiVersion,
+            Command = command,
+            Profile = judge.Name,
+            ProfileSource = judge.Source,
+            Arguments = parse.Tokens.Select(t => t.Value).ToList(),
+            StartUtc = start.UtcDateTime,
+            Injected = false,
+            Injections = [],
+            Verdict = "INCOMPLETE",
+            InventoryFingerprint = inventory.Fingerprint,
+            Components = SummaryInventory.Components(inventory, KilnVersion.Text),
+            Inventory = SummaryInventory.From(inventory),
+        };
+        SummaryJson.Write(folder.File("summary.json"), summary);
+        var console = services.Console;
+        console.Out.WriteLine($"kiln {command}: {describe(host)}, profile {judge.Name}, results in {folder.Path}");
+        (TestOutcome Outcome, VerdictRow Verdict) result;
+        using (var files = new ResultFiles(folder, withVerdicts: true))
+        {
+            var context = new RunContext(host, summary.RunId, files, Observers.For(console));
+            result = await Task.Factory.StartNew(() => measure(context, judge), CancellationToken.None, TaskCreationOptions.LongRunning,
+                TaskScheduler.Default);
+        }
+        VerdictRow[] verdicts = [result.Verdict];
+        var node = Evaluator.Overall(verdicts, cancel.IsCancellationRequested);
+        SummaryJson.Write(folder.File("summary.json"), summary with
+        {
+            EndUtc = DateTime.UtcNow,
+            Verdict = node.ToString(),
+            ExitCode = Evaluator.ExitCode(node),
+            Counts = new SummaryCounts(verdicts.Count(v => v.Status == VerdictStatus.PASS), verdicts.Count(v => v.Status == VerdictStatus.WARN),
+                verdicts.Count(v => v.Status == VerdictStatus.FAIL), verdicts.Count(v => v.Status == VerdictStatus.SKIP),
+                result.Outcome.Metrics.Sum(m => m.Value.Count), Evaluator.DataErrors(result.Outcome)),
+            Net = pair?.Invoke(host, result.Outcome, result.Verdict),
+        });
+        console.Out.WriteLine($"{result.Verdict.Status}: {result.Verdict.Reason}");
+        return Evaluator.ExitCode(node);
+    }
 
     private static Command Allreduce(CliServices services)
     {
@@ -383,39 +366,15 @@ public static class NetCommand
             if (count > 1 && rendezvous is null) throw new UsageException("--root", $"{count} processes meet at HOST:PORT: give --root");
 
             var registry = services.Native.Registry;
-            var chosen = parse.GetValue(backend) ?? registry.Backends.FirstOrDefault(b => b.Name != "cpu" && b.DeviceCount > 0)?.Name;
+            var chosen = parse.GetValue(backend) ?? FirstGpuBackend(registry);
             var devices = chosen is null ? [] : Targets.Open(registry, chosen, null).ToList();
             try
             {
-                var start = DateTimeOffset.UtcNow;
-                var host = parse.GetValue(name) ?? HostName.Current;
-                var inventory = Inventory.Collect(registry);
-                var judge = ProfileCatalog.Resolve(parse.GetValue(profile), inventory.Devices);
-                var folder = ResultFolder.Create(parse.GetValue(output) ?? ResultFolder.DefaultPath(host, start));
-                var console = services.Console;
-                var summary = StartSummary(host, start, "net allreduce", judge, parse, inventory);
-                SummaryJson.Write(folder.File("summary.json"), summary);
-                console.Out.WriteLine($"kiln net allreduce: {host}, {devices.Count} {chosen ?? "GPU"} device(s), process {me} of {count}, profile {judge.Name}, results in {folder.Path}");
                 var wait = TimeSpan.FromMilliseconds(p.TimeoutMs);
-                (TestOutcome Outcome, VerdictRow Verdict) result;
-                using (var files = new ResultFiles(folder, withVerdicts: true))
-                {
-                    var context = new RunContext(host, summary.RunId, files, Observers.For(console));
-                    Func<CollectiveRanks>? meet = count > 1 ? () => Meet(devices, rendezvous!, parse.GetValue(bind), count, me, wait, cancel) : null;
-                    result = await Task.Factory.StartNew(() => CollectiveRun.Run(devices, p, meet, context, judge, cancel),
-                        CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-                }
-                var verdicts = new[] { result.Verdict };
-                var node = Evaluator.Overall(verdicts, cancel.IsCancellationRequested);
-                SummaryJson.Write(folder.File("summary.json"), summary with
-                {
-                    EndUtc = DateTime.UtcNow,
-                    Verdict = node.ToString(),
-                    ExitCode = Evaluator.ExitCode(node),
-                    Counts = Counts(verdicts, result.Outcome.Metrics.Sum(m => m.Value.Count), Evaluator.DataErrors(result.Outcome)),
-                });
-                console.Out.WriteLine($"{result.Verdict.Status}: {result.Verdict.Reason}");
-                return Evaluator.ExitCode(node);
+                Func<CollectiveRanks>? meet = count > 1 ? () => Meet(devices, rendezvous!, parse.GetValue(bind), count, me, wait, cancel) : null;
+                return await MeasureOnce(services, parse, "net allreduce", parse.GetValue(profile), parse.GetValue(output), parse.GetValue(name),
+                    host => $"{host}, {devices.Count} {chosen ?? "GPU"} device(s), process {me} of {count}",
+                    (context, judge) => CollectiveRun.Run(devices, p, meet, context, judge, cancel), cancel);
             }
             finally
             {
@@ -456,6 +415,9 @@ public static class NetCommand
             throw new UsageException("--root", $"cannot resolve '{host}' ({e.Message}); give --bind");
         }
     }
+
+    // The backend --gpu and allreduce default to: the first loaded one with devices that is not the host's CPU.
+    private static string? FirstGpuBackend(Registry registry) => registry.Backends.FirstOrDefault(b => b.Name != "cpu" && b.DeviceCount > 0)?.Name;
 
     private static uint OpMask(string list)
     {

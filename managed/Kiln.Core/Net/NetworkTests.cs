@@ -26,8 +26,7 @@ public static class NetworkTests
                 var p = NetParams.Defaults();
                 if (spec.Streams is { } streams) p.Streams = streams;
                 if (spec.DurationMs is { } ms) p.DurationMs = Math.Max(100, ms);
-                var r = TcpProbeRun.Run(NetEndpoint.Parse(peer, "peer"), p, context, profile, cancel);
-                yield return (r.Outcome, r.Verdict);
+                yield return ProbeRun.Run(NetEndpoint.Parse(peer, "peer"), p, context, profile, cancel);
                 continue;
             }
             if (spec.Test == TestKind.Allreduce)
@@ -46,12 +45,10 @@ public static class NetworkTests
             using var rdma = RdmaProbe.Open(null, out var reason);
             if (rdma is not null && spec.Peer is { } rdmaPeer)
             {
-                var p = RdmaParams.Defaults();
-                var r = TcpProbeRun.RunRdma(rdma, NetEndpoint.Parse(rdmaPeer, "peer"), p, context, profile, cancel);
-                yield return (r.Outcome, r.Verdict);
+                yield return ProbeRun.RunRdma(rdma, NetEndpoint.Parse(rdmaPeer, "peer"), RdmaParams.Defaults(), context, profile, cancel);
                 continue;
             }
-            var outcome = new TestOutcome(spec.Test, TcpProbeRun.PeerDevice(new NetEndpoint(spec.Peer ?? "-", 0), "rdma"), TestParams.Defaults(spec.Test))
+            var outcome = new TestOutcome(spec.Test, ProbeRun.PeerDevice(new NetEndpoint(spec.Peer ?? "-", 0), "rdma"), TestParams.Defaults(spec.Test))
             {
                 End = TestEnd.Unsupported,
                 Detail = rdma is null ? reason : $"{rdma.Ports.Count} RDMA port(s) found; the plan's rdma test names no peer (peer: HOST:PORT of kiln net rdma serve)",

@@ -187,7 +187,7 @@ __global__ void coll_verify_gather(const float* p, uint64_t count, uint32_t nran
 struct op_desc {
     kiln_coll_op bit;
     const char* key;     // metric prefix and data-error pattern
-    double bus_factor;   // busbw / algbw, times n for the (n-1)/n forms: filled per run
+    double bus_factor;   // busbw / algbw at this run's rank count (nccl-tests)
 };
 
 // One local rank: its device, its global rank, buffers, stream and error log.
@@ -379,9 +379,10 @@ kiln_status run_coll(const std::vector<const device_props*>& props, const int32_
 
     uint32_t b_sum = 0;
     for (int r = 0; r < nranks; ++r) b_sum += coll_b(static_cast<uint32_t>(r));
-    const int planned = 3;  // progress: one step per op
+    const int planned = __builtin_popcount(ops);  // progress: one step per op
     int step = 0;
-    for (const op_desc& op : all_ops) {
+    for (int k = 0; k < 3; ++k) {
+        const op_desc& op = all_ops[k];
         if (!(ops & op.bit)) continue;
         const std::string what = op.key;
         // Inputs (all-gather's is one slice per rank), and outputs poisoned: a result never written is wrong.
@@ -415,7 +416,6 @@ kiln_status run_coll(const std::vector<const device_props*>& props, const int32_
 
         // The last iteration's results, on each device.
         uint64_t wrong = 0;
-        const int k = op.bit == KILN_COLL_ALLREDUCE ? 0 : op.bit == KILN_COLL_ALLGATHER ? 1 : 2;
         for (rank_slot& s : set.slots) {
             KILN_GPU_TRY(cudaSetDevice(s.device));
             const float* result = s.recv.as<float>();

@@ -24,12 +24,21 @@ public static class KilnCli
     {
         var clock = Stopwatch.StartNew();
         using var process = Start(environment, args);
+        return Collect(process, $"kiln {string.Join(' ', args)}", timeout, clock);
+    }
+
+    /// <summary>
+    /// Reads a started process's output to its end and waits for it; killed (and the test failed, naming
+    /// <paramref name="what"/>) when it runs past <paramref name="timeout"/>. Any program, not only kiln.
+    /// </summary>
+    public static CliResult Collect(Process process, string what, TimeSpan timeout, Stopwatch clock)
+    {
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
-            Assert.Fail($"kiln {string.Join(' ', args)} did not finish within {timeout.TotalSeconds} s");
+            Assert.Fail($"{what} did not finish within {timeout.TotalSeconds} s");
         }
         process.WaitForExit();
         return new CliResult(process.ExitCode, stdout.Result, stderr.Result, clock.Elapsed);
@@ -45,15 +54,7 @@ public static class KilnCli
     {
         var clock = Stopwatch.StartNew();
         using var process = StartInNamespace(netns, args);
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"kiln {string.Join(' ', args)} in {netns} did not finish within {timeout.TotalSeconds} s");
-        }
-        process.WaitForExit();
-        return new CliResult(process.ExitCode, stdout.Result, stderr.Result, clock.Elapsed);
+        return Collect(process, $"kiln {string.Join(' ', args)} in {netns}", timeout, clock);
     }
 
     public static Process StartInNamespace(string netns, params string[] args) =>

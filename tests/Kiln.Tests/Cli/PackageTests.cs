@@ -73,14 +73,6 @@ public class PackageTests
             foreach (var (k, v) in environment) info.Environment[k] = v;
         }
         using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail($"{program} {string.Join(' ', args)} did not finish within {timeout.TotalSeconds} s");
-        }
-        p.WaitForExit();
-        return new CliResult(p.ExitCode, stdout.Result, stderr.Result, clock.Elapsed);
+        return KilnCli.Collect(p, $"{program} {string.Join(' ', args)}", timeout, clock);
     }
 }

@@ -27,6 +27,14 @@ public static class TestEnvironment
     }
 
     /// <summary>A fresh folder under the system temp folder, removed by the caller's TearDown.</summary>
+    /// <summary>A loopback TCP port free at the moment of asking (bound to 0, read, released).</summary>
+    public static int FreeLoopbackPort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+
     public static string NewTempFolder(string prefix)
     {
         var path = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");

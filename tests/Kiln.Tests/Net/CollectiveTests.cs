@@ -129,12 +129,6 @@ public sealed class CollectiveTests
         Assert.That(Verdict()["reason"], Does.Contain("no GPU to run collectives on"));
     }
 
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     private Process StartRank(int index, int port, string folder, Dictionary<string, string?>? extra = null, params string[] more)
     {
@@ -149,7 +143,7 @@ public sealed class CollectiveTests
     [Test]
     public void Two_processes_meet_at_the_rendezvous_and_each_passes_as_two_of_four_ranks()
     {
-        var port = FreePort();
+        var port = TestEnvironment.FreeLoopbackPort();
         // The joining process first: it waits for process 0 to listen.
         var one = StartRank(1, port, "p1", null, "--size", "8MiB", "--iterations", "3");
         var zero = StartRank(0, port, "p0", null, "--size", "8MiB", "--iterations", "3");
@@ -174,7 +168,7 @@ public sealed class CollectiveTests
     {
         var watch = Stopwatch.StartNew();
         var run = KilnCli.RunWith(new Dictionary<string, string?> { ["KILN_EMU_DEVICES"] = "2" }, TimeSpan.FromMinutes(2),
-            "net", "allreduce", "--backend", "emu", "--processes", "3", "--process-index", "0", "--root", $"127.0.0.1:{FreePort()}",
+            "net", "allreduce", "--backend", "emu", "--processes", "3", "--process-index", "0", "--root", $"127.0.0.1:{TestEnvironment.FreeLoopbackPort()}",
             "--timeout", "2s", "--size", "1MiB", "--profile", "emu", "--out", Path.Combine(_dir, "out"));
         Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
         Assert.That(Verdict()["status"], Is.EqualTo("FAIL"));
@@ -185,7 +179,7 @@ public sealed class CollectiveTests
     [Test]
     public void A_process_killed_mid_run_fails_the_other_within_the_deadline_with_the_reason()
     {
-        var port = FreePort();
+        var port = TestEnvironment.FreeLoopbackPort();
         var slowly = new Dictionary<string, string?> { ["KILN_EMU_NCCL_TIMEOUT_MS"] = "3000", ["KILN_EMU_FAULTS"] = "collslow:dev=0,factor=20" };
         var one = StartRank(1, port, "p1", slowly, "--size", "4MiB", "--iterations", "50");
         var zero = StartRank(0, port, "p0", slowly, "--size", "4MiB", "--iterations", "50");

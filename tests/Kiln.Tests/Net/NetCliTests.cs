@@ -99,12 +99,7 @@ public sealed class NetCliTests
     [Test]
     public void AnUnreachablePeerIsAFailWithTheReason()
     {
-        int port;
-        using (var l = new TcpListener(IPAddress.Loopback, 0))
-        {
-            l.Start();
-            port = ((IPEndPoint)l.LocalEndpoint).Port;
-        }
+        var port = TestEnvironment.FreeLoopbackPort();
         var dir = Path.Combine(_out, "run");
         var r = KilnCli.Run(["net", "probe", $"127.0.0.1:{port}", "--out", dir, "--timeout", "1s", .. Short]);
         Assert.That(r.ExitCode, Is.EqualTo(1), r.ToString());

@@ -9,6 +9,7 @@ using System.Text;
 using System.Text.Json;
 using Kiln.Core.Service;
 using Kiln.Tests.Cli;
+using Kiln.Tests.Core;
 using Kiln.Tests.Health;
 
 namespace Kiln.Tests.Service;
@@ -466,7 +467,7 @@ public sealed class ServiceTests
     public void An_api_bound_to_every_interface_is_warned_about()
     {
         var (node, log) = Node();
-        var port = FreePort();
+        var port = TestEnvironment.FreeLoopbackPort();
         var config = Config(node, log, $"api:\n  enabled: true\n  listen: 0.0.0.0:{port}\n").Replace("interval: 1s", "interval: 1h");
         using var service = ServiceRun.Start(config, State, fakeNvml: "");
         service.WaitFor(h => h.LastRun(NodeService.CheckKind) is { EndUtc: not null } r ? r : null, TimeSpan.FromSeconds(30), "the first check");
@@ -510,10 +511,4 @@ public sealed class ServiceTests
         Assert.That(err.Trim(), Is.Empty);
     }
 
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    }
 }

@@ -167,14 +167,13 @@ int execute(std::vector<pending_op>& ops) {
     const auto start = clock_type::now();
     const uint64_t slot_elements = k_slot_bytes / 4;
     const size_t count = ops[0].count;
-    auto failed = [&] { return remote_error; };
     switch (ops[0].kind) {
     case op_kind::allreduce:
     case op_kind::allgather:
         for (size_t off = 0; off < count; off += slot_elements) {
             const size_t len = std::min<size_t>(slot_elements, count - off);
             for (const pending_op& o : ops) memcpy(o.comm->slot(o.comm->rank), o.send + off, len * 4);
-            if (!barrier(h, local)) return failed();
+            if (!barrier(h, local)) return remote_error;
             for (const pending_op& o : ops) {
                 if (o.kind == op_kind::allgather) {
                     for (int q = 0; q < n; ++q) memcpy(o.recv + static_cast<size_t>(q) * count + off, o.comm->slot(q), len * 4);
@@ -186,7 +185,7 @@ int execute(std::vector<pending_op>& ops) {
                     }
                 }
             }
-            if (!barrier(h, local)) return failed();
+            if (!barrier(h, local)) return remote_error;
         }
         break;
     case op_kind::reducescatter: {
@@ -196,14 +195,14 @@ int execute(std::vector<pending_op>& ops) {
             for (const pending_op& o : ops)
                 for (int p = 0; p < n; ++p)
                     memcpy(o.comm->slot(o.comm->rank) + static_cast<size_t>(p) * len, o.send + static_cast<size_t>(p) * count + off, len * 4);
-            if (!barrier(h, local)) return failed();
+            if (!barrier(h, local)) return remote_error;
             for (const pending_op& o : ops)
                 for (size_t j = 0; j < len; ++j) {
                     float sum = 0;
                     for (int q = 0; q < n; ++q) sum += o.comm->slot(q)[static_cast<size_t>(o.comm->rank) * len + j];
                     o.recv[off + j] = sum;
                 }
-            if (!barrier(h, local)) return failed();
+            if (!barrier(h, local)) return remote_error;
         }
         break;
     }

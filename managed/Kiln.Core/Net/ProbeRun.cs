@@ -10,23 +10,21 @@ using Kiln.Native;
 
 namespace Kiln.Core.Net;
 
-public sealed record TcpProbeResult(NetEndpoint Peer, TestOutcome Outcome, VerdictRow Verdict);
-
-public static class TcpProbeRun
+public static class ProbeRun
 {
     /// <summary>The "device" a probe's rows and verdict carry: backend net, index 0, named by its peer.</summary>
     public static DeviceInfo PeerDevice(NetEndpoint peer, string over = "tcp") =>
         new(Profile.NetBackend, $"{over} to {peer}", "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
-    public static TcpProbeResult Run(NetEndpoint peer, NetParams parameters, RunContext context, Profile profile, CancellationToken cancel) =>
+    public static (TestOutcome Outcome, VerdictRow Verdict) Run(NetEndpoint peer, NetParams parameters, RunContext context, Profile profile, CancellationToken cancel) =>
         Measure(TestKind.Tcp, peer, context, profile, sink => NetProbe.Run(peer.Host, peer.Port, parameters, sink, cancel));
 
     /// <summary>The RDMA probe against a peer running <see cref="RdmaProbe.Serve"/> (kiln net rdma serve).</summary>
-    public static TcpProbeResult RunRdma(RdmaProbe rdma, NetEndpoint peer, RdmaParams parameters, RunContext context, Profile profile,
+    public static (TestOutcome Outcome, VerdictRow Verdict) RunRdma(RdmaProbe rdma, NetEndpoint peer, RdmaParams parameters, RunContext context, Profile profile,
         CancellationToken cancel) =>
         Measure(TestKind.Rdma, peer, context, profile, sink => rdma.Probe(peer.Host, peer.Port, parameters, sink, cancel));
 
-    private static TcpProbeResult Measure(TestKind test, NetEndpoint peer, RunContext context, Profile profile, Func<ITestSink, KilnStatus> probe)
+    private static (TestOutcome Outcome, VerdictRow Verdict) Measure(TestKind test, NetEndpoint peer, RunContext context, Profile profile, Func<ITestSink, KilnStatus> probe)
     {
         var outcome = new TestOutcome(test, PeerDevice(peer, Catalog.Key(test)), TestParams.Defaults(test));
         context.Observer.TestStarted(outcome, 1, 1);
@@ -44,6 +42,6 @@ public static class TcpProbeRun
         if (outcome.End == TestEnd.Completed) verdict = verdict with { Reason = $"peer {peer}: {verdict.Reason}" };
         context.Files?.Verdicts?.Write(verdict);
         context.Observer.TestFinished(outcome, verdict);
-        return new TcpProbeResult(peer, outcome, verdict);
+        return (outcome, verdict);
     }
 }
